@@ -1,0 +1,126 @@
+"""RealmForOpenQA: question -> MIPS over block embeddings -> reader over the best blocks -> answer text."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from realm.config import RealmConfig
+from realm.modeling.models.embedder import RealmEmbedder
+from realm.modeling.models.reader import RealmReader
+from realm.retrieval.mips import exact_top_k
+
+
+class RealmForOpenQA(keras.Model):
+    """End-to-end open-domain QA over a fixed corpus, batched over questions (HF's takes one at a time).
+
+    Holds the corpus as `block_emb` [num_block_records, retriever_proj_size] (a non-trainable weight, fixed
+    during fine-tuning as in ORQA/REALM) and `block_records` (the block texts the reader reads). The tokenizer
+    runs in-graph, so the same model exports to a SavedModel that takes raw question strings.
+    """
+
+    def __init__(
+        self,
+        config: RealmConfig,
+        tokenizer=None,
+        block_records=None,
+        query_seq_len: int = 64,
+        mips_chunk_size: int = 1 << 20,
+        **kwargs,
+    ):
+        kwargs.setdefault("name", "realm_for_open_qa")
+        super().__init__(**kwargs)
+        self.config = config
+        self.query_seq_len = query_seq_len
+        self.mips_chunk_size = mips_chunk_size
+        self.embedder = RealmEmbedder(config, name="embedder")
+        self.reader = RealmReader(config, name="reader")
+        self.block_emb = self.add_weight(
+            name="block_emb",
+            shape=(config.num_block_records, config.retriever_proj_size),
+            initializer="zeros",
+            trainable=False,
+        )
+        if tokenizer is None:
+            from realm.tokenization import RealmTokenizer
+
+            tokenizer = RealmTokenizer.from_default_vocab()
+        self.tokenizer = tokenizer
+        records = np.full((config.num_block_records,), b"", dtype=object) if block_records is None else block_records
+        self.set_block_records(records)
+
+    def set_block_records(self, block_records) -> None:
+        records = np.asarray(block_records, dtype=object)
+        if records.shape != (self.config.num_block_records,):
+            raise ValueError(
+                f"block_records has shape {records.shape}, config.num_block_records is "
+                f"{self.config.num_block_records}"
+            )
+        self._block_records = tf.Variable(
+            tf.constant(records.astype(bytes)), trainable=False, name="block_records", dtype=tf.string
+        )
+
+    @property
+    def block_records(self) -> tf.Variable:
+        return self._block_records
+
+    def retrieve(self, questions, training=False):
+        """Embed questions and return (question_emb [b, p], scores [b, S], block ids [b, S]) best first."""
+        encoded = self.tokenizer.encode_queries(questions, self.query_seq_len)
+        question_emb = self.embedder(
+            encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"], training=training
+        )["projected_score"]
+        scores, ids = exact_top_k(
+            question_emb, self.block_emb, self.config.searcher_beam_size, chunk_size=self.mips_chunk_size
+        )
+        return question_emb, scores, ids
+
+    def call(self, questions, training=False):
+        questions = tf.convert_to_tensor(questions, tf.string)
+        _, scores, ids = self.retrieve(questions, training=training)
+        beam = min(self.config.reader_beam_size, ids.shape[1] or self.config.reader_beam_size)
+        batch = tf.shape(questions)[0]
+        top_ids = ids[:, :beam]
+        blocks = tf.gather(self._block_records, top_ids)  # [b, R]
+        pairs = self.tokenizer.encode_pairs(
+            tf.repeat(questions, beam), tf.reshape(blocks, [-1]), self.config.reader_seq_len
+        )
+        seq = self.config.reader_seq_len
+
+        def beamed(x):
+            return tf.reshape(x, [batch, beam, seq])
+
+        reader_out = self.reader(
+            beamed(pairs["input_ids"]),
+            attention_mask=beamed(pairs["attention_mask"]),
+            token_type_ids=beamed(pairs["token_type_ids"]),
+            relevance_score=scores,
+            block_mask=beamed(pairs["block_mask"]),
+            training=training,
+        )
+        block_idx = reader_out["block_idx"]
+        start_pos, end_pos = reader_out["start_pos"], reader_out["end_pos"]
+        rows = tf.stack([tf.range(batch), block_idx], axis=1)
+        predicted_blocks = tf.gather_nd(blocks, rows)
+        token_starts = tf.gather_nd(beamed(pairs["block_token_start"]), rows)  # [b, seq]
+        token_ends = tf.gather_nd(beamed(pairs["block_token_end"]), rows)
+        start_byte = tf.gather(token_starts, start_pos, batch_dims=1)
+        end_byte = tf.gather(token_ends, end_pos, batch_dims=1)
+        answer = tf.strings.substr(predicted_blocks, start_byte, end_byte - start_byte, unit="BYTE")
+        answer_score = tf.reduce_max(tf.reshape(reader_out["logits"], [batch, -1]), axis=-1)
+        return {
+            **reader_out,
+            "retrieved_block_ids": ids,
+            "retrieval_scores": scores,
+            "predicted_block_id": tf.gather(top_ids, block_idx, batch_dims=1),
+            "predicted_answer": answer,
+            "answer_score": answer_score,
+            "reader_input_ids": beamed(pairs["input_ids"]),
+        }
+
+    def build_for_inference(self) -> RealmForOpenQA:
+        self.embedder.build_for_inference()
+        self.reader.build_for_inference()
+        return self

@@ -1,0 +1,128 @@
+"""RealmReader: extracts an answer span from the top retrieved blocks, scoring spans plus block relevance."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from realm.config import RealmConfig
+from realm.modeling.layers.heads import MaskedLMHead, SpanScorer
+from realm.modeling.losses import marginal_log_loss
+from realm.modeling.networks.bert_encoder import BertEncoder
+
+
+class RealmReader(keras.Model):
+    """Batched ORQA/REALM reader.
+
+    Inputs for `batch` questions, each with `reader_beam_size` (R) retrieved blocks of `seq` tokens:
+    input_ids / attention_mask / token_type_ids / block_mask [batch, R, seq], relevance_score [batch, S>=R]
+    (the retriever logits of the searched blocks, best first). HF's single-question form ([R, seq], [S]) is
+    accepted too and gives unbatched outputs.
+
+    Training targets (optional): has_answers [batch, S] (block contains an answer), start_positions /
+    end_positions [batch, >=R, num_answers] token positions of answer occurrences, padded with -1.
+    """
+
+    def __init__(self, config: RealmConfig, **kwargs):
+        kwargs.setdefault("name", "realm_reader")
+        super().__init__(**kwargs)
+        self.config = config
+        self.bert = BertEncoder(config, name="bert")
+        # Kept only so HF/Google reader checkpoints (which carry an MLM head) convert without loss.
+        self.mlm_head = MaskedLMHead(
+            self.bert.word_embeddings, config.hidden_act, config.layer_norm_eps, config.initializer_range,
+            name="mlm_head",
+        )
+        self.span_scorer = SpanScorer(
+            config.span_hidden_size,
+            config.max_span_width,
+            config.reader_layer_norm_eps,
+            config.initializer_range,
+            name="span_scorer",
+        )
+
+    def call(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        relevance_score=None,
+        block_mask=None,
+        start_positions=None,
+        end_positions=None,
+        has_answers=None,
+        training=False,
+    ):
+        if relevance_score is None:
+            raise ValueError("relevance_score is required: the reader adds the block's retrieval logit to spans")
+        if block_mask is None:
+            raise ValueError("block_mask is required: spans may only be taken from the block's own tokens")
+        unbatched = len(input_ids.shape) == 2
+        if unbatched:
+            input_ids, attention_mask, token_type_ids, block_mask, relevance_score = (
+                None if x is None else x[None]
+                for x in (input_ids, attention_mask, token_type_ids, block_mask, relevance_score)
+            )
+            start_positions, end_positions, has_answers = (
+                None if x is None else x[None] for x in (start_positions, end_positions, has_answers)
+            )
+        batch, beam, seq = ops.shape(input_ids)[0], ops.shape(input_ids)[1], ops.shape(input_ids)[2]
+        beam = input_ids.shape[1] or beam
+
+        def flat(x):
+            return None if x is None else ops.reshape(x, (-1, seq))
+
+        hidden = self.bert(flat(input_ids), flat(attention_mask), flat(token_type_ids), training=training)[
+            "sequence_output"
+        ]
+        span_logits, starts, ends = self.span_scorer(hidden, flat(block_mask))
+        num_spans = ops.shape(starts)[0]
+        span_logits = ops.reshape(span_logits, (batch, beam, num_spans))
+        relevance_score = ops.cast(relevance_score, span_logits.dtype)
+        reader_logits = span_logits + relevance_score[:, :beam, None]
+
+        flat_logits = ops.reshape(reader_logits, (batch, -1))
+        best = ops.cast(ops.argmax(flat_logits, axis=-1), "int32")
+        block_idx = best // num_spans
+        candidate = best % num_spans
+        outputs = {
+            "logits": reader_logits,
+            "block_idx": block_idx,
+            "candidate": candidate,
+            "start_pos": ops.take(starts, candidate),
+            "end_pos": ops.take(ends, candidate),
+            "candidate_starts": starts,
+            "candidate_ends": ends,
+        }
+
+        if start_positions is not None and end_positions is not None and has_answers is not None:
+            gold_starts = ops.cast(start_positions[:, :beam], "int32")  # [batch, R, answers]
+            gold_ends = ops.cast(end_positions[:, :beam], "int32")
+            is_start = ops.equal(starts[None, None, None, :], gold_starts[..., None])
+            is_end = ops.equal(ends[None, None, None, :], gold_ends[..., None])
+            reader_correct = ops.any(ops.logical_and(is_start, is_end), axis=2)  # [batch, R, spans]
+            retriever_correct = ops.cast(has_answers, "bool")
+            retriever_loss = marginal_log_loss(ops.cast(relevance_score, "float32"), retriever_correct)
+            reader_loss = marginal_log_loss(
+                ops.reshape(ops.cast(reader_logits, "float32"), (batch, -1)),
+                ops.reshape(reader_correct, (batch, -1)),
+            )
+            outputs.update(
+                loss=ops.mean(retriever_loss + reader_loss),
+                retriever_loss=retriever_loss,
+                reader_loss=reader_loss,
+                retriever_correct=retriever_correct,
+                reader_correct=reader_correct,
+            )
+
+        if unbatched:
+            for key in ("logits", "block_idx", "candidate", "start_pos", "end_pos", "retriever_loss",
+                        "reader_loss", "retriever_correct", "reader_correct"):
+                if key in outputs:
+                    outputs[key] = outputs[key][0]
+        return outputs
+
+    def build_for_inference(self) -> RealmReader:
+        self(ops.ones((1, 1, 2), "int32"), relevance_score=ops.zeros((1, 1)), block_mask=ops.ones((1, 1, 2)))
+        self.mlm_head(ops.zeros((1, self.config.hidden_size)))
+        return self

@@ -1,0 +1,135 @@
+"""`from_pretrained` / `save_pretrained`: one directory format shared with Hugging Face.
+
+A directory holds `config.json` (HF `RealmConfig` fields, `architectures` naming the class),
+`model.safetensors` (HF tensor names) or `pytorch_model.bin`, and for open-QA `block_records.npy`; we add
+`vocab.txt` so the in-graph tokenizer travels with the weights. HF's own REALM checkpoints therefore load
+as is, and what we save loads in HF too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+import numpy as np
+
+from realm.checkpoints.loading import extract_state_dict, load_state_dict
+from realm.checkpoints.state_dict import SAFETENSORS_NAME, read_state_dict, write_safetensors
+from realm.config import RealmConfig
+from realm.errors import CheckpointError, RealmConfigError
+
+logger = logging.getLogger(__name__)
+
+ARCHITECTURES = (
+    "RealmEmbedder",
+    "RealmScorer",
+    "RealmKnowledgeAugEncoder",
+    "RealmReader",
+    "RealmForOpenQA",
+)
+BLOCK_RECORDS_NAME = "block_records.npy"
+VOCAB_NAME = "vocab.txt"
+
+
+def model_class(architecture: str):
+    from realm.modeling import models
+
+    if architecture not in ARCHITECTURES:
+        raise RealmConfigError(f"unknown REALM architecture {architecture!r}; expected one of {ARCHITECTURES}")
+    return getattr(models, architecture)
+
+
+def infer_architecture(state: dict[str, np.ndarray]) -> str:
+    """Which class a weights file belongs to, from its tensor names (for configs without `architectures`)."""
+    names = set(state)
+    if "block_emb" in names:
+        return "RealmForOpenQA"
+    if any(n.startswith("qa_outputs.") for n in names):
+        return "RealmReader"
+    if any(n.startswith("embedder.") for n in names):
+        return "RealmScorer"
+    if any(n.startswith("cls.dense.") for n in names):
+        return "RealmEmbedder"
+    if any(n.startswith("cls.predictions.") for n in names):
+        return "RealmKnowledgeAugEncoder"
+    raise CheckpointError("cannot tell which REALM model these weights belong to (no known tensor names)")
+
+
+def load_block_records(path: str, expected: int) -> np.ndarray:
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: block records not found (RealmForOpenQA needs the corpus texts)")
+    try:
+        # HF's block_records.npy is an object array of bytes, which numpy can only store pickled.
+        records = np.load(path, allow_pickle=True)
+    except (ValueError, OSError, EOFError) as err:
+        raise CheckpointError(f"{path}: cannot read block records (truncated or corrupt?): {err}") from err
+    if records.ndim != 1 or records.shape[0] != expected:
+        raise CheckpointError(
+            f"{path}: {records.shape[0] if records.ndim else 0} block records, config.num_block_records is {expected}"
+        )
+    return records
+
+
+def build_model(config: RealmConfig, architecture: str, *, tokenizer=None, block_records=None,
+                share_query_embedder: bool = True):
+    cls = model_class(architecture)
+    if architecture == "RealmForOpenQA":
+        model = cls(config, tokenizer=tokenizer, block_records=block_records)
+    elif architecture == "RealmScorer":
+        model = cls(config, share_query_embedder=share_query_embedder)
+    else:
+        model = cls(config)
+    return model.build_for_inference()
+
+
+def _scorer_shares_query_embedder(state: dict[str, np.ndarray]) -> bool:
+    query_names = [n for n in state if n.startswith("query_embedder.")]
+    if not query_names:
+        return True
+    return all(
+        n.replace("query_embedder.", "embedder.", 1) in state
+        and np.array_equal(state[n], state[n.replace("query_embedder.", "embedder.", 1)])
+        for n in query_names
+    )
+
+
+def from_pretrained(directory: str, architecture: str | None = None):
+    """Load the REALM model a directory holds (HF checkpoint or one written by `save_pretrained`)."""
+    if not os.path.isdir(directory):
+        raise CheckpointError(f"{directory}: checkpoint directory not found")
+    config = RealmConfig.from_pretrained(directory)
+    state = read_state_dict(directory)
+    architecture = architecture or config.architecture or infer_architecture(state)
+    config.architecture = architecture
+    tokenizer = None
+    block_records = None
+    if architecture == "RealmForOpenQA":
+        from realm.tokenization import RealmTokenizer
+
+        vocab = os.path.join(directory, VOCAB_NAME)
+        tokenizer = RealmTokenizer(vocab) if os.path.exists(vocab) else RealmTokenizer.from_default_vocab()
+        block_records = load_block_records(os.path.join(directory, BLOCK_RECORDS_NAME), config.num_block_records)
+    share = _scorer_shares_query_embedder(state) if architecture == "RealmScorer" else True
+    model = build_model(config, architecture, tokenizer=tokenizer, block_records=block_records,
+                        share_query_embedder=share)
+    load_state_dict(model, state, source=directory)
+    logger.info("loaded %s from %s", architecture, directory)
+    return model
+
+
+def save_pretrained(model, directory: str, vocab_file: str | None = None) -> str:
+    """Write config.json + model.safetensors (+ block_records.npy, vocab.txt) in HF's layout."""
+    os.makedirs(directory, exist_ok=True)
+    architecture = type(model).__name__
+    config = model.config.replace(architecture=architecture)
+    write_safetensors(extract_state_dict(model), os.path.join(directory, SAFETENSORS_NAME))
+    if architecture == "RealmForOpenQA":
+        tmp = os.path.join(directory, f".{BLOCK_RECORDS_NAME}.tmp.npy")
+        np.save(tmp, np.asarray(model.block_records.numpy(), dtype=object), allow_pickle=True)
+        os.replace(tmp, os.path.join(directory, BLOCK_RECORDS_NAME))
+        vocab_file = vocab_file or model.tokenizer.vocab_path
+    if vocab_file:
+        shutil.copyfile(vocab_file, os.path.join(directory, VOCAB_NAME))
+    config.save(directory)  # last: a directory with a config.json is complete
+    return directory

@@ -1,0 +1,1 @@
+"""Retrieval: exact maximum inner product search in TF graph ops and ScaNN indexes."""

@@ -1,0 +1,56 @@
+"""Exact maximum inner product search as matmul + top_k, chunked over the corpus so memory stays bounded.
+
+This is the retrieval used inside exported SavedModels (only core TF ops, which TF Serving has) and as the
+exact fallback beside ScaNN. Chunking keeps the score matrix at `[queries, chunk_size]` whatever the corpus
+size, merging each chunk's top-k into a running top-k.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def exact_top_k(queries: tf.Tensor, block_emb: tf.Tensor, k: int, chunk_size: int = 1 << 20):
+    """Top-k blocks by inner product. queries [q, d], block_emb [n, d] -> (scores [q, k'], ids [q, k'] int32).
+
+    k' = min(k, n). Scores are computed in float32 even for half-precision block embeddings.
+    """
+    queries = tf.cast(queries, tf.float32)
+    num_blocks = tf.shape(block_emb)[0]
+    static_n = block_emb.shape[0]
+    if static_n is not None and static_n <= chunk_size:
+        k_eff = min(k, static_n)
+        scores = tf.matmul(queries, tf.cast(block_emb, tf.float32), transpose_b=True)
+        top_scores, top_ids = tf.math.top_k(scores, k=k_eff)
+        return top_scores, top_ids
+
+    k_eff = tf.minimum(k, num_blocks)
+    num_queries = tf.shape(queries)[0]
+    num_chunks = (num_blocks + chunk_size - 1) // chunk_size
+
+    def body(i, best_scores, best_ids):
+        start = i * chunk_size
+        size = tf.minimum(chunk_size, num_blocks - start)
+        chunk = tf.cast(block_emb[start : start + size], tf.float32)
+        scores = tf.matmul(queries, chunk, transpose_b=True)
+        chunk_scores, chunk_ids = tf.math.top_k(scores, k=tf.minimum(k_eff, size))
+        merged_scores = tf.concat([best_scores, chunk_scores], axis=1)
+        merged_ids = tf.concat([best_ids, chunk_ids + start], axis=1)
+        keep_scores, keep_pos = tf.math.top_k(merged_scores, k=tf.minimum(k_eff, tf.shape(merged_scores)[1]))
+        return i + 1, keep_scores, tf.gather(merged_ids, keep_pos, batch_dims=1)
+
+    _, scores, ids = tf.while_loop(
+        lambda i, *_: i < num_chunks,
+        body,
+        (
+            tf.constant(0),
+            tf.zeros([num_queries, 0], tf.float32),
+            tf.zeros([num_queries, 0], tf.int32),
+        ),
+        shape_invariants=(
+            tf.TensorShape([]),
+            tf.TensorShape([None, None]),
+            tf.TensorShape([None, None]),
+        ),
+    )
+    return scores, ids
