@@ -65,13 +65,14 @@ class MaskedLMHead(keras.layers.Layer):
 def span_candidates(seq_length: int, max_span_width: int):
     """All spans of width 1..max_span_width inside `seq_length`, ordered by width then start (as ORQA/HF).
 
-    Returns numpy-free int32 tensors `starts`, `ends` of shape [num_spans]; the order matters because the
-    predicted `candidate` index is reported in it.
+    Returns int32 tensors `starts`, `ends` of shape [num_spans]; the order matters because the predicted
+    `candidate` index is reported in it.
     """
     starts, ends = [], []
     for width in range(1, max_span_width + 1):
-        starts.append(ops.arange(0, seq_length - width + 1, dtype="int32"))
-        ends.append(ops.arange(width - 1, seq_length, dtype="int32"))
+        count = ops.maximum(seq_length - width + 1, 0)  # no span wider than the sequence
+        starts.append(ops.arange(0, count, dtype="int32"))
+        ends.append(ops.arange(0, count, dtype="int32") + (width - 1))
     return ops.concatenate(starts, axis=0), ops.concatenate(ends, axis=0)
 
 

@@ -33,6 +33,7 @@ class RealmReader(keras.Model):
             self.bert.word_embeddings, config.hidden_act, config.layer_norm_eps, config.initializer_range,
             name="mlm_head",
         )
+        self.mlm_head.build((None, config.hidden_size))  # never called in the forward pass
         self.span_scorer = SpanScorer(
             config.span_hidden_size,
             config.max_span_width,
@@ -124,5 +125,4 @@ class RealmReader(keras.Model):
 
     def build_for_inference(self) -> RealmReader:
         self(ops.ones((1, 1, 2), "int32"), relevance_score=ops.zeros((1, 1)), block_mask=ops.ones((1, 1, 2)))
-        self.mlm_head(ops.zeros((1, self.config.hidden_size)))
         return self

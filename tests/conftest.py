@@ -1,0 +1,35 @@
+"""Shared test set-up: quiet TensorFlow, deterministic seeds, and helpers to make tiny HF REALM checkpoints."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # bit-stable CPU numerics for parity tests
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng() -> np.random.RandomState:
+    return np.random.RandomState(1234)
+
+
+TINY_HF_CONFIG = dict(
+    vocab_size=99,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    retriever_proj_size=16,
+    span_hidden_size=12,
+    max_span_width=4,
+    num_candidates=3,
+    reader_beam_size=3,
+    searcher_beam_size=5,
+    reader_seq_len=24,
+    num_block_records=7,
+)
