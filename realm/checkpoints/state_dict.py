@@ -73,6 +73,8 @@ def write_safetensors(state: dict[str, np.ndarray], path: str, metadata: dict[st
     from safetensors.numpy import save_file
 
     tmp = f"{path}.tmp-{os.getpid()}"
-    save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, tmp, metadata={"format": "pt", **(metadata or {})})
+    arrays = {k: np.ascontiguousarray(v) for k, v in state.items()}
+    save_file(arrays, tmp, metadata={"format": "pt", **(metadata or {})})
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
