@@ -9,8 +9,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from realm.errors import RealmError  # noqa: E402
-from realm.pretrained import ARCHITECTURES  # noqa: E402
+from realm.errors import RealmError
+from realm.pretrained import ARCHITECTURES
 
 
 def _add_convert(subparsers) -> None:
@@ -26,7 +26,10 @@ def _add_convert(subparsers) -> None:
     source.add_argument("--from-hf", metavar="DIR", help="HF REALM checkpoint directory (class from config.json)")
     source.add_argument("--from-tf", metavar="CKPT", help="Google REALM/ORQA TF checkpoint (prefix or directory)")
     source.add_argument(
-        "--from-bert", metavar="DIR", nargs="?", const="minilm",
+        "--from-bert",
+        metavar="DIR",
+        nargs="?",
+        const="minilm",
         help="plain BERT directory for a warm start; without a value: the MiniLM-L6-H384 wheel",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")

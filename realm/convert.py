@@ -96,10 +96,20 @@ def convert_bert(
         raise RealmConfigError("a warm start has no block index; build RealmForOpenQA from an embedded corpus")
     base = read_bert_config(bert_dir)
     if preset_name:
-        base = preset(preset_name, **{
-            k: getattr(base, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers",
-                                          "num_attention_heads", "intermediate_size", "hidden_act")
-        })
+        base = preset(
+            preset_name,
+            **{
+                k: getattr(base, k)
+                for k in (
+                    "vocab_size",
+                    "hidden_size",
+                    "num_hidden_layers",
+                    "num_attention_heads",
+                    "intermediate_size",
+                    "hidden_act",
+                )
+            },
+        )
     config = base.replace(architecture=architecture, **overrides)
     model = pretrained.build_model(config, architecture)
     warm_start_from_bert(model, bert_dir)

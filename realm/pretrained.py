@@ -71,8 +71,14 @@ def load_block_records(path: str, expected: int) -> np.ndarray:
     return records
 
 
-def build_model(config: RealmConfig, architecture: str, *, tokenizer=None, block_records=None,
-                share_query_embedder: bool = True):
+def build_model(
+    config: RealmConfig,
+    architecture: str,
+    *,
+    tokenizer=None,
+    block_records=None,
+    share_query_embedder: bool = True,
+):
     cls = model_class(architecture)
     if architecture == "RealmForOpenQA":
         model = cls(config, tokenizer=tokenizer, block_records=block_records)
@@ -111,8 +117,9 @@ def from_pretrained(directory: str, architecture: str | None = None):
         tokenizer = RealmTokenizer(vocab) if os.path.exists(vocab) else RealmTokenizer.from_default_vocab()
         block_records = load_block_records(os.path.join(directory, BLOCK_RECORDS_NAME), config.num_block_records)
     share = _scorer_shares_query_embedder(state) if architecture == "RealmScorer" else True
-    model = build_model(config, architecture, tokenizer=tokenizer, block_records=block_records,
-                        share_query_embedder=share)
+    model = build_model(
+        config, architecture, tokenizer=tokenizer, block_records=block_records, share_query_embedder=share
+    )
     load_state_dict(model, state, source=directory)
     logger.info("loaded %s from %s", architecture, directory)
     return model

@@ -20,7 +20,7 @@ def _package_dir(package: str, install_hint: str) -> str:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise RealmError(f"package {package!r} is not installed; install it with: {install_hint}")
-    return list(spec.submodule_search_locations)[0]
+    return next(iter(spec.submodule_search_locations))
 
 
 def sample_wikipedia_dump() -> str:

@@ -47,7 +47,7 @@ def _tf_variable_name(hf_name: str, architecture: str) -> tuple[str, bool]:
             ("cls.LayerNorm.", "module/module/module/LayerNorm/"),
         ],
     }[architecture]
-    for old, new in prefixes:
+    for old, new in prefixes:  # noqa: B007 - `new` is used after the loop
         if hf_name.startswith(old):
             rest = hf_name[len(old) :]
             break
@@ -121,7 +121,8 @@ def test_google_tf_checkpoint_conversion(tmp_path, rng, architecture):
     if architecture == "RealmReader":
         np.testing.assert_allclose(
             ours.span_scorer.dense_output.kernel.numpy()[:, 0],
-            state["qa_outputs.dense_output.weight"][0], atol=0,
+            state["qa_outputs.dense_output.weight"][0],
+            atol=0,
         )
 
 
@@ -148,8 +149,9 @@ def test_minilm_warm_start_matches_hf_bert(tmp_path, rng):
     with torch.no_grad():
         ref = hf_bert(input_ids=_t(ids), attention_mask=_t(mask))
     out = ours.bert(ids, mask)
-    np.testing.assert_allclose(out["sequence_output"].numpy()[mask == 1], ref.last_hidden_state.numpy()[mask == 1],
-                               atol=ATOL)
+    np.testing.assert_allclose(
+        out["sequence_output"].numpy()[mask == 1], ref.last_hidden_state.numpy()[mask == 1], atol=ATOL
+    )
     np.testing.assert_allclose(out["pooled_output"].numpy(), ref.pooler_output.numpy(), atol=ATOL)
     assert os.path.exists(tmp_path / "embedder" / "vocab.txt")
 
@@ -175,8 +177,9 @@ def test_save_pretrained_loads_in_transformers(tmp_path, rng):
     back = transformers.RealmKnowledgeAugEncoder.from_pretrained(str(tmp_path / "ours")).eval()
     ids = _ids(rng, (2, 1, 9))
     with torch.no_grad():
-        np.testing.assert_allclose(back(input_ids=_t(ids)).logits.numpy(), hf(input_ids=_t(ids)).logits.numpy(),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            back(input_ids=_t(ids)).logits.numpy(), hf(input_ids=_t(ids)).logits.numpy(), atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("architecture", ["RealmEmbedder", "RealmScorer", "RealmKnowledgeAugEncoder", "RealmReader"])

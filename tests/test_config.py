@@ -66,9 +66,9 @@ def test_rejects_other_model_type_and_bad_json(tmp_path):
     with pytest.raises(RealmConfigError, match="model_type is 'bert'"):
         RealmConfig.from_pretrained(str(tmp_path))
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(RealmConfigError, match="config.json: not valid JSON"):
+    with pytest.raises(RealmConfigError, match=r"config\.json: not valid JSON"):
         RealmConfig.from_pretrained(str(tmp_path))
-    with pytest.raises(RealmConfigError, match="config file not found"):
+    with pytest.raises(RealmConfigError, match=r"config file not found"):
         RealmConfig.from_pretrained(str(tmp_path / "missing"))
 
 

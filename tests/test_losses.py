@@ -42,8 +42,9 @@ def test_realm_mlm_marginal_loss_by_hand():
 
 
 def test_realm_mlm_loss_with_no_masked_positions_is_zero():
-    loss, _ = realm_mlm_marginal_loss(np.zeros((1, 2), np.float32), np.zeros((1, 2, 3), np.float32),
-                                      np.zeros((1, 3), np.float32))
+    loss, _ = realm_mlm_marginal_loss(
+        np.zeros((1, 2), np.float32), np.zeros((1, 2, 3), np.float32), np.zeros((1, 3), np.float32)
+    )
     assert float(loss) == 0.0
 
 

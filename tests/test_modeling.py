@@ -42,15 +42,21 @@ def test_scorer_shapes(config, rng):
     assert out["candidate_score"].shape == (2, 4, config.retriever_proj_size)
     np.testing.assert_allclose(
         out["relevance_score"].numpy(),
-        np.einsum("bd,bnd->bn", out["query_score"].numpy(), out["candidate_score"].numpy()), rtol=1e-5,
+        np.einsum("bd,bnd->bn", out["query_score"].numpy(), out["candidate_score"].numpy()),
+        rtol=1e-5,
     )
 
 
 def test_encoder_gathered_logits_shape(config, rng):
     model = RealmKnowledgeAugEncoder(config).build_for_inference()
     ids = rng.randint(1, 50, size=(2, 3, 10)).astype(np.int32)
-    out = model(ids, relevance_score=np.zeros((2, 3), np.float32), masked_positions=np.array([[1, 2], [3, 0]]),
-                masked_labels=np.array([[4, 5], [6, 0]]), mlm_mask=np.array([[1, 1], [1, 0]], np.float32))
+    out = model(
+        ids,
+        relevance_score=np.zeros((2, 3), np.float32),
+        masked_positions=np.array([[1, 2], [3, 0]]),
+        masked_labels=np.array([[4, 5], [6, 0]]),
+        mlm_mask=np.array([[1, 1], [1, 0]], np.float32),
+    )
     assert out["logits"].shape == (6, 2, 50)
     assert out["candidate_log_probs"].shape == (2, 3, 2)
     assert np.isfinite(float(out["loss"]))

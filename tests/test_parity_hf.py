@@ -66,8 +66,11 @@ def test_scorer_parity(tmp_path, rng, shared):
     c_ids, c_mask, c_tt = _random_inputs(rng, (2, 3), 15, 99, pad_from=10)
     with torch.no_grad():
         ref = hf(
-            input_ids=_t(q_ids), attention_mask=_t(q_mask), token_type_ids=_t(q_tt),
-            candidate_input_ids=_t(c_ids), candidate_attention_mask=_t(c_mask),
+            input_ids=_t(q_ids),
+            attention_mask=_t(q_mask),
+            token_type_ids=_t(q_tt),
+            candidate_input_ids=_t(c_ids),
+            candidate_attention_mask=_t(c_mask),
             candidate_token_type_ids=_t(c_tt),
         )
     out = ours(q_ids, c_ids, q_mask, q_tt, c_mask, c_tt)
@@ -88,13 +91,15 @@ def test_knowledge_aug_encoder_parity(tmp_path, rng):
     mlm_mask = (labels != -100).astype(np.int64)
     with torch.no_grad():
         ref = hf(
-            input_ids=_t(ids), attention_mask=_t(mask), token_type_ids=_t(tt),
-            relevance_score=torch.tensor(relevance), labels=_t(labels), mlm_mask=_t(mlm_mask),
+            input_ids=_t(ids),
+            attention_mask=_t(mask),
+            token_type_ids=_t(tt),
+            relevance_score=torch.tensor(relevance),
+            labels=_t(labels),
+            mlm_mask=_t(mlm_mask),
         )
     out = ours(ids, mask, tt, relevance_score=relevance, labels=labels, mlm_mask=mlm_mask)
-    np.testing.assert_allclose(
-        out["logits"].numpy().reshape(ref.logits.shape), ref.logits.numpy(), atol=ATOL
-    )
+    np.testing.assert_allclose(out["logits"].numpy().reshape(ref.logits.shape), ref.logits.numpy(), atol=ATOL)
     np.testing.assert_allclose(out["loss"].numpy(), ref.loss.numpy(), atol=ATOL)
 
     # The original TF code's form (MLM head only at masked positions) gives the same loss.
@@ -102,8 +107,13 @@ def test_knowledge_aug_encoder_parity(tmp_path, rng):
     masked_labels = np.array([[labels[0, 2], labels[0, 3]], [labels[1, 5], 0]], dtype=np.int64)
     masked_weights = np.array([[1, 1], [1, 0]], dtype=np.float32)
     gathered = ours(
-        ids, mask, tt, relevance_score=relevance, masked_positions=positions,
-        masked_labels=masked_labels, mlm_mask=masked_weights,
+        ids,
+        mask,
+        tt,
+        relevance_score=relevance,
+        masked_positions=positions,
+        masked_labels=masked_labels,
+        mlm_mask=masked_weights,
     )
     np.testing.assert_allclose(gathered["loss"].numpy(), ref.loss.numpy(), atol=ATOL)
 
@@ -131,16 +141,27 @@ def test_reader_parity(tmp_path, rng):
     ids, mask, tt, block_mask, relevance, starts, ends, has_answers = _reader_case(rng, 3, 5, 16, 2)
     with torch.no_grad():
         ref = hf(
-            input_ids=_t(ids), attention_mask=_t(mask), token_type_ids=_t(tt),
-            relevance_score=torch.tensor(relevance), block_mask=torch.tensor(block_mask),
-            start_positions=_t(starts), end_positions=_t(ends), has_answers=torch.tensor(has_answers),
+            input_ids=_t(ids),
+            attention_mask=_t(mask),
+            token_type_ids=_t(tt),
+            relevance_score=torch.tensor(relevance),
+            block_mask=torch.tensor(block_mask),
+            start_positions=_t(starts),
+            end_positions=_t(ends),
+            has_answers=torch.tensor(has_answers),
         )
         hidden = hf.realm(input_ids=_t(ids), attention_mask=_t(mask), token_type_ids=_t(tt))[0]
         ref_logits, _, _ = hf.qa_outputs(hidden, torch.tensor(block_mask))
         ref_logits = ref_logits + torch.tensor(relevance[:3])[:, None]
     out = ours(
-        ids, mask, tt, relevance_score=relevance, block_mask=block_mask,
-        start_positions=starts, end_positions=ends, has_answers=has_answers,
+        ids,
+        mask,
+        tt,
+        relevance_score=relevance,
+        block_mask=block_mask,
+        start_positions=starts,
+        end_positions=ends,
+        has_answers=has_answers,
     )
     valid = ref_logits.numpy() > -1e30
     np.testing.assert_allclose(out["logits"].numpy()[valid], ref_logits.numpy()[valid], atol=ATOL)
@@ -161,18 +182,30 @@ def test_reader_batched_equals_one_at_a_time(tmp_path, rng):
     ours = pretrained.from_pretrained(_save(hf, tmp_path, safe=False))
     cases = [_reader_case(rng, 3, 5, 16, 2) for _ in range(2)]
     singles = [
-        ours(c[0], c[1], c[2], relevance_score=c[4], block_mask=c[3], start_positions=c[5],
-             end_positions=c[6], has_answers=c[7])
+        ours(
+            c[0],
+            c[1],
+            c[2],
+            relevance_score=c[4],
+            block_mask=c[3],
+            start_positions=c[5],
+            end_positions=c[6],
+            has_answers=c[7],
+        )
         for c in cases
     ]
     stacked = [np.stack([c[i] for c in cases]) for i in range(8)]
     batched = ours(
-        stacked[0], stacked[1], stacked[2], relevance_score=stacked[4], block_mask=stacked[3],
-        start_positions=stacked[5], end_positions=stacked[6], has_answers=stacked[7],
+        stacked[0],
+        stacked[1],
+        stacked[2],
+        relevance_score=stacked[4],
+        block_mask=stacked[3],
+        start_positions=stacked[5],
+        end_positions=stacked[6],
+        has_answers=stacked[7],
     )
     for b, single in enumerate(singles):
         for field in ("block_idx", "start_pos", "end_pos", "reader_loss", "retriever_loss"):
             np.testing.assert_allclose(batched[field].numpy()[b], single[field].numpy(), atol=ATOL)
-    np.testing.assert_allclose(
-        batched["loss"].numpy(), np.mean([s["loss"].numpy() for s in singles]), atol=ATOL
-    )
+    np.testing.assert_allclose(batched["loss"].numpy(), np.mean([s["loss"].numpy() for s in singles]), atol=ATOL)

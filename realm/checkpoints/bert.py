@@ -42,13 +42,20 @@ def _bert_prefix(state: dict[str, np.ndarray]) -> str:
 
 def _check_compatible(config: RealmConfig, bert_config: RealmConfig, source: str) -> None:
     fields = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
-    diff = [f"{f}: model {getattr(config, f)} vs checkpoint {getattr(bert_config, f)}" for f in fields
-            if getattr(config, f) != getattr(bert_config, f)]
+    diff = [
+        f"{f}: model {getattr(config, f)} vs checkpoint {getattr(bert_config, f)}"
+        for f in fields
+        if getattr(config, f) != getattr(bert_config, f)
+    ]
     if diff:
         raise CheckpointError(f"{source}: BERT checkpoint does not fit the model config ({'; '.join(diff)})")
     if config.hidden_act != bert_config.hidden_act:
-        logger.warning("%s: checkpoint was trained with %s, model uses %s", source, bert_config.hidden_act,
-                       config.hidden_act)
+        logger.warning(
+            "%s: checkpoint was trained with %s, model uses %s",
+            source,
+            bert_config.hidden_act,
+            config.hidden_act,
+        )
 
 
 def warm_start_from_bert(model, directory: str) -> RealmConfig:

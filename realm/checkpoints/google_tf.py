@@ -16,7 +16,13 @@ from realm.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
 
-_OPTIMIZER_PARTS = {"adam_v", "adam_m", "AdamWeightDecayOptimizer", "AdamWeightDecayOptimizer_1", "global_step"}
+_OPTIMIZER_PARTS = {
+    "adam_v",
+    "adam_m",
+    "AdamWeightDecayOptimizer",
+    "AdamWeightDecayOptimizer_1",
+    "global_step",
+}
 
 # (prefix in the TF name, replacement before the HF prefix of the target sub-model)
 _READER_RULES = (

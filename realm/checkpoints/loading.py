@@ -49,8 +49,7 @@ def assign_state_dict(
 def load_state_dict(model, state: dict[str, np.ndarray], source: str) -> list[str]:
     unused = assign_state_dict(model_specs(model), state, source)
     if unused:
-        logger.info("%s: %d tensor(s) not used by %s (e.g. %s)", source, len(unused), type(model).__name__,
-                    unused[0])
+        logger.info("%s: %d tensor(s) not used by %s (e.g. %s)", source, len(unused), type(model).__name__, unused[0])
     return unused
 
 

@@ -55,8 +55,10 @@ def read_pytorch_bin(path: str) -> dict[str, np.ndarray]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
         raise CheckpointError(f"{path}: cannot read PyTorch weights (truncated or corrupt?): {err}") from err
-    return {name: tensor.detach().float().numpy() if tensor.is_floating_point() else tensor.numpy()
-            for name, tensor in state.items()}
+    return {
+        name: tensor.detach().float().numpy() if tensor.is_floating_point() else tensor.numpy()
+        for name, tensor in state.items()
+    }
 
 
 def read_state_dict(path_or_dir: str) -> dict[str, np.ndarray]:

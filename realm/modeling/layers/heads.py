@@ -15,7 +15,9 @@ class RetrieverProjection(keras.layers.Layer):
     def __init__(self, proj_size: int, layer_norm_eps: float = 1e-12, initializer_range: float = 0.02, **kwargs):
         super().__init__(**kwargs)
         self.dense = keras.layers.Dense(
-            proj_size, kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range), name="dense"
+            proj_size,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
+            name="dense",
         )
         self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps, name="layer_norm")
 

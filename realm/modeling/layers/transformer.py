@@ -57,9 +57,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.attention.build(input_shape)
         self.attention_layer_norm.build(input_shape)
         self.intermediate_dense.build(input_shape)
-        self.output_dense = keras.layers.Dense(
-            hidden, kernel_initializer=self.kernel_initializer, name="output"
-        )
+        self.output_dense = keras.layers.Dense(hidden, kernel_initializer=self.kernel_initializer, name="output")
         self.output_dense.build((*input_shape[:-1], self.intermediate_size))
         self.output_layer_norm.build(input_shape)
 

@@ -26,6 +26,7 @@ class RealmKnowledgeAugEncoder(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         self.bert = BertEncoder(config, name="bert")
+        self.bert.pooler.trainable = False  # kept for checkpoint compatibility; the [CLS] pooler is unused here
         self.mlm_head = MaskedLMHead(
             self.bert.word_embeddings,
             activation=config.hidden_act,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
 from realm.config import RealmConfig
 from realm.modeling.models.embedder import RealmEmbedder
@@ -55,8 +54,7 @@ class RealmForOpenQA(keras.Model):
         records = np.asarray(block_records, dtype=object)
         if records.shape != (self.config.num_block_records,):
             raise ValueError(
-                f"block_records has shape {records.shape}, config.num_block_records is "
-                f"{self.config.num_block_records}"
+                f"block_records has shape {records.shape}, config.num_block_records is {self.config.num_block_records}"
             )
         self._block_records = tf.Variable(
             tf.constant(records.astype(bytes)), trainable=False, name="block_records", dtype=tf.string

@@ -28,9 +28,13 @@ class RealmReader(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         self.bert = BertEncoder(config, name="bert")
+        self.bert.pooler.trainable = False  # kept for checkpoint compatibility; the [CLS] pooler is unused here
         # Kept only so HF/Google reader checkpoints (which carry an MLM head) convert without loss.
         self.mlm_head = MaskedLMHead(
-            self.bert.word_embeddings, config.hidden_act, config.layer_norm_eps, config.initializer_range,
+            self.bert.word_embeddings,
+            config.hidden_act,
+            config.layer_norm_eps,
+            config.initializer_range,
             name="mlm_head",
         )
         self.mlm_head.build((None, config.hidden_size))  # never called in the forward pass
@@ -117,8 +121,17 @@ class RealmReader(keras.Model):
             )
 
         if unbatched:
-            for key in ("logits", "block_idx", "candidate", "start_pos", "end_pos", "retriever_loss",
-                        "reader_loss", "retriever_correct", "reader_correct"):
+            for key in (
+                "logits",
+                "block_idx",
+                "candidate",
+                "start_pos",
+                "end_pos",
+                "retriever_loss",
+                "reader_loss",
+                "retriever_correct",
+                "reader_correct",
+            ):
                 if key in outputs:
                     outputs[key] = outputs[key][0]
         return outputs

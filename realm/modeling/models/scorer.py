@@ -22,9 +22,7 @@ class RealmScorer(keras.Model):
         self.config = config
         self.share_query_embedder = share_query_embedder
         self.embedder = RealmEmbedder(config, name="embedder")
-        self.query_embedder = (
-            self.embedder if share_query_embedder else RealmEmbedder(config, name="query_embedder")
-        )
+        self.query_embedder = self.embedder if share_query_embedder else RealmEmbedder(config, name="query_embedder")
 
     def call(
         self,

@@ -45,9 +45,7 @@ class BertEncoder(keras.layers.Layer):
             )
             for i in range(config.num_hidden_layers)
         ]
-        self.pooler = keras.layers.Dense(
-            config.hidden_size, activation="tanh", kernel_initializer=init, name="pooler"
-        )
+        self.pooler = keras.layers.Dense(config.hidden_size, activation="tanh", kernel_initializer=init, name="pooler")
 
     def build(self, input_shape):
         self.embeddings.build(input_shape)
