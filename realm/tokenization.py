@@ -105,9 +105,7 @@ class RealmTokenizer(tf.Module):
         self.vocab_size = len(vocab)
         self.pad_id, self.unk_id = index["[PAD]"], index["[UNK]"]
         self.cls_id, self.sep_id, self.mask_id = index["[CLS]"], index["[SEP]"], index["[MASK]"]
-        self.special_ids = sorted(
-            {index[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")}
-        )
+        self.special_ids = sorted({index[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")})
         self._wordpiece = tf_text.FastBertTokenizer(
             vocab=vocab,
             token_out_type=tf.int32,
@@ -116,9 +114,7 @@ class RealmTokenizer(tf.Module):
         )
         keys, values = normalization_table()
         self._normalizer_table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(keys, tf.int32), tf.constant(values, tf.string)
-            ),
+            tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.int32), tf.constant(values, tf.string)),
             default_value="\x00",  # "no entry": a NUL never survives normalisation, so it cannot collide
         )
         self._vocab_tensor = tf.constant(vocab)
@@ -159,9 +155,9 @@ class RealmTokenizer(tf.Module):
         return normalized, source_start, source_end
 
     # ----------------------------------------------------------------------------------------------- tokenize
-    def tokenize_with_offsets(self, texts):
-        """Wordpiece ids [b, (tokens)] with start/end byte offsets into the original texts."""
-        texts = _to_string_tensor(texts)
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def _tokenize_batch(self, texts: tf.Tensor):
+        """One compiled graph for the whole path (eager op-by-op execution is several times slower)."""
         normalized, source_start, source_end = self.normalize_with_offsets(texts)
         ids, starts, ends = self._wordpiece.tokenize_with_offsets(normalized)
         if ids.shape.rank == 3:
@@ -173,12 +169,13 @@ class RealmTokenizer(tf.Module):
         orig_end = tf.gather(source_end, tf.maximum(ends - 1, 0), batch_dims=1)
         return ids, orig_start, orig_end
 
+    def tokenize_with_offsets(self, texts):
+        """Wordpiece ids [b, (tokens)] with start/end byte offsets into the original texts."""
+        return self._tokenize_batch(_to_string_tensor(texts))
+
     def tokenize(self, texts) -> tf.RaggedTensor:
         """Wordpiece ids [b, (tokens)], no special tokens."""
-        texts = _to_string_tensor(texts)
-        normalized, _, _ = self.normalize_with_offsets(texts)
-        ids = self._wordpiece.tokenize(normalized)
-        return ids.merge_dims(-2, -1) if ids.shape.rank == 3 else ids
+        return self._tokenize_batch(_to_string_tensor(texts))[0]
 
     # -------------------------------------------------------------------------------------------- truncation
     @staticmethod
@@ -265,8 +262,9 @@ class RealmTokenizer(tf.Module):
         if text_pairs is None:
             encoded = self.encode_queries(flat, max_length)
         else:
-            encoded = self.encode_candidates(flat, tf.reshape(tf.convert_to_tensor(text_pairs, tf.string), [-1]),
-                                             max_length)
+            encoded = self.encode_candidates(
+                flat, tf.reshape(tf.convert_to_tensor(text_pairs, tf.string), [-1]), max_length
+            )
         return {k: tf.reshape(v, tf.concat([shape, [max_length]], 0)) for k, v in encoded.items()}
 
     # ------------------------------------------------------------------------------------------------- decode
@@ -277,9 +275,7 @@ class RealmTokenizer(tf.Module):
             ids = tf.expand_dims(ids, 0)
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(ids)
-        keep = tf.reduce_all(
-            tf.not_equal(tf.expand_dims(ids, -1), tf.constant(self.special_ids, ids.dtype)), axis=-1
-        )
+        keep = tf.reduce_all(tf.not_equal(tf.expand_dims(ids, -1), tf.constant(self.special_ids, ids.dtype)), axis=-1)
         ids = tf.ragged.boolean_mask(ids, keep)
         pieces = tf.gather(self._vocab_tensor, ids)
         joined = tf.strings.reduce_join(pieces, axis=-1, separator=" ")

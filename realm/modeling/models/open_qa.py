@@ -75,8 +75,11 @@ class RealmForOpenQA(keras.Model):
         )
         return question_emb, scores, ids
 
+    def __call__(self, questions, *args, **kwargs):
+        # Keras only takes tensors positionally; accept a Python list of question strings too.
+        return super().__call__(tf.convert_to_tensor(questions, tf.string), *args, **kwargs)
+
     def call(self, questions, training=False):
-        questions = tf.convert_to_tensor(questions, tf.string)
         _, scores, ids = self.retrieve(questions, training=training)
         beam = min(self.config.reader_beam_size, ids.shape[1] or self.config.reader_beam_size)
         batch = tf.shape(questions)[0]

@@ -1,0 +1,122 @@
+"""RealmForOpenQA: parity with transformers' RealmForOpenQA + RealmRetriever, batching, answers as source text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realm import pretrained
+from tests.conftest import TINY_HF_CONFIG
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+BLOCKS = [
+    "Abraham Lincoln was the 16th President of the United States, serving from 1861 until 1865.",
+    "Charles Darwin wrote On the Origin of Species, published on 24 November 1859.",
+    "The Amazon River in South America is the largest river by discharge volume of water in the world.",
+    "Alan Turing was an English mathematician and a founder of theoretical computer science.",
+    "Mount Everest, at 8,849 metres, is Earth's highest mountain above sea level.",
+    "Marie Curie was the first woman to win a Nobel Prize, in Physics in 1903.",
+    "Paris is the capital and most populous city of France.",
+    "Ada Lovelace is often regarded as the first computer programmer.",
+    "The Great Wall of China was built across the historical northern borders of ancient Chinese states.",
+    "Albert Einstein developed the theory of relativity.",
+]
+QUESTIONS = [
+    "who was the 16th president of the united states?",
+    "who wrote on the origin of species?",
+    "what is the capital of france?",
+]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    from realm.resources import default_vocab_file
+
+    torch.manual_seed(11)
+    directory = tmp_path_factory.mktemp("openqa")
+    config = transformers.RealmConfig(
+        **{
+            **TINY_HF_CONFIG,
+            "vocab_size": 30522,
+            "num_block_records": len(BLOCKS),
+            "searcher_beam_size": 6,
+            "reader_beam_size": 3,
+            "reader_seq_len": 48,
+            "max_span_width": 5,
+        }
+    )
+    tokenizer = transformers.RealmTokenizer(default_vocab_file())
+    records = np.array([b.encode() for b in BLOCKS], dtype=object)
+    retriever = transformers.RealmRetriever(block_records=records, tokenizer=tokenizer)
+    hf = transformers.RealmForOpenQA(config, retriever=retriever).eval()
+    with torch.no_grad():
+        hf.block_emb.copy_(torch.randn(len(BLOCKS), config.retriever_proj_size))
+    hf.save_pretrained(str(directory), safe_serialization=False)
+    np.save(str(directory / "block_records.npy"), records, allow_pickle=True)
+    return hf, tokenizer, str(directory)
+
+
+def _hf_answer(hf, tokenizer, question):
+    inputs = tokenizer([question], return_tensors="pt")
+    with torch.no_grad():
+        question_emb = hf.embedder(**inputs).projected_score
+        retrieved = torch.topk(question_emb @ hf.block_emb.T, k=hf.config.searcher_beam_size).indices[0]
+        out = hf(**inputs, return_dict=True)
+    return retrieved.numpy(), out
+
+
+def test_open_qa_parity_with_hf(checkpoints):
+    hf, tokenizer, directory = checkpoints
+    ours = pretrained.from_pretrained(directory)
+    assert type(ours).__name__ == "RealmForOpenQA"
+    out = ours(QUESTIONS)
+    for b, question in enumerate(QUESTIONS):
+        retrieved, ref = _hf_answer(hf, tokenizer, question)
+        np.testing.assert_array_equal(out["retrieved_block_ids"].numpy()[b], retrieved)
+        assert int(out["block_idx"][b]) == int(ref.reader_output.block_idx)
+        assert int(out["start_pos"][b]) == int(ref.reader_output.start_pos[0])
+        assert int(out["end_pos"][b]) == int(ref.reader_output.end_pos[0])
+        # HF returns lower-cased wordpieces; ours returns the source text, which tokenizes to the same ids.
+        answer = out["predicted_answer"].numpy()[b].decode()
+        hf_answer = tokenizer.decode(ref.predicted_answer_ids)
+        assert tokenizer(answer, add_special_tokens=False).input_ids == ref.predicted_answer_ids.tolist()
+        predicted_block = BLOCKS[int(out["predicted_block_id"][b])]
+        assert answer in predicted_block, (answer, hf_answer)
+
+
+def test_open_qa_batched_equals_single(checkpoints):
+    _, _, directory = checkpoints
+    ours = pretrained.from_pretrained(directory)
+    batched = ours(QUESTIONS)
+    for b, question in enumerate(QUESTIONS):
+        single = ours([question])
+        for field in ("retrieved_block_ids", "predicted_block_id", "start_pos", "end_pos", "predicted_answer"):
+            np.testing.assert_array_equal(batched[field].numpy()[b], single[field].numpy()[0], err_msg=field)
+        np.testing.assert_allclose(batched["answer_score"].numpy()[b], single["answer_score"].numpy()[0], atol=1e-4)
+
+
+def test_open_qa_round_trip_keeps_corpus(checkpoints, tmp_path):
+    _, _, directory = checkpoints
+    ours = pretrained.from_pretrained(directory)
+    pretrained.save_pretrained(ours, str(tmp_path))
+    again = pretrained.from_pretrained(str(tmp_path))
+    np.testing.assert_array_equal(again.block_emb.numpy(), ours.block_emb.numpy())
+    assert [r.decode() for r in again.block_records.numpy()] == BLOCKS
+    np.testing.assert_array_equal(
+        again(QUESTIONS)["predicted_answer"].numpy(), ours(QUESTIONS)["predicted_answer"].numpy()
+    )
+
+
+def test_open_qa_missing_block_records(checkpoints, tmp_path):
+    import shutil
+
+    from realm.errors import CheckpointError
+
+    _, _, directory = checkpoints
+    copy = tmp_path / "copy"
+    shutil.copytree(directory, copy)
+    (copy / "block_records.npy").unlink()
+    with pytest.raises(CheckpointError, match=r"block_records\.npy: block records not found"):
+        pretrained.from_pretrained(str(copy))
