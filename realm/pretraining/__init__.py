@@ -1,0 +1,1 @@
+"""REALM pre-training: salient-span masking, retrieval-augmented MLM training, ICT warm start, index refresh."""

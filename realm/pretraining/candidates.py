@@ -1,0 +1,93 @@
+"""Candidate documents for each masked query: retrieve, drop the trivial retrieval, put the null document first.
+
+Host-side numpy work between the index search and the compiled train step (as REALM's example generators
+did): it needs the block store's token ids, which live outside the graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+NO_BLOCK = -1  # block id of the null document and of padding candidates
+
+
+@dataclasses.dataclass
+class CandidateBatch:
+    block_ids: np.ndarray  # [B, K] int64; NO_BLOCK for the null document (column 0) and padding
+    valid: np.ndarray  # [B, K] bool; the null document is always valid
+    candidate_input_ids: np.ndarray  # [B, K, candidate_len]: `[CLS] title [SEP] body [SEP]`
+    candidate_attention_mask: np.ndarray
+    candidate_token_type_ids: np.ndarray
+    joint_input_ids: np.ndarray  # [B, K, joint_len]: `[CLS] masked query [SEP] body [SEP]`
+    joint_attention_mask: np.ndarray
+    joint_token_type_ids: np.ndarray
+
+
+def retrieve_non_trivial(
+    index, query_embeddings: np.ndarray, query_doc_uids, blocks, count: int, margin: int = 8
+) -> np.ndarray:
+    """Top `count` block ids per query from the index, skipping blocks of the query's own document.
+
+    Retrieving the sentence's own article would let the model copy the masked span (REALM's "trivial
+    retrieval"). Rows with too few other blocks are padded with NO_BLOCK.
+    """
+    ids, _ = index.search(query_embeddings, count + margin)
+    doc_uids = np.asarray(blocks.doc_uids(ids.reshape(-1)), dtype=object).reshape(ids.shape)
+    out = np.full((len(ids), count), NO_BLOCK, np.int64)
+    for row, query_doc in enumerate(query_doc_uids):
+        query_doc = query_doc.decode() if isinstance(query_doc, bytes) else query_doc
+        kept = [int(b) for b, d in zip(ids[row], doc_uids[row], strict=True) if d != query_doc][:count]
+        out[row, : len(kept)] = kept
+    return out
+
+
+def build_candidates(
+    block_ids: np.ndarray,
+    query_input_ids: np.ndarray,
+    query_lengths: np.ndarray,
+    blocks,
+    *,
+    candidate_len: int,
+    joint_len: int,
+    cls_id: int,
+    sep_id: int,
+    pad_id: int = 0,
+) -> CandidateBatch:
+    """Null document + retrieved blocks, as embedder inputs and as knowledge-augmented encoder inputs."""
+    batch, retrieved = block_ids.shape
+    k = retrieved + 1
+    all_ids = np.concatenate([np.full((batch, 1), NO_BLOCK, np.int64), block_ids], axis=1)
+    valid = all_ids != NO_BLOCK
+    valid[:, 0] = True
+
+    cand_ids = np.full((batch, k, candidate_len), pad_id, np.int32)
+    cand_mask = np.zeros_like(cand_ids)
+    cand_types = np.zeros_like(cand_ids)
+    # The null document: empty title and body.
+    cand_ids[:, 0, :3] = [cls_id, sep_id, sep_id]
+    cand_mask[:, 0, :3] = 1
+    cand_types[:, 0, 2] = 1
+    present = all_ids[valid & (all_ids != NO_BLOCK)]
+    if len(present):
+        ids, mask, types = blocks.padded_token_ids(present, candidate_len)
+        rows, cols = np.nonzero(valid & (all_ids != NO_BLOCK))
+        cand_ids[rows, cols], cand_mask[rows, cols], cand_types[rows, cols] = ids, mask, types
+
+    joint_ids = np.full((batch, k, joint_len), pad_id, np.int32)
+    joint_types = np.zeros_like(joint_ids)
+    for b in range(batch):
+        query = query_input_ids[b, : query_lengths[b]]  # [CLS] masked sentence [SEP]
+        qlen = len(query)
+        for c in range(k):
+            body_mask = (cand_types[b, c] == 1) & (cand_mask[b, c] == 1)
+            body = cand_ids[b, c][body_mask][:-1]  # drop the closing [SEP]
+            body = body[: joint_len - qlen - 1]
+            end = qlen + len(body) + 1
+            joint_ids[b, c, :qlen] = query
+            joint_ids[b, c, qlen : end - 1] = body
+            joint_ids[b, c, end - 1] = sep_id
+            joint_types[b, c, qlen:end] = 1
+    joint_mask = (joint_ids != pad_id).astype(np.int32)
+    return CandidateBatch(all_ids, valid, cand_ids, cand_mask, cand_types, joint_ids, joint_mask, joint_types)

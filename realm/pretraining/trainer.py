@@ -1,0 +1,422 @@
+"""REALM pre-training: back-propagate masked-LM through retrieval over the whole corpus (REALM §3).
+
+Each step: embed the masked queries, retrieve from the newest published index, drop trivial retrievals,
+put the null document first, re-score the candidates with the *current* embedder (so gradients reach both
+towers), and train the knowledge-augmented encoder on the marginal likelihood. The index is refreshed
+asynchronously by the sidecar from periodic embedder exports; the trainer swaps in a newer index at step
+boundaries and never waits for one after the first.
+
+Output directory:
+    checkpoints/  tf.train.CheckpointManager (models, optimizer, step, data iterator)
+    exports/      embedder exports for the sidecar (+ TRAINING_DONE)
+    index/        published block indexes (LATEST)
+    tensorboard/  scalar summaries
+    metrics.jsonl one line per logged step
+    refresh.log   the sidecar's log
+    final/        embedder/ and encoder/ in save_pretrained format
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import numpy as np
+
+from realm.config import RealmConfig
+from realm.errors import RealmError
+from realm.pretraining import exports
+from realm.pretraining.candidates import build_candidates, retrieve_non_trivial
+from realm.pretraining.masking import MaskingConfig, pretraining_dataset
+from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
+from realm.pretraining.sidecar import SidecarSupervisor
+from realm.retrieval.index import BlockIndex
+
+logger = logging.getLogger(__name__)
+
+
+class PretrainingError(RealmError):
+    pass
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    output_dir: str
+    data_dir: str  # output of `realm preprocess` (block store + examples)
+    model: RealmConfig = dataclasses.field(default_factory=RealmConfig)
+    init_bert: str | None = None  # plain BERT dir (e.g. MiniLM) to warm-start both towers
+    init_embedder: str | None = None  # RealmEmbedder/RealmScorer dir (e.g. an ICT run)
+    init_encoder: str | None = None  # RealmKnowledgeAugEncoder dir
+    steps: int = 1000
+    batch_size: int = 8
+    learning_rate: float = 3e-5
+    warmup_steps: int | None = None
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    query_seq_len: int = 96
+    candidate_seq_len: int = 288
+    max_masks: int = 10
+    refresh_every: int = 500  # steps between embedder exports (REALM: ~500)
+    checkpoint_every: int = 500
+    log_every: int = 10
+    keep_checkpoints: int = 3
+    seed: int = 0
+    jit_compile: bool = True
+    refresh_batch_size: int = 128
+    max_sidecar_restarts: int = 3
+    first_index_timeout: float = 3600.0
+    sidecar_env: dict[str, str] = dataclasses.field(default_factory=dict)  # e.g. CUDA_VISIBLE_DEVICES for it
+
+    @property
+    def joint_seq_len(self) -> int:
+        return self.query_seq_len + self.candidate_seq_len
+
+
+def choose_strategy():
+    """tf.distribute strategy for the hardware: multi-worker (TF_CONFIG), several GPUs, one GPU, or CPU."""
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    if len(gpus) == 1:
+        return tf.distribute.OneDeviceStrategy("/gpu:0")
+    return tf.distribute.get_strategy()
+
+
+def configure_mixed_precision() -> str:
+    """bfloat16 compute on GPUs that have it (compute capability >= 8.0); float32 elsewhere."""
+    import keras
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        major = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))[0]
+        if major >= 8:
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+            return "mixed_bfloat16"
+    return "float32"
+
+
+class Pretrainer:
+    def __init__(self, config: PretrainConfig):
+        self.config = config
+        self.out = config.output_dir
+        self.paths = {
+            name: os.path.join(self.out, name) for name in ("checkpoints", "exports", "index", "tensorboard", "final")
+        }
+        self.metrics_path = os.path.join(self.out, "metrics.jsonl")
+        self.export_times: dict[int, float] = {}
+        self.index: BlockIndex | None = None
+
+    # --------------------------------------------------------------------------------------------- set-up
+    def _build(self) -> None:
+        import keras
+        import tensorflow as tf
+
+        from realm.checkpoints.bert import warm_start_from_bert
+        from realm.data.block_store import BlockStore
+        from realm.data.examples import read_pretraining_examples
+        from realm.modeling.models import RealmEmbedder, RealmKnowledgeAugEncoder
+        from realm.pretrained import from_pretrained
+        from realm.tokenization import RealmTokenizer
+
+        cfg = self.config
+        self.precision = configure_mixed_precision()
+        self.strategy = choose_strategy()
+        self.blocks = BlockStore.open(cfg.data_dir)
+        if len(self.blocks) < 2:
+            raise PretrainingError(f"{cfg.data_dir}: the corpus has {len(self.blocks)} block(s); need at least 2")
+        vocab = os.path.join(cfg.init_bert, "vocab.txt") if cfg.init_bert else None
+        tokenizer = RealmTokenizer(vocab) if vocab and os.path.exists(vocab) else RealmTokenizer.from_default_vocab()
+        self.special = dict(
+            cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id, mask_id=tokenizer.mask_id, pad_id=tokenizer.pad_id
+        )
+        with self.strategy.scope():
+            self.embedder = RealmEmbedder(cfg.model, name="embedder").build_for_inference()
+            self.encoder = RealmKnowledgeAugEncoder(cfg.model, name="encoder").build_for_inference()
+            if cfg.init_bert:
+                warm_start_from_bert(self.embedder, cfg.init_bert)
+                warm_start_from_bert(self.encoder, cfg.init_bert)
+            if cfg.init_embedder:
+                source = from_pretrained(cfg.init_embedder)
+                source = getattr(source, "embedder", source)
+                self.embedder.set_weights(source.get_weights())
+            if cfg.init_encoder:
+                self.encoder.set_weights(from_pretrained(cfg.init_encoder).get_weights())
+            warmup = cfg.warmup_steps if cfg.warmup_steps is not None else realm_warmup_steps(cfg.steps)
+            self.schedule = WarmupLinearDecay(cfg.learning_rate, cfg.steps, warmup)
+            self.optimizer = keras.optimizers.AdamW(
+                learning_rate=self.schedule,
+                weight_decay=cfg.weight_decay,
+                global_clipnorm=cfg.clip_norm,
+                epsilon=1e-6,
+            )
+            self.optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias", "attention_ln", "output_ln"])
+            self.variables = [*self.embedder.trainable_variables, *self.encoder.trainable_variables]
+            self.optimizer.build(self.variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+
+        masking = MaskingConfig(
+            query_seq_len=cfg.query_seq_len,
+            max_masks=cfg.max_masks,
+            seed=cfg.seed,
+            cls_id=self.special["cls_id"],
+            sep_id=self.special["sep_id"],
+            mask_id=self.special["mask_id"],
+            pad_id=self.special["pad_id"],
+        )
+        examples = read_pretraining_examples(cfg.data_dir)
+        self.dataset = pretraining_dataset(examples, masking, cfg.batch_size)
+        self.iterator = iter(self.dataset)
+        self.checkpoint = tf.train.Checkpoint(
+            embedder=self.embedder, encoder=self.encoder, optimizer=self.optimizer, step=self.step, data=self.iterator
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.paths["checkpoints"], max_to_keep=cfg.keep_checkpoints
+        )
+        self._compile_functions()
+
+    def _compile_functions(self) -> None:
+        import tensorflow as tf
+
+        cfg = self.config
+        embedder, encoder = self.embedder, self.encoder
+
+        @tf.function(jit_compile=cfg.jit_compile)
+        def embed_queries(ids, mask):
+            return tf.cast(embedder(ids, mask, training=False)["projected_score"], tf.float32)
+
+        def step_fn(batch):
+            k = tf.shape(batch["candidate_input_ids"])[1]
+            cand_len = tf.shape(batch["candidate_input_ids"])[2]
+            with tf.GradientTape() as tape:
+                query = embedder(batch["query_input_ids"], batch["query_attention_mask"], training=True)
+                candidates = embedder(
+                    tf.reshape(batch["candidate_input_ids"], [-1, cand_len]),
+                    tf.reshape(batch["candidate_attention_mask"], [-1, cand_len]),
+                    tf.reshape(batch["candidate_token_type_ids"], [-1, cand_len]),
+                    training=True,
+                )
+                query_emb = tf.cast(query["projected_score"], tf.float32)
+                cand_emb = tf.reshape(
+                    tf.cast(candidates["projected_score"], tf.float32), [tf.shape(query_emb)[0], k, -1]
+                )
+                relevance = tf.einsum("bd,bkd->bk", query_emb, cand_emb)
+                relevance = tf.where(batch["valid"], relevance, -1e9)
+                out = encoder(
+                    batch["joint_input_ids"],
+                    batch["joint_attention_mask"],
+                    batch["joint_token_type_ids"],
+                    relevance_score=relevance,
+                    masked_positions=batch["masked_positions"],
+                    masked_labels=batch["masked_labels"],
+                    mlm_mask=batch["masked_weights"],
+                    training=True,
+                )
+                loss = out["loss"]
+                scaled = loss / tf.cast(self.strategy.num_replicas_in_sync, loss.dtype)
+            grads = tape.gradient(scaled, self.variables)
+            self.optimizer.apply(grads, self.variables)
+            weights = batch["masked_weights"]
+            null_log_probs = out["candidate_log_probs"][:, 0, :]
+            utility = tf.reduce_sum((out["marginal_log_probs"] - null_log_probs) * weights) / tf.maximum(
+                tf.reduce_sum(weights), 1.0
+            )
+            null_prob = tf.reduce_mean(tf.nn.softmax(relevance, axis=-1)[:, 0])
+            return {"loss": loss, "retrieval_utility": utility, "null_document_prob": null_prob}
+
+        @tf.function(jit_compile=cfg.jit_compile)
+        def train_step(batch):
+            return step_fn(batch)
+
+        @tf.function
+        def distributed_step(batch):
+            per_replica = self.strategy.run(step_fn, args=(batch,))
+            return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in per_replica.items()}
+
+        self.embed_queries = embed_queries
+        self.train_step = train_step if self.strategy.num_replicas_in_sync == 1 else distributed_step
+
+    # ------------------------------------------------------------------------------------------ the index
+    def _export_embedder(self, step: int) -> None:
+        exports.write_export(self.paths["exports"], step, self.embedder)
+        self.export_times[step] = time.time()
+
+    def _maybe_swap_index(self) -> None:
+        from realm.retrieval.index import latest_version
+
+        name = latest_version(self.paths["index"])
+        if name is not None and (self.index is None or name != self.index.name):
+            self.index = BlockIndex(os.path.join(self.paths["index"], name))
+            logger.info("using index %s (embedder step %d)", name, self.index.embedder_step)
+
+    def _wait_for_first_index(self, sidecar: SidecarSupervisor) -> None:
+        deadline = time.time() + self.config.first_index_timeout
+        while self.index is None:
+            self._maybe_swap_index()
+            if self.index is not None:
+                break
+            sidecar.check()
+            if time.time() > deadline:
+                raise PretrainingError(
+                    f"no index was published in {self.config.first_index_timeout:.0f}s; see {sidecar.log_path}"
+                )
+            time.sleep(0.5)
+
+    # -------------------------------------------------------------------------------------------- one step
+    def _prepare_batch(self, batch) -> dict[str, np.ndarray]:
+        cfg = self.config
+        query_ids = batch["query_input_ids"].numpy()
+        query_mask = batch["query_attention_mask"].numpy()
+        query_emb = self.embed_queries(batch["query_input_ids"], batch["query_attention_mask"]).numpy()
+        retrieved = retrieve_non_trivial(
+            self.index, query_emb, batch["doc_uid"].numpy(), self.blocks, cfg.model.num_candidates - 1
+        )
+        cands = build_candidates(
+            retrieved,
+            query_ids,
+            batch["query_length"].numpy(),
+            self.blocks,
+            candidate_len=cfg.candidate_seq_len,
+            joint_len=cfg.joint_seq_len,
+            cls_id=self.special["cls_id"],
+            sep_id=self.special["sep_id"],
+            pad_id=self.special["pad_id"],
+        )
+        return {
+            "query_input_ids": query_ids,
+            "query_attention_mask": query_mask,
+            "candidate_input_ids": cands.candidate_input_ids,
+            "candidate_attention_mask": cands.candidate_attention_mask,
+            "candidate_token_type_ids": cands.candidate_token_type_ids,
+            "valid": cands.valid,
+            "joint_input_ids": cands.joint_input_ids,
+            "joint_attention_mask": cands.joint_attention_mask,
+            "joint_token_type_ids": cands.joint_token_type_ids,
+            "masked_positions": batch["masked_positions"].numpy(),
+            "masked_labels": batch["masked_labels"].numpy(),
+            "masked_weights": batch["masked_weights"].numpy(),
+        }
+
+    def _distribute(self, batch: dict[str, np.ndarray]):
+        import tensorflow as tf
+
+        if self.strategy.num_replicas_in_sync == 1:
+            return {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+        replicas = self.strategy.num_replicas_in_sync
+
+        def value_fn(ctx):
+            i = ctx.replica_id_in_sync_group
+            return {k: tf.convert_to_tensor(np.array_split(v, replicas)[i]) for k, v in batch.items()}
+
+        return self.strategy.experimental_distribute_values_from_function(value_fn)
+
+    # ------------------------------------------------------------------------------------------------ run
+    def run(self) -> dict[str, float]:
+        import tensorflow as tf
+
+        cfg = self.config
+        os.makedirs(self.out, exist_ok=True)
+        self._build()
+        restored = self.manager.restore_or_initialize()
+        start_step = int(self.step.numpy())
+        if restored:
+            logger.info("resumed from %s at step %d", restored, start_step)
+        if start_step >= cfg.steps:
+            logger.info("already trained for %d steps", start_step)
+            return self._finish(None, {})
+        exports.clear_done(self.paths["exports"])
+        self._export_embedder(start_step)
+        sidecar = SidecarSupervisor(
+            [
+                "--exports",
+                self.paths["exports"],
+                "--blocks",
+                cfg.data_dir,
+                "--index",
+                self.paths["index"],
+                "--batch-size",
+                str(cfg.refresh_batch_size),
+                "--max-length",
+                str(cfg.candidate_seq_len),
+                "--k",
+                str(max(100, 4 * cfg.model.num_candidates)),
+            ],
+            log_path=os.path.join(self.out, "refresh.log"),
+            max_restarts=cfg.max_sidecar_restarts,
+            env=cfg.sidecar_env,
+        )
+        sidecar.start()
+        writer = tf.summary.create_file_writer(self.paths["tensorboard"])
+        last: dict[str, float] = {}
+        try:
+            self._wait_for_first_index(sidecar)
+            window_start, window_examples = time.time(), 0
+            for step in range(start_step, cfg.steps):
+                self._maybe_swap_index()
+                sidecar.check()
+                batch = self._prepare_batch(next(self.iterator))
+                result = {k: float(v) for k, v in self.train_step(self._distribute(batch)).items()}
+                self.step.assign(step + 1)
+                window_examples += cfg.batch_size
+                done = step + 1
+                if done % cfg.refresh_every == 0 and done < cfg.steps:
+                    self._export_embedder(done)
+                if done % cfg.log_every == 0 or done == cfg.steps or done == start_step + 1:
+                    elapsed = max(time.time() - window_start, 1e-9)
+                    exported_at = self.export_times.get(self.index.embedder_step, self.index.meta["published_at"])
+                    last = {
+                        **result,
+                        "step": done,
+                        "learning_rate": float(self.schedule(done)),
+                        "index_version": self.index.embedder_step,
+                        "staleness_steps": done - self.index.embedder_step,
+                        "staleness_seconds": time.time() - exported_at,
+                        "examples_per_second": window_examples / elapsed,
+                        "sidecar_restarts": sidecar.restarts,
+                    }
+                    self._log(writer, last)
+                    window_start, window_examples = time.time(), 0
+                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                    self.manager.save(checkpoint_number=done)
+        finally:
+            exports.mark_done(self.paths["exports"])
+            sidecar.stop()
+            writer.close()
+        return self._finish(sidecar, last)
+
+    def _log(self, writer, metrics: dict[str, float]) -> None:
+        import tensorflow as tf
+
+        step = int(metrics["step"])
+        with writer.as_default(step=step):
+            for name, value in metrics.items():
+                if name != "step":
+                    tf.summary.scalar(name, value)
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(metrics) + "\n")
+        eta = (self.config.steps - step) / max(metrics["examples_per_second"] / self.config.batch_size, 1e-9)
+        logger.info(
+            "step %d/%d loss %.4f utility %.4f index v%d (stale %d steps) %.1f ex/s ETA %.0fs",
+            step,
+            self.config.steps,
+            metrics["loss"],
+            metrics["retrieval_utility"],
+            metrics["index_version"],
+            metrics["staleness_steps"],
+            metrics["examples_per_second"],
+            eta,
+        )
+
+    def _finish(self, sidecar, last: dict[str, float]) -> dict[str, float]:
+        from realm.pretrained import save_pretrained
+
+        save_pretrained(self.embedder, os.path.join(self.paths["final"], "embedder"))
+        save_pretrained(self.encoder, os.path.join(self.paths["final"], "encoder"))
+        logger.info("pre-training outputs in %s (final models in %s)", self.out, self.paths["final"])
+        return last
