@@ -10,6 +10,7 @@ newest export and skips older ones it has not got to, as REALM's refresher does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -61,7 +62,5 @@ def is_done(exports_dir: str) -> bool:
 
 
 def clear_done(exports_dir: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.remove(os.path.join(exports_dir, DONE_MARKER))
-    except FileNotFoundError:
-        pass

@@ -39,8 +39,9 @@ def mask_salient_span(example: dict[str, tf.Tensor], index: tf.Tensor, config: M
     valid = num_spans > 0
     seed = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(index, tf.int64)])
     choice = tf.random.stateless_uniform([], seed, minval=0, maxval=tf.maximum(num_spans, 1), dtype=tf.int32)
-    start = tf.where(valid, tf.gather(starts, tf.minimum(choice, tf.maximum(num_spans - 1, 0))), 0)
-    end = tf.where(valid, tf.gather(ends, tf.minimum(choice, tf.maximum(num_spans - 1, 0))), -1)
+    # A sentinel (0, -1) keeps the gather legal when no span is eligible; it masks nothing.
+    start = tf.gather(tf.concat([starts, [0]], 0), tf.where(valid, choice, num_spans))
+    end = tf.gather(tf.concat([ends, [-1]], 0), tf.where(valid, choice, num_spans))
     positions = tf.range(length)
     in_span = (positions >= start) & (positions <= end)
     masked_tokens = tf.where(in_span, config.mask_id, tokens)

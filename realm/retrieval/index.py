@@ -117,7 +117,8 @@ def publish_index(
         params = ScannParams.for_corpus(num_blocks, k)
         searcher = build_searcher(embeddings, k, params)
         os.makedirs(os.path.join(staging, SCANN_DIR))
-        searcher.serialize(os.path.join(staging, SCANN_DIR))
+        # Relative asset paths: the version directory is renamed (and may be copied to other storage) later.
+        searcher.serialize(os.path.join(staging, SCANN_DIR), relative_path=True)
     meta = {
         "embedder_step": int(embedder_step),
         "num_blocks": int(num_blocks),

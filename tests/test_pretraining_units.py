@@ -1,0 +1,144 @@
+"""Pre-training pieces: salient-span masking, null document first, trivial retrieval removed, LR schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from realm.pretraining.candidates import NO_BLOCK, build_candidates, retrieve_non_trivial
+from realm.pretraining.masking import MaskingConfig, mask_salient_span, pretraining_dataset
+from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
+
+CLS, SEP, MASK = 101, 102, 103
+
+
+def _example(tokens, starts, ends, doc="doc-a"):
+    return {
+        "token_ids": tf.constant(tokens, tf.int64),
+        "span_starts": tf.constant(starts, tf.int64),
+        "span_ends": tf.constant(ends, tf.int64),
+        "doc_uid": tf.constant(doc),
+    }
+
+
+def test_masks_exactly_one_span():
+    config = MaskingConfig(query_seq_len=12, max_masks=3)
+    out = mask_salient_span(_example([5, 6, 7, 8, 9], [1], [2]), tf.constant(0, tf.int64), config)
+    assert out["valid"].numpy()
+    assert out["query_input_ids"].numpy().tolist() == [CLS, 5, MASK, MASK, 8, 9, SEP, 0, 0, 0, 0, 0]
+    assert out["masked_positions"].numpy().tolist() == [2, 3, 0]
+    assert out["masked_labels"].numpy().tolist() == [6, 7, 0]
+    assert out["masked_weights"].numpy().tolist() == [1, 1, 0]
+    assert int(out["query_length"]) == 7
+
+
+def test_skips_spans_too_long_or_truncated_away():
+    config = MaskingConfig(query_seq_len=6, max_masks=2)  # room for 4 tokens
+    too_long = mask_salient_span(_example([5, 6, 7, 8], [0], [2]), tf.constant(0, tf.int64), config)
+    truncated = mask_salient_span(_example([5, 6, 7, 8, 9, 10], [4], [5]), tf.constant(0, tf.int64), config)
+    assert not too_long["valid"].numpy() and not truncated["valid"].numpy()
+
+
+def test_span_choice_is_uniform_and_deterministic():
+    config = MaskingConfig(query_seq_len=16, max_masks=2)
+    example = _example(list(range(10, 20)), [0, 3, 6], [0, 4, 7])
+    picks = [
+        int(mask_salient_span(example, tf.constant(i, tf.int64), config)["masked_positions"][0]) for i in range(300)
+    ]
+    counts = {p: picks.count(p) for p in set(picks)}
+    assert set(counts) == {1, 4, 7} and min(counts.values()) > 60
+    again = [
+        int(mask_salient_span(example, tf.constant(i, tf.int64), config)["masked_positions"][0]) for i in range(300)
+    ]
+    assert picks == again
+
+
+def test_pretraining_dataset_batches_and_filters():
+    examples = tf.data.Dataset.from_tensor_slices(
+        {
+            "token_ids": tf.ragged.constant([[5, 6, 7], [8, 9]]),
+            "span_starts": tf.ragged.constant([[0], [0]]),
+            "span_ends": tf.ragged.constant([[0], [5]]),
+            "doc_uid": ["a", "b"],
+        }
+    ).map(
+        lambda ex: {**ex, "token_ids": ex["token_ids"], "span_starts": ex["span_starts"], "span_ends": ex["span_ends"]}
+    )
+    batch = next(iter(pretraining_dataset(examples, MaskingConfig(query_seq_len=8, max_masks=2), batch_size=3)))
+    assert batch["query_input_ids"].shape == (3, 8)
+    assert set(batch["doc_uid"].numpy().tolist()) == {b"a"}  # the example whose span lies outside is dropped
+
+
+class FakeBlocks:
+    """Block store stand-in: block i belongs to doc `docs[i]`, body tokens [1000+i]*(i % 3 + 1)."""
+
+    def __init__(self, docs):
+        self.docs = docs
+
+    def doc_uids(self, ids):
+        return [self.docs[i] for i in ids]
+
+    def padded_token_ids(self, ids, max_length):
+        out = np.zeros((len(ids), max_length), np.int32)
+        types = np.zeros_like(out)
+        for row, i in enumerate(ids):
+            body = [1000 + i] * (i % 3 + 1)
+            seq = [CLS, 500 + i, SEP, *body, SEP]
+            out[row, : len(seq)] = seq
+            types[row, 3 : len(seq)] = 1
+        return out, (out != 0).astype(np.int32), types
+
+
+class FakeIndex:
+    def __init__(self, order):
+        self.order = np.asarray(order)
+
+    def search(self, queries, k):
+        return np.tile(self.order[:k], (len(queries), 1)), np.zeros((len(queries), k), np.float32)
+
+
+def test_trivial_retrieval_removed_and_padding():
+    blocks = FakeBlocks(["a", "b", "a", "c", "b"])
+    index = FakeIndex([2, 1, 0, 3, 4])
+    ids = retrieve_non_trivial(index, np.zeros((2, 4)), [b"a", "c"], blocks, count=3, margin=2)
+    assert ids.tolist() == [[1, 3, 4], [2, 1, 0]]
+    few = retrieve_non_trivial(FakeIndex([0, 2]), np.zeros((1, 4)), ["a"], blocks, count=2, margin=0)
+    assert few.tolist() == [[NO_BLOCK, NO_BLOCK]]
+
+
+def test_null_document_first_and_joint_inputs():
+    blocks = FakeBlocks(["a", "b", "c"])
+    query = np.array([[CLS, 7, MASK, SEP, 0, 0]], np.int32)
+    cands = build_candidates(
+        np.array([[2, NO_BLOCK]]), query, np.array([4]), blocks, candidate_len=8, joint_len=10, cls_id=CLS, sep_id=SEP
+    )
+    assert cands.block_ids.tolist() == [[NO_BLOCK, 2, NO_BLOCK]]
+    assert cands.valid.tolist() == [[True, True, False]]
+    assert cands.candidate_input_ids[0, 0].tolist() == [CLS, SEP, SEP, 0, 0, 0, 0, 0]
+    assert cands.candidate_token_type_ids[0, 0, :3].tolist() == [0, 0, 1]
+    assert cands.candidate_input_ids[0, 1].tolist() == [CLS, 502, SEP, 1002, 1002, 1002, SEP, 0]
+    # Joint input: [CLS] masked query [SEP] body [SEP] -- the title is not used there.
+    assert cands.joint_input_ids[0, 0].tolist() == [CLS, 7, MASK, SEP, SEP, 0, 0, 0, 0, 0]
+    assert cands.joint_input_ids[0, 1].tolist() == [CLS, 7, MASK, SEP, 1002, 1002, 1002, SEP, 0, 0]
+    assert cands.joint_token_type_ids[0, 1].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 0, 0]
+    assert cands.joint_attention_mask[0, 1].tolist() == [1] * 8 + [0, 0]
+
+
+def test_joint_input_truncates_the_body():
+    blocks = FakeBlocks(["a", "b", "c"])
+    query = np.array([[CLS, 7, SEP]], np.int32)
+    cands = build_candidates(
+        np.array([[2]]), query, np.array([3]), blocks, candidate_len=8, joint_len=6, cls_id=CLS, sep_id=SEP
+    )
+    assert cands.joint_input_ids[0, 1].tolist() == [CLS, 7, SEP, 1002, 1002, SEP]
+
+
+def test_warmup_linear_decay():
+    schedule = WarmupLinearDecay(1.0, total_steps=100, warmup_steps=10)
+    assert float(schedule(0)) == 0.0
+    assert float(schedule(5)) == pytest.approx(0.5)
+    assert float(schedule(10)) == pytest.approx(1.0)
+    assert float(schedule(55)) == pytest.approx(0.5)
+    assert float(schedule(100)) == pytest.approx(0.0)
+    assert realm_warmup_steps(200_000) == 10_000 and realm_warmup_steps(50) == 50 and realm_warmup_steps(2000) == 200
