@@ -1,0 +1,1 @@
+"""Open-QA evaluation: answer normalisation, exact/regex match, retrieval recall, blessing."""
