@@ -62,6 +62,51 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_preprocess(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "preprocess",
+        help="Beam pipeline: MediaWiki XML dumps -> retrieval blocks, block store and pre-training examples",
+        description=(
+            "Reads pages-articles dumps (bz2 or plain XML; a file, a comma-separated list or a glob, local or "
+            "gs://...) and writes blocks/, block_store/, examples/, quarantine/, stats.json and stats.md to --out. "
+            "Any other --option is handed to Beam unchanged: e.g. --runner=DataflowRunner --project=P "
+            "--region=R --temp_location=gs://... --sdk_container_image=IMAGE, or --runner=FlinkRunner "
+            "--flink_master=HOST:PORT. Without --runner it runs locally on all cores (FnApiRunner)."
+        ),
+    )
+    parser.add_argument("--input", metavar="GLOB", help="dump file(s); default: the gensim enwiki sample")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--num-shards", type=int, default=16, help="output shards (use ~256 for a full dump)")
+    parser.add_argument("--vocab", metavar="FILE", help="WordPiece vocab.txt (default: BERT uncased)")
+    parser.add_argument(
+        "--ner-hook", metavar="MODULE:FUNCTION", help="extra salient-span finder: f(sentence) -> [(start, end, kind)]"
+    )
+    parser.add_argument("--block-max-tokens", type=int, default=288, help="wordpieces per block, specials included")
+    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
+    parser.set_defaults(func=_run_preprocess, accepts_beam_args=True)
+
+
+def _run_preprocess(args: argparse.Namespace) -> int:
+    from realm.data.preprocess import PreprocessOptions, run_preprocess, stats_markdown
+    from realm.data.process import ProcessConfig
+    from realm.resources import sample_wikipedia_dump
+
+    for noisy in ("apache_beam", "apache_beam.runners.portability.local_job_service"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    options = PreprocessOptions(
+        input_pattern=args.input or sample_wikipedia_dump(),
+        output_dir=args.out,
+        num_shards=args.num_shards,
+        vocab_file=args.vocab,
+        span_finder=args.ner_hook,
+        process=ProcessConfig(block_max_tokens=args.block_max_tokens),
+        overwrite=args.overwrite,
+    )
+    stats = run_preprocess(options, args.beam_args)
+    print(stats_markdown(stats))
+    return 0
+
+
 def _add_pretrain(subparsers) -> None:
     parser = subparsers.add_parser(
         "pretrain",
@@ -161,13 +206,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_convert(subparsers)
+    _add_preprocess(subparsers)
     _add_pretrain(subparsers)
     _add_refresh(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_beam_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.beam_args = extra
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

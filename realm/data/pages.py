@@ -64,40 +64,57 @@ def open_dump(path: str) -> tuple[io.BufferedIOBase, io.RawIOBase]:
     return raw, raw
 
 
+class DumpReader:
+    """Iterates the `<page>` elements of one dump in file order; `compressed_position` tells how far it got."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._raw = None
+
+    def compressed_position(self) -> int | None:
+        """Bytes of the (compressed) file consumed so far, for progress and ETA; None before the first read."""
+        position = _tell(self._raw) if self._raw is not None else None
+        return position if isinstance(position, int) else None
+
+    def __iter__(self) -> Iterator[RawPage]:
+        path = self.path
+        stream, self._raw = open_dump(path)
+        offset = 0
+        page_start = -1
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                try:
+                    line = stream.readline()
+                except (EOFError, OSError, ValueError) as exc:
+                    raise DumpReadError(
+                        f"{path}: the stream cannot be read past decompressed byte {offset} "
+                        f"(compressed byte ~{_tell(self._raw)}): {exc}"
+                    ) from exc
+                if not line:
+                    break
+                stripped = line.strip()
+                if stripped.startswith(b"<page>"):
+                    if page_start >= 0:  # the previous page never closed: hand it over for quarantine
+                        yield RawPage(path, page_start, b"".join(chunks))
+                    page_start, chunks, size = offset, [], 0
+                if page_start >= 0:
+                    chunks.append(line)
+                    size += len(line)
+                    if stripped.endswith(b"</page>") or size > _MAX_PAGE_BYTES:
+                        yield RawPage(path, page_start, b"".join(chunks))
+                        page_start = -1
+                offset += len(line)
+            if page_start >= 0:
+                yield RawPage(path, page_start, b"".join(chunks))  # unterminated at the end of the stream
+        finally:
+            stream.close()
+
+
 def iter_raw_pages(path: str) -> Iterator[RawPage]:
     """Every `<page>` of a dump, in file order."""
-    stream, raw = open_dump(path)
-    offset = 0
-    page_start = -1
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        while True:
-            try:
-                line = stream.readline()
-            except (EOFError, OSError, ValueError) as exc:
-                raise DumpReadError(
-                    f"{path}: the stream cannot be read past decompressed byte {offset} "
-                    f"(compressed byte ~{_tell(raw)}): {exc}"
-                ) from exc
-            if not line:
-                break
-            stripped = line.strip()
-            if stripped.startswith(b"<page>"):
-                if page_start >= 0:  # the previous page never closed: hand it over for quarantine
-                    yield RawPage(path, page_start, b"".join(chunks))
-                page_start, chunks, size = offset, [], 0
-            if page_start >= 0:
-                chunks.append(line)
-                size += len(line)
-                if stripped.endswith(b"</page>") or size > _MAX_PAGE_BYTES:
-                    yield RawPage(path, page_start, b"".join(chunks))
-                    page_start = -1
-            offset += len(line)
-        if page_start >= 0:
-            yield RawPage(path, page_start, b"".join(chunks))  # unterminated at the end of the stream
-    finally:
-        stream.close()
+    return iter(DumpReader(path))
 
 
 def _tell(raw) -> int | str:

@@ -1,0 +1,514 @@
+"""`realm preprocess`: the Beam pipeline from MediaWiki XML dumps to REALM blocks and pre-training examples.
+
+Shape of the pipeline (every stage streams; only one output shard is ever held by one worker):
+
+    dump files -> ReadPages (one file per worker, page by page) -> Reshuffle -> BatchElements
+      -> ProcessPages (parse, clean, split, tokenize, pack, find spans) -> blocks / examples / quarantine / stats
+    blocks   -> key by hash(doc_uid) % num_shards -> group per shard -> sort -> TFRecord shard + Arrow block-store shard
+    examples -> key by hash(doc_uid) % num_shards -> group per shard -> sort -> TFRecord shard
+    quarantine -> one sorted JSONL file;  stats -> stats.json + stats.md
+
+Outputs are byte-identical from run to run: shard membership depends only on the document id and every shard is
+sorted by (doc_uid, position) before it is written; block ids are shard prefix offsets plus the row in the shard.
+
+Locally the pipeline runs on Beam's FnApiRunner with one SDK worker process per core (no download: the default
+DirectRunner would fetch the Prism binary). Any other runner (`--runner=DataflowRunner`, `FlinkRunner`,
+`SparkRunner`, ...) is chosen by passing its Beam options through unchanged.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from realm.data.process import ProcessConfig
+from realm.errors import RealmError
+
+logger = logging.getLogger(__name__)
+
+BLOCKS_DIR = "blocks"
+EXAMPLES_DIR = "examples"
+BLOCK_STORE_DIR = "block_store"
+QUARANTINE_FILE = "quarantine/quarantine.jsonl"
+STATS_JSON = "stats.json"
+STATS_MARKDOWN = "stats.md"
+_OUTPUTS = (BLOCKS_DIR, EXAMPLES_DIR, BLOCK_STORE_DIR, "quarantine", STATS_JSON, STATS_MARKDOWN)
+
+
+class PreprocessError(RealmError):
+    """The input cannot be preprocessed, or the result fails validation; the message says which and why."""
+
+
+@dataclasses.dataclass
+class PreprocessOptions:
+    input_pattern: str  # a file, a comma-separated list, or a glob (gs://... works with the GCP extra)
+    output_dir: str
+    num_shards: int = 16  # ~1 per 50k blocks keeps each writer's shard small: use 256+ for the full English dump
+    pages_per_batch: int = 32
+    vocab_file: str | None = None  # default: the BERT uncased vocabulary of the MiniLM wheel
+    span_finder: str | None = None  # "package.module:function" NER hook, called per sentence
+    process: ProcessConfig = dataclasses.field(default_factory=ProcessConfig)
+    overwrite: bool = False
+    max_quarantine_fraction: float = 0.5  # more than this share of pages unparseable means the input is not a dump
+
+
+def shard_of(doc_uid: str, num_shards: int) -> int:
+    return int(doc_uid[:8], 16) % num_shards
+
+
+def shard_name(kind: str, shard: int, num_shards: int) -> str:
+    return f"{kind}-{shard:05d}-of-{num_shards:05d}.tfrecord"
+
+
+# ----------------------------------------------------------------------------------------------- inputs
+def match_inputs(pattern: str) -> list[tuple[str, int]]:
+    """(path, compressed size) of every input file, sorted by path; a pattern matching nothing is an error."""
+    found: dict[str, int] = {}
+    for part in [p.strip() for p in pattern.split(",") if p.strip()]:
+        try:
+            results = FileSystems.match([part])[0].metadata_list
+        except Exception as exc:
+            raise PreprocessError(f"cannot list input {part!r}: {exc}") from exc
+        if not results:
+            raise PreprocessError(f"no input file matches {part!r}")
+        for meta in results:
+            found[meta.path] = meta.size_in_bytes
+    if not found:
+        raise PreprocessError(f"no input file matches {pattern!r}")
+    return sorted(found.items())
+
+
+# ------------------------------------------------------------------------------------------------ DoFns
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+        if seconds >= 3600
+        else (f"{seconds // 60}m{seconds % 60:02d}s")
+    )
+
+
+class ReadPagesFn(beam.DoFn):
+    """One dump file -> its raw `<page>` elements, logging pages/s, share of the file read and ETA."""
+
+    def __init__(self, log_every_seconds: float = 15.0):
+        self.log_every_seconds = log_every_seconds
+
+    def process(self, element: tuple[str, int]) -> Iterable:
+        from realm.data.pages import DumpReader
+
+        path, size = element
+        reader = DumpReader(path)
+        started = last_log = time.monotonic()
+        pages = 0
+        for raw in reader:
+            pages += 1
+            yield raw
+            now = time.monotonic()
+            if now - last_log >= self.log_every_seconds:
+                last_log = now
+                self._log(path, size, pages, now - started, reader.compressed_position())
+        logger.info(
+            "read %s: %d pages in %s (%.0f pages/s)",
+            path,
+            pages,
+            _duration(time.monotonic() - started),
+            pages / max(time.monotonic() - started, 1e-9),
+        )
+
+    @staticmethod
+    def _log(path: str, size: int, pages: int, elapsed: float, position: int | None) -> None:
+        rate = pages / max(elapsed, 1e-9)
+        if position and size:
+            fraction = min(position / size, 1.0)
+            eta = elapsed * (1 - fraction) / max(fraction, 1e-9)
+            logger.info(
+                "reading %s: %d pages, %.0f pages/s, %.1f%% of %.1f MB, ETA %s",
+                path,
+                pages,
+                rate,
+                100 * fraction,
+                size / 1e6,
+                _duration(eta),
+            )
+        else:
+            logger.info("reading %s: %d pages, %.0f pages/s", path, pages, rate)
+
+
+class ProcessPagesFn(beam.DoFn):
+    """A batch of raw pages -> blocks (main output), examples, quarantine records and a statistics counter."""
+
+    def __init__(self, vocab_file: str | None, span_finder: str | None, config: ProcessConfig):
+        self.vocab_file = vocab_file
+        self.span_finder = span_finder
+        self.config = config
+
+    def setup(self) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from realm.data.process import PageProcessor
+        from realm.data.spans import load_span_finder
+        from realm.tokenization import RealmTokenizer
+
+        tokenizer = RealmTokenizer(self.vocab_file) if self.vocab_file else RealmTokenizer.from_default_vocab()
+        self.processor = PageProcessor(tokenizer, self.config, load_span_finder(self.span_finder))
+        self.pages = 0
+        self.started = self.last_log = time.monotonic()
+
+    def process(self, raw_pages: Sequence) -> Iterable:
+        blocks, examples, quarantine, stats = self.processor.process(list(raw_pages))
+        yield from blocks
+        for example in examples:
+            yield beam.pvalue.TaggedOutput("examples", example)
+        for record in quarantine:
+            yield beam.pvalue.TaggedOutput("quarantine", record)
+        yield beam.pvalue.TaggedOutput("stats", dict(stats))
+        self.pages += len(raw_pages)
+        now = time.monotonic()
+        if now - self.last_log >= 30:
+            self.last_log = now
+            logger.info(
+                "worker %d processed %d pages (%.0f pages/s)",
+                os.getpid(),
+                self.pages,
+                self.pages / max(now - self.started, 1e-9),
+            )
+
+
+class SumCounters(beam.CombineFn):
+    def create_accumulator(self) -> collections.Counter:
+        return collections.Counter()
+
+    def add_input(self, accumulator, element):
+        accumulator.update(element)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        total: collections.Counter = collections.Counter()
+        for accumulator in accumulators:
+            total.update(accumulator)
+        return total
+
+    def extract_output(self, accumulator) -> dict:
+        return dict(accumulator)
+
+
+def _atomic_write(path: str, write) -> None:
+    """Write through a temporary name and rename, so a retried bundle never leaves a half-written file."""
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    temporary = f"{path}.tmp-{os.getpid()}"
+    write(temporary)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+
+
+def _write_tfrecords(path: str, records: Iterable[bytes]) -> None:
+    import tensorflow as tf
+
+    def write(target: str) -> None:
+        with tf.io.TFRecordWriter(target) as writer:
+            for record in records:
+                writer.write(record)
+
+    _atomic_write(path, write)
+
+
+class WriteBlockShardFn(beam.DoFn):
+    """(shard, grouped blocks) -> the shard's TFRecord file and Arrow block-store file."""
+
+    def __init__(self, output_dir: str, num_shards: int):
+        self.output_dir = output_dir
+        self.num_shards = num_shards
+
+    def process(self, element, counts: dict[int, int]) -> Iterable[int]:
+        import pyarrow as pa
+        import tensorflow as tf
+
+        from realm.data import block_store
+        from realm.data.records import block_example
+
+        shard, grouped = element
+        blocks = sorted(grouped["blocks"], key=lambda b: (b["doc_uid"], b["block_index"], b["title"], b["text"]))
+        first_id = sum(counts.get(s, 0) for s in range(shard))
+        _write_tfrecords(
+            os.path.join(self.output_dir, BLOCKS_DIR, shard_name("blocks", shard, self.num_shards)),
+            (block_example(b, first_id + row) for row, b in enumerate(blocks)),
+        )
+        table = block_store.blocks_to_table(blocks, first_id)
+
+        def write_arrow(target: str) -> None:
+            buffer = pa.BufferOutputStream()  # pyarrow cannot write into a GFile; the shard fits in memory anyway
+            block_store.write_shard(buffer, table)
+            with tf.io.gfile.GFile(target, "wb") as sink:
+                sink.write(buffer.getvalue().to_pybytes())
+
+        _atomic_write(os.path.join(self.output_dir, BLOCK_STORE_DIR, block_store.shard_file_name(shard)), write_arrow)
+        yield len(blocks)
+
+
+class WriteExampleShardFn(beam.DoFn):
+    def __init__(self, output_dir: str, num_shards: int):
+        self.output_dir = output_dir
+        self.num_shards = num_shards
+
+    def process(self, element) -> Iterable[int]:
+        from realm.data.records import pretraining_example
+
+        shard, grouped = element
+        examples = sorted(grouped["examples"], key=lambda e: (e["doc_uid"], e["sentence_index"], e["title"]))
+        _write_tfrecords(
+            os.path.join(self.output_dir, EXAMPLES_DIR, shard_name("examples", shard, self.num_shards)),
+            (pretraining_example(e) for e in examples),
+        )
+        yield len(examples)
+
+
+def _write_text(path: str, text: str) -> None:
+    import tensorflow as tf
+
+    def write(target: str) -> None:
+        with tf.io.gfile.GFile(target, "w") as f:
+            f.write(text)
+
+    _atomic_write(path, write)
+
+
+def write_block_store_index(_, output_dir: str, num_shards: int, counts: dict[int, int]) -> None:
+    from realm.data import block_store
+
+    document = block_store.index_document([counts.get(s, 0) for s in range(num_shards)])
+    _write_text(os.path.join(output_dir, BLOCK_STORE_DIR, block_store.INDEX_FILE), json.dumps(document, indent=1))
+
+
+def write_quarantine(records: list[dict], output_dir: str) -> None:
+    records = sorted(records, key=lambda r: (r["source"], r["offset"]))
+    lines = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
+    _write_text(os.path.join(output_dir, QUARANTINE_FILE), lines)
+
+
+# --------------------------------------------------------------------------------------------- statistics
+def nest_stats(flat: dict[str, int], inputs: list[tuple[str, int]], num_shards: int) -> dict:
+    """Flat counter keys like `skipped.redirect` -> a nested, key-sorted document."""
+    nested: dict = {}
+    for key, value in sorted(flat.items()):
+        head, _, tail = key.partition(".")
+        if tail:
+            nested.setdefault(head, {})[tail] = int(value)
+        else:
+            nested[head] = int(value)
+    bins = nested.pop("block_length_histogram", {})
+    nested["block_length_histogram"] = [
+        {"min_tokens": int(low), "max_tokens": int(high), "blocks": count}
+        for (low, high), count in sorted((tuple(map(int, key.split("-"))), count) for key, count in bins.items())
+    ]
+    for key in ("pages_read", "quarantined", "articles", "sentences", "blocks", "block_tokens", "examples"):
+        nested.setdefault(key, 0)
+    nested.setdefault("skipped", {})
+    nested.setdefault("spans", {})
+    nested["spans_total"] = sum(nested["spans"].values())
+    nested["mean_block_tokens"] = round(nested["block_tokens"] / nested["blocks"], 2) if nested["blocks"] else 0.0
+    nested["inputs"] = [{"path": path, "compressed_bytes": size} for path, size in inputs]
+    nested["num_shards"] = num_shards
+    return nested
+
+
+def stats_markdown(stats: dict) -> str:
+    skipped = ", ".join(f"{k} {v:,}" for k, v in stats["skipped"].items()) or "none"
+    spans = ", ".join(f"{k} {v:,}" for k, v in stats["spans"].items()) or "none"
+    lines = [
+        "# Corpus preprocessing",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| inputs | {', '.join(os.path.basename(i['path']) for i in stats['inputs'])} |",
+        f"| pages read | {stats['pages_read']:,} |",
+        f"| skipped | {skipped} |",
+        f"| quarantined (failures) | {stats['quarantined']:,} |",
+        f"| articles | {stats['articles']:,} |",
+        f"| sentences | {stats['sentences']:,} |",
+        f"| blocks | {stats['blocks']:,} (mean {stats['mean_block_tokens']} wordpieces) |",
+        f"| wordpieces in blocks | {stats['block_tokens']:,} |",
+        f"| pre-training examples | {stats['examples']:,} |",
+        f"| salient spans | {stats['spans_total']:,} ({spans}) |",
+        "",
+        "Block length histogram (wordpieces: blocks):",
+        "",
+    ]
+    lines += [f"- {b['min_tokens']}-{b['max_tokens']}: {b['blocks']:,}" for b in stats["block_length_histogram"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_stats(flat: dict[str, int], output_dir: str, inputs: list[tuple[str, int]], num_shards: int) -> None:
+    stats = nest_stats(flat, inputs, num_shards)
+    _write_text(os.path.join(output_dir, STATS_JSON), json.dumps(stats, indent=1, sort_keys=True) + "\n")
+    _write_text(os.path.join(output_dir, STATS_MARKDOWN), stats_markdown(stats))
+
+
+def validate_stats(stats: dict, options: PreprocessOptions) -> None:
+    """Fail the run, with the reason, on an empty or absurd corpus (the outputs stay for inspection)."""
+    inputs = ", ".join(i["path"] for i in stats["inputs"])
+    where = f"(see {os.path.join(options.output_dir, STATS_MARKDOWN)})"
+    if stats["pages_read"] == 0:
+        raise PreprocessError(f"the corpus is empty: no <page> element in {inputs}")
+    if stats["quarantined"] > options.max_quarantine_fraction * stats["pages_read"]:
+        raise PreprocessError(
+            f"{stats['quarantined']} of {stats['pages_read']} pages could not be parsed: is {inputs} a MediaWiki "
+            f"pages-articles dump? The pages and reasons are in {os.path.join(options.output_dir, QUARANTINE_FILE)}"
+        )
+    if stats["blocks"] == 0:
+        raise PreprocessError(f"no blocks: none of the {stats['pages_read']} pages is a usable article {where}")
+    if stats["spans_total"] == 0 or stats["examples"] == 0:
+        raise PreprocessError(f"no salient spans found in {stats['sentences']} sentences {where}")
+
+
+# ------------------------------------------------------------------------------------------------ pipeline
+def build_pipeline(pipeline: beam.Pipeline, inputs: list[tuple[str, int]], options: PreprocessOptions) -> None:
+    out, shards = options.output_dir, options.num_shards
+    processed = (
+        pipeline
+        | "ListFiles" >> beam.Create(inputs)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "ReadPages" >> beam.ParDo(ReadPagesFn())
+        | "SpreadPages" >> beam.Reshuffle()
+        | "BatchPages"
+        >> beam.BatchElements(min_batch_size=options.pages_per_batch, max_batch_size=options.pages_per_batch)
+        | "ProcessPages"
+        >> beam.ParDo(ProcessPagesFn(options.vocab_file, options.span_finder, options.process)).with_outputs(
+            "examples", "quarantine", "stats", main="blocks"
+        )
+    )
+    every_shard = pipeline | "ShardIds" >> beam.Create([(s, None) for s in range(shards)])
+
+    keyed_blocks = processed.blocks | "KeyBlocks" >> beam.Map(lambda b: (shard_of(b["doc_uid"], shards), b))
+    counts = keyed_blocks | "CountBlocks" >> beam.combiners.Count.PerKey()
+    (
+        {"blocks": keyed_blocks, "shard": every_shard}
+        | "GroupBlocks" >> beam.CoGroupByKey()
+        | "WriteBlocks" >> beam.ParDo(WriteBlockShardFn(out, shards), counts=beam.pvalue.AsDict(counts))
+    )
+    (
+        pipeline
+        | "Once" >> beam.Create([None])
+        | "WriteBlockIndex"
+        >> beam.Map(write_block_store_index, output_dir=out, num_shards=shards, counts=beam.pvalue.AsDict(counts))
+    )
+
+    keyed_examples = processed.examples | "KeyExamples" >> beam.Map(lambda e: (shard_of(e["doc_uid"], shards), e))
+    (
+        {"examples": keyed_examples, "shard": every_shard}
+        | "GroupExamples" >> beam.CoGroupByKey()
+        | "WriteExamples" >> beam.ParDo(WriteExampleShardFn(out, shards))
+    )
+
+    (
+        processed.quarantine
+        | "CollectQuarantine" >> beam.combiners.ToList()
+        | "WriteQuarantine" >> beam.Map(write_quarantine, output_dir=out)
+    )
+    (
+        processed.stats
+        | "SumStats" >> beam.CombineGlobally(SumCounters())
+        | "WriteStats" >> beam.Map(write_stats, output_dir=out, inputs=inputs, num_shards=shards)
+    )
+
+
+def _pipeline(beam_args: Sequence[str]) -> beam.Pipeline:
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+    options = PipelineOptions(list(beam_args))
+    if options.view_as(StandardOptions).runner:
+        return beam.Pipeline(options=options)
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    direct = options.view_as(DirectOptions)
+    if not any(a.startswith("--direct_num_workers") for a in beam_args):
+        direct.direct_num_workers = os.cpu_count() or 1
+    if not any(a.startswith("--direct_running_mode") for a in beam_args):
+        direct.direct_running_mode = "multi_processing" if direct.direct_num_workers > 1 else "in_memory"
+    return beam.Pipeline(runner=FnApiRunner(provision_info=_quiet_workers()), options=options)
+
+
+def _quiet_workers():
+    """Worker processes log at WARNING except for this package, so the progress lines are not buried.
+
+    FnApiRunner hands its worker subprocesses only the options in its provision info (not the pipeline's),
+    so the log levels travel there.
+    """
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
+    from google.protobuf import struct_pb2
+
+    options = struct_pb2.Struct()
+    options.update({"default_sdk_harness_log_level": "WARNING", "sdk_harness_log_level_overrides": {"realm": "INFO"}})
+    return ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=options))
+
+
+def _prepare_output(options: PreprocessOptions) -> None:
+    import tensorflow as tf
+
+    existing = [name for name in _OUTPUTS if tf.io.gfile.exists(os.path.join(options.output_dir, name))]
+    if existing and not options.overwrite:
+        raise PreprocessError(
+            f"{options.output_dir} already holds preprocessing outputs ({', '.join(existing)}); "
+            "pass --overwrite to replace them or choose another --out"
+        )
+    for name in existing:
+        path = os.path.join(options.output_dir, name)
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        else:
+            tf.io.gfile.remove(path)
+    tf.io.gfile.makedirs(options.output_dir)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """The message of our own error when a worker raised one, instead of the runner's wrapped traceback."""
+    text = str(exc)
+    for marker in ("DumpReadError: ",):
+        if marker in text:
+            return text.rsplit(marker, 1)[1].splitlines()[0].strip(" '\"[]")
+    return ""
+
+
+def run_preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> dict:
+    """Run the pipeline to completion, validate it and return the statistics document."""
+    import tensorflow as tf
+
+    from realm.data.pages import DumpReadError
+
+    if options.num_shards < 1:
+        raise PreprocessError(f"--num-shards must be at least 1, got {options.num_shards}")
+    inputs = match_inputs(options.input_pattern)
+    _prepare_output(options)
+    total = sum(size for _, size in inputs)
+    logger.info("preprocessing %d file(s), %.1f MB -> %s", len(inputs), total / 1e6, options.output_dir)
+    started = time.monotonic()
+    pipeline = _pipeline(beam_args)
+    build_pipeline(pipeline, inputs, options)
+    try:
+        pipeline.run().wait_until_finish()
+    except Exception as exc:
+        reason = _failure_reason(exc)
+        if reason:
+            raise DumpReadError(reason) from exc
+        raise
+    with tf.io.gfile.GFile(os.path.join(options.output_dir, STATS_JSON)) as f:
+        stats = json.load(f)
+    logger.info(
+        "preprocessed %d pages into %d blocks and %d examples in %s; outputs in %s",
+        stats["pages_read"],
+        stats["blocks"],
+        stats["examples"],
+        _duration(time.monotonic() - started),
+        options.output_dir,
+    )
+    validate_stats(stats, options)
+    return stats
