@@ -81,6 +81,9 @@ def _add_preprocess(subparsers) -> None:
     parser.add_argument(
         "--ner-hook", metavar="MODULE:FUNCTION", help="extra salient-span finder: f(sentence) -> [(start, end, kind)]"
     )
+    parser.add_argument(
+        "--sentence-splitter", metavar="MODULE:FUNCTION", help="sentence splitter: f(text) -> [(start, end)]"
+    )
     parser.add_argument("--block-max-tokens", type=int, default=288, help="wordpieces per block, specials included")
     parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
     parser.set_defaults(func=_run_preprocess, accepts_beam_args=True)
@@ -99,6 +102,7 @@ def _run_preprocess(args: argparse.Namespace) -> int:
         num_shards=args.num_shards,
         vocab_file=args.vocab,
         span_finder=args.ner_hook,
+        sentence_splitter=args.sentence_splitter,
         process=ProcessConfig(block_max_tokens=args.block_max_tokens),
         overwrite=args.overwrite,
     )

@@ -157,7 +157,29 @@ class RealmTokenizer(tf.Module):
     # ----------------------------------------------------------------------------------------------- tokenize
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def _tokenize_batch(self, texts: tf.Tensor):
-        """One compiled graph for the whole path (eager op-by-op execution is several times slower)."""
+        """One compiled graph for the whole path (eager op-by-op execution is several times slower).
+
+        Texts of printable ASCII need no normalisation table: BERT's normalisation of them is lower-casing,
+        which keeps every byte offset, so they skip the per-code-point path (most English sentences: about
+        3x faster). The two groups are tokenized separately and put back in input order.
+        """
+        plain = tf.strings.regex_full_match(texts, r"[\x20-\x7e\t\n\r]*")
+        plain_rows = tf.where(plain)[:, 0]
+        other_rows = tf.where(tf.logical_not(plain))[:, 0]
+        plain_ids, plain_starts, plain_ends = self._wordpiece.tokenize_with_offsets(
+            tf.strings.lower(tf.gather(texts, plain_rows))
+        )
+        other_ids, other_starts, other_ends = self._tokenize_normalized(tf.gather(texts, other_rows))
+        order = tf.argsort(tf.concat([plain_rows, other_rows], 0))
+
+        def merge(a: tf.RaggedTensor, b: tf.RaggedTensor) -> tf.RaggedTensor:
+            if a.shape.rank == 3:
+                a = a.merge_dims(-2, -1)
+            return tf.gather(tf.concat([tf.cast(a, b.dtype), b], 0), order)
+
+        return merge(plain_ids, other_ids), merge(plain_starts, other_starts), merge(plain_ends, other_ends)
+
+    def _tokenize_normalized(self, texts: tf.Tensor):
         normalized, source_start, source_end = self.normalize_with_offsets(texts)
         ids, starts, ends = self._wordpiece.tokenize_with_offsets(normalized)
         if ids.shape.rank == 3:

@@ -55,6 +55,7 @@ class PreprocessOptions:
     pages_per_batch: int = 32
     vocab_file: str | None = None  # default: the BERT uncased vocabulary of the MiniLM wheel
     span_finder: str | None = None  # "package.module:function" NER hook, called per sentence
+    sentence_splitter: str | None = None  # "package.module:function": text -> [(start, end)]; default: by rule
     process: ProcessConfig = dataclasses.field(default_factory=ProcessConfig)
     overwrite: bool = False
     max_quarantine_fraction: float = 0.5  # more than this share of pages unparseable means the input is not a dump
@@ -146,19 +147,25 @@ class ReadPagesFn(beam.DoFn):
 class ProcessPagesFn(beam.DoFn):
     """A batch of raw pages -> blocks (main output), examples, quarantine records and a statistics counter."""
 
-    def __init__(self, vocab_file: str | None, span_finder: str | None, config: ProcessConfig):
-        self.vocab_file = vocab_file
-        self.span_finder = span_finder
-        self.config = config
+    def __init__(self, options: PreprocessOptions):
+        self.vocab_file = options.vocab_file
+        self.span_finder = options.span_finder
+        self.sentence_splitter = options.sentence_splitter
+        self.config = options.process
 
     def setup(self) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from realm.data.process import PageProcessor
-        from realm.data.spans import load_span_finder
+        from realm.data.spans import load_callable, load_span_finder
         from realm.tokenization import RealmTokenizer
 
         tokenizer = RealmTokenizer(self.vocab_file) if self.vocab_file else RealmTokenizer.from_default_vocab()
-        self.processor = PageProcessor(tokenizer, self.config, load_span_finder(self.span_finder))
+        self.processor = PageProcessor(
+            tokenizer,
+            self.config,
+            load_span_finder(self.span_finder),
+            load_callable(self.sentence_splitter, "sentence splitter"),
+        )
         self.pages = 0
         self.started = self.last_log = time.monotonic()
 
@@ -381,9 +388,7 @@ def build_pipeline(pipeline: beam.Pipeline, inputs: list[tuple[str, int]], optio
         | "BatchPages"
         >> beam.BatchElements(min_batch_size=options.pages_per_batch, max_batch_size=options.pages_per_batch)
         | "ProcessPages"
-        >> beam.ParDo(ProcessPagesFn(options.vocab_file, options.span_finder, options.process)).with_outputs(
-            "examples", "quarantine", "stats", main="blocks"
-        )
+        >> beam.ParDo(ProcessPagesFn(options)).with_outputs("examples", "quarantine", "stats", main="blocks")
     )
     every_shard = pipeline | "ShardIds" >> beam.Create([(s, None) for s in range(shards)])
 
@@ -486,6 +491,13 @@ def run_preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) ->
 
     if options.num_shards < 1:
         raise PreprocessError(f"--num-shards must be at least 1, got {options.num_shards}")
+    from realm.data.spans import load_callable
+
+    for spec, what in ((options.span_finder, "span finder"), (options.sentence_splitter, "sentence splitter")):
+        try:
+            load_callable(spec, what)  # fail here, not in every worker
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise PreprocessError(f"cannot load the {what} {spec!r}: {exc}") from exc
     inputs = match_inputs(options.input_pattern)
     _prepare_output(options)
     total = sum(size for _, size in inputs)

@@ -78,14 +78,18 @@ def salient_spans(
     return select_spans(trimmed)
 
 
-def load_span_finder(spec: str | None) -> SpanFinder | None:
+def load_callable(spec: str | None, what: str = "span finder") -> Callable | None:
     """`package.module:function` -> the callable (e.g. a spaCy or HF NER wrapper); None for no hook."""
     if not spec:
         return None
     module_name, _, attribute = spec.partition(":")
     if not attribute:
-        raise ValueError(f"span finder {spec!r} must look like 'package.module:function'")
-    finder = getattr(importlib.import_module(module_name), attribute)
-    if not callable(finder):
-        raise ValueError(f"span finder {spec!r} is not callable")
-    return finder
+        raise ValueError(f"{what} {spec!r} must look like 'package.module:function'")
+    function = getattr(importlib.import_module(module_name), attribute)
+    if not callable(function):
+        raise ValueError(f"{what} {spec!r} is not callable")
+    return function
+
+
+def load_span_finder(spec: str | None) -> SpanFinder | None:
+    return load_callable(spec, "span finder")

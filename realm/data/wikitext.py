@@ -201,5 +201,13 @@ def clean_wikitext(wikitext: str) -> CleanedText:
             continue
         if not any(ch.isalnum() for ch in text):
             continue
-        paragraphs.append(Paragraph(text, links))
+        paragraphs.append(Paragraph(text, [(start, _with_link_trail(text, end)) for start, end in links]))
     return CleanedText(paragraphs, dropped)
+
+
+_LINK_TRAIL = re.compile(r"[a-z]+")  # English Wikipedia's $linkTrail: `[[cel]]s` renders "cels" as one link
+
+
+def _with_link_trail(text: str, end: int) -> int:
+    trail = _LINK_TRAIL.match(text, end)
+    return trail.end() if trail else end

@@ -1,0 +1,166 @@
+"""Unit tests of the corpus pieces: dump reading, wikitext cleaning, sentences, spans, block packing, processing."""
+
+from __future__ import annotations
+
+import bz2
+
+import numpy as np
+import pytest
+
+from realm.data.blocks import TokenizedText, pack_blocks
+from realm.data.pages import MalformedPageError, RawPage, iter_raw_pages, parse_page
+from realm.data.process import PageProcessor, skip_reason
+from realm.data.sentences import split_sentences
+from realm.data.spans import DATE, LINK, Span, date_spans, load_callable, salient_spans, select_spans
+from realm.data.wikitext import clean_wikitext
+from realm.tokenization import RealmTokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> RealmTokenizer:
+    return RealmTokenizer.from_default_vocab()
+
+
+def _page(title="T", ns="0", text="Body.", extra="") -> RawPage:
+    xml = f"<page><title>{title}</title><ns>{ns}</ns><id>5</id>{extra}<revision><text>{text}</text></revision></page>"
+    return RawPage("dump.xml", 0, xml.encode())
+
+
+# ---------------------------------------------------------------------------------------------------- pages
+def test_reader_hands_over_an_unterminated_page(tmp_path):
+    data = b"<mediawiki>\n  <page>\n    <title>A</title>\n  </page>\n  <page>\n    <title>B</title>\n"
+    path = tmp_path / "d.xml.bz2"
+    path.write_bytes(bz2.compress(data))
+    pages = list(iter_raw_pages(str(path)))
+    assert [p.offset for p in pages] == [12, data.index(b"  <page>", 20)]
+    with pytest.raises(MalformedPageError):
+        parse_page(pages[1])
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (_page(ns="x"), "namespace that is not an integer"),
+        (RawPage("d", 0, b"<page><ns>0</ns><id>1</id></page>"), "no <title>"),
+        (RawPage("d", 0, "<page><title>É</title>".encode("latin-1")), "invalid UTF-8"),
+        (RawPage("d", 0, b"<page><title>A</title><ns>0</ns><id>1</id></page>"), "no <revision><text>"),
+    ],
+)
+def test_parse_page_errors_say_why(raw, reason):
+    with pytest.raises(MalformedPageError, match=reason):
+        parse_page(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (_page(ns="1"), "namespace"),
+        (_page(text="#REDIRECT [[X]]"), "redirect"),
+        (_page(extra='<redirect title="X" />'), "redirect"),
+        (_page(title="List of lakes"), "list_page"),
+        (_page(title="Outline of physics"), "list_page"),
+        (_page(title="Mercury (disambiguation)"), "disambiguation"),
+        (_page(text="'''Mercury''' may be: {{disambiguation}}"), "disambiguation"),
+        (_page(), None),
+    ],
+)
+def test_skip_reasons(raw, reason):
+    assert skip_reason(parse_page(raw)) == reason
+
+
+# ------------------------------------------------------------------------------------------------- wikitext
+def test_clean_wikitext_keeps_prose_and_link_anchors():
+    text = (
+        "{{Infobox|a={{nested|b}}}}'''Paris''' is the capital of [[France]].<ref name=x>cite</ref> "
+        "It lies on the [[Seine (river)|Seine]]s.<!-- note -->\n"
+        "[[File:Paris.jpg|thumb|A [[view]]]]\n"
+        "{| class=wikitable\n|-\n| cell\n|}\n"
+        "== History ==\nFounded in the 3rd century BC by the [[Parisii]].\n"
+        "== References ==\n* A book.\n"
+        "[[Category:Capitals]]\n[[de:Paris]]"
+    )
+    cleaned = clean_wikitext(text)
+    texts = [p.text for p in cleaned.paragraphs]
+    assert texts == [
+        "Paris is the capital of France. It lies on the Seines.",
+        "Founded in the 3rd century BC by the Parisii.",
+    ]
+    anchors = [[p.text[s:e] for s, e in p.links] for p in cleaned.paragraphs]
+    assert anchors == [["France", "Seines"], ["Parisii"]]
+
+
+def test_lines_with_unparsed_markup_are_dropped_and_counted():
+    cleaned = clean_wikitext("Good line.\nBad [[unclosed link line.\nAnother good line.")
+    assert [p.text for p in cleaned.paragraphs] == ["Good line.", "Another good line."]
+    assert cleaned.dropped_markup_lines == 1
+
+
+# ------------------------------------------------------------------------------------------- sentences, spans
+def test_sentence_splitter_respects_abbreviations_and_initials():
+    text = 'Dr. Smith met J. R. R. Tolkien in the U.S. in 1950. They talked. "Why?" he asked.'
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "Dr. Smith met J. R. R. Tolkien in the U.S. in 1950.",
+        "They talked.",
+        '"Why?" he asked.',
+    ]
+
+
+def test_date_spans_cover_the_common_english_forms():
+    text = "On April 14, 1865, in April 1865, on 14 April 1865, in 44 BC, AD 79, the 1860s and 1865 but not 12,000."
+    assert [text[s.start : s.end] for s in date_spans(text)] == [
+        "April 14, 1865", "April 1865", "14 April 1865", "44 BC", "AD 79", "1860s", "1865",
+    ]  # fmt: skip
+
+
+def test_links_win_over_overlapping_dates_and_hooks():
+    chosen = select_spans([Span(0, 10, DATE), Span(5, 20, LINK), Span(25, 30, "PER"), Span(26, 28, DATE)])
+    assert chosen == [Span(5, 20, LINK), Span(26, 28, DATE)]
+    spans = salient_spans(" Ada met  Babbage in 1833.", [(0, 5)], lambda s: [(10, 17, "PER")])
+    assert [(s.start, s.end, s.kind) for s in spans] == [(1, 4, LINK), (10, 17, "PER"), (21, 25, DATE)]
+
+
+def test_load_callable_names_the_problem():
+    assert load_callable("realm.data.sentences:split_sentences") is split_sentences
+    with pytest.raises(ValueError, match=r"package\.module:function"):
+        load_callable("realm.data.sentences")
+
+
+# ------------------------------------------------------------------------------------------------- packing
+def _sentence(n: int, start_id: int = 2000) -> TokenizedText:
+    words = [f"w{i}" for i in range(n)]
+    text = " ".join(words)
+    starts = np.array([text.index(w) if i == 0 else sum(len(x) + 1 for x in words[:i]) for i, w in enumerate(words)])
+    return TokenizedText(text, np.arange(start_id, start_id + n), starts, starts + np.array([len(w) for w in words]))
+
+
+def test_pack_blocks_is_greedy_within_the_budget():
+    continuation = np.zeros(5000, bool)
+    blocks = pack_blocks(3, [_sentence(100), _sentence(100), _sentence(80), _sentence(50)], 288, continuation)
+    assert [len(b.body_ids) for b in blocks] == [280, 50]  # 3 specials + 3 title + 280 <= 288
+    assert [b.block_index for b in blocks] == [0, 1]
+
+
+def test_over_long_sentence_is_cut_at_word_starts_and_nothing_is_lost():
+    continuation = np.zeros(5000, bool)
+    continuation[2001::2] = True  # every second piece continues a word: cuts must land on even offsets
+    sentence = _sentence(700)
+    blocks = pack_blocks(2, [sentence], 288, continuation)
+    assert all(len(b.body_ids) <= 283 for b in blocks)
+    assert np.array_equal(np.concatenate([b.body_ids for b in blocks]), sentence.ids)
+    assert all(b.body_ids[0] % 2 == 0 for b in blocks)
+    assert " ".join(b.text for b in blocks) == sentence.text
+
+
+def test_processor_on_one_page(tokenizer):
+    text = (
+        "'''Ada Lovelace''' (10 December 1815 – 27 November 1852) was an English [[mathematician]]. "
+        "She worked with [[Charles Babbage]] in 1833."
+    )
+    blocks, examples, quarantine, stats = PageProcessor(tokenizer, span_finder=lambda s: []).process(
+        [_page("Ada Lovelace", text=text), _page("Broken", ns="?")]
+    )
+    assert len(quarantine) == 1 and stats["quarantined"] == 1 and stats["pages_read"] == 2
+    assert len(blocks) == 1 and blocks[0]["title"] == "Ada Lovelace"
+    spans = [(e["text"][s:t], k) for e in examples for s, t, k in zip(
+        e["span_char_starts"], e["span_char_ends"], e["span_kinds"], strict=True)]  # fmt: skip
+    assert ("Charles Babbage", LINK) in spans and ("10 December 1815", DATE) in spans and ("1833", DATE) in spans

@@ -1,0 +1,164 @@
+"""RealmTokenizer (tensorflow-text graph ops) against HF's BERT/REALM tokenizers, and in tf.data and SavedModels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from realm.resources import default_vocab_file
+from realm.tokenization import RealmTokenizer, span_text
+
+transformers = pytest.importorskip("transformers")
+
+TRICKY = [
+    "UNwant\u00e9d,running",
+    "Abraham Lincoln (February 12, 1809 – April 15, 1865) was the 16th president.",
+    "Émile Zola's J'Accuse…! appeared in L'Aurore.",
+    "Tōkyō 東京 and 北京 are capitals; ﬁne ligatures, Ⅻ numerals, ½ fractions.",
+    "Control\x00chars\x07and\ttabs\nnewlines\u200bzero width\ufeffBOM and \ue000private use",
+    "Straße, ǅemal, İstanbul, ΣΊΣΥΦΟΣ, Ǆ, ﬃ",
+    "emoji 👍🏽 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 math letters",
+    "",
+    "   ",
+    "a" * 300,
+    "e.g. U.S.A. $1,000.50 (approx.) -- 50% -> x<y & y>z",
+]
+
+
+@pytest.fixture(scope="module")
+def ours() -> RealmTokenizer:
+    return RealmTokenizer.from_default_vocab()
+
+
+@pytest.fixture(scope="module")
+def hf_bert():
+    return transformers.BertTokenizerFast(default_vocab_file(), do_lower_case=True)
+
+
+@pytest.fixture(scope="module")
+def hf_realm():
+    return transformers.RealmTokenizerFast(default_vocab_file(), do_lower_case=True)
+
+
+@pytest.fixture(scope="module")
+def sample_sentences() -> list[str]:
+    """Every sentence of every article of the real Wikipedia sample, as `realm preprocess` produces them."""
+    from realm.data.pages import iter_raw_pages, parse_page
+    from realm.data.process import skip_reason
+    from realm.data.sentences import split_sentences
+    from realm.data.wikitext import clean_wikitext
+    from realm.resources import sample_wikipedia_dump
+
+    sentences = []
+    for raw in iter_raw_pages(sample_wikipedia_dump()):
+        page = parse_page(raw)
+        if skip_reason(page) is None:
+            sentences.append(page.title)
+            for paragraph in clean_wikitext(page.text).paragraphs:
+                sentences += [paragraph.text[s:e] for s, e in split_sentences(paragraph.text)]
+    return sentences
+
+
+def _hf_ids(hf, texts: list[str]) -> list[list[int]]:
+    return hf(texts, add_special_tokens=False)["input_ids"]
+
+
+def test_hf_docstring_case(ours, hf_bert):
+    ids = ours.tokenize(["UNwant\u00e9d,running"]).to_list()[0]
+    assert ids == _hf_ids(hf_bert, ["UNwant\u00e9d,running"])[0]
+    assert hf_bert.convert_ids_to_tokens(ids) == ["unwanted", ",", "running"]
+
+
+def test_tricky_texts_match_hf(ours, hf_bert):
+    assert ours.tokenize(TRICKY).to_list() == _hf_ids(hf_bert, TRICKY)
+
+
+def test_every_sample_sentence_matches_hf(ours, hf_bert, sample_sentences):
+    assert len(sample_sentences) > 20_000
+    # Both the plain-ASCII fast path and the full normalisation path are exercised by the sample.
+    assert 0 < sum(s.isascii() for s in sample_sentences) < len(sample_sentences)
+    mismatches = [
+        s
+        for start in range(0, len(sample_sentences), 4000)
+        for s, a, b in zip(
+            sample_sentences[start : start + 4000],
+            ours.tokenize(sample_sentences[start : start + 4000]).to_list(),
+            _hf_ids(hf_bert, sample_sentences[start : start + 4000]),
+            strict=True,
+        )
+        if a != b
+    ]
+    assert mismatches == []
+
+
+def test_offsets_give_back_the_source_words(ours):
+    texts = ["Abraham Lincoln was born in Kentucky.", "Émile Zola wrote J'Accuse in 1898."]
+    ids, starts, ends = ours.tokenize_with_offsets(texts)
+    words = [
+        [text.encode()[s:e].decode() for s, e in zip(row_s, row_e, strict=True)]
+        for text, row_s, row_e in zip(texts, starts.to_list(), ends.to_list(), strict=True)
+    ]
+    assert words[0][:2] == ["Abraham", "Lincoln"]
+    assert words[1][0] == "Émile" and "".join(words[1][1:3]) == "Zola"  # HF gives back lower-cased "emile"
+    assert [len(w) for w in words] == [len(r) for r in ids.to_list()]
+
+
+def test_encode_queries_and_candidates_match_realm_tokenizer_fast(ours, hf_realm):
+    titles = ["Abraham Lincoln", "Émile Zola", "A very long title " * 10]
+    bodies = ["He was born in 1809 in Kentucky.", "Zola (1840–1902) was a novelist. " * 20, "short"]
+    expected = hf_realm.batch_encode_candidates(
+        [titles], text_pair=[bodies], max_length=32, padding="max_length", truncation=True
+    )
+    got = ours.batch_encode_candidates([titles], 32, text_pairs=[bodies])
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        assert got[key].numpy().tolist() == np.asarray(expected[key]).tolist(), key
+    queries = ["Who was the 16th president of the United States?", "x " * 50]
+    expected = hf_realm(queries, max_length=16, padding="max_length", truncation=True)
+    got = ours.encode_queries(queries, 16)
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        assert got[key].numpy().tolist() == expected[key], key
+
+
+def test_encode_pairs_matches_hf_and_maps_spans_to_source(ours, hf_bert):
+    questions = ["who wrote j'accuse?", "when was lincoln born " * 8]
+    blocks = ["Émile Zola wrote J'Accuse…! in 1898.", "Abraham Lincoln was born on February 12, 1809. " * 6]
+    encoded = ours.encode_pairs(questions, blocks, 48)
+    expected = hf_bert(questions, blocks, max_length=48, truncation="longest_first", padding="max_length")
+    assert encoded["input_ids"].numpy().tolist() == expected["input_ids"]
+    assert encoded["token_type_ids"].numpy().tolist() == expected["token_type_ids"]
+    mask = encoded["block_mask"].numpy()
+    block_part = np.array(expected["token_type_ids"]) * np.array(expected["attention_mask"])
+    last = np.array(expected["attention_mask"]).sum(1) - 1
+    block_part[np.arange(len(last)), last] = 0  # the final [SEP] is not part of the block
+    assert mask.tolist() == block_part.tolist()
+    first = int(np.argmax(mask[0]))
+    text = span_text(
+        tf.constant(blocks[:1]), encoded["block_token_start"][0, first], encoded["block_token_end"][0, first + 2]
+    )
+    assert text.numpy()[0].decode() == "Émile Zola"  # pieces "emile", "z", "##ola"
+
+
+def test_usable_in_tf_data(ours):
+    dataset = tf.data.Dataset.from_tensor_slices(["Abraham Lincoln", "Émile Zola", "Kentucky"]).batch(2)
+    dataset = dataset.map(lambda texts: ours.encode_queries(texts, 8))
+    batches = list(dataset)
+    assert [b["input_ids"].shape.as_list() for b in batches] == [[2, 8], [1, 8]]
+    assert batches[1]["input_ids"].numpy().tolist()[0][:2] == [ours.cls_id, ours.tokenize(["Kentucky"]).to_list()[0][0]]
+
+
+def test_survives_a_saved_model_round_trip(ours, tmp_path):
+    class Serving(tf.Module):
+        def __init__(self, tokenizer):
+            super().__init__()
+            self.tokenizer = tokenizer
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def encode(self, texts):
+            return self.tokenizer.encode_queries(texts, 16)
+
+    texts = ["Émile Zola wrote J'Accuse.", "Abraham Lincoln"]
+    expected = ours.encode_queries(texts, 16)["input_ids"].numpy()
+    tf.saved_model.save(Serving(ours), str(tmp_path / "tok"))
+    loaded = tf.saved_model.load(str(tmp_path / "tok"))
+    assert (loaded.encode(tf.constant(texts))["input_ids"].numpy() == expected).all()
