@@ -164,3 +164,20 @@ def test_processor_on_one_page(tokenizer):
     spans = [(e["text"][s:t], k) for e in examples for s, t, k in zip(
         e["span_char_starts"], e["span_char_ends"], e["span_kinds"], strict=True)]  # fmt: skip
     assert ("Charles Babbage", LINK) in spans and ("10 December 1815", DATE) in spans and ("1833", DATE) in spans
+
+
+def test_regex_fast_path_gives_the_parser_result_on_the_whole_sample():
+    from realm.data.pages import iter_raw_pages
+    from realm.resources import sample_wikipedia_dump
+
+    articles = [p for p in map(parse_page, iter_raw_pages(sample_wikipedia_dump())) if skip_reason(p) is None]
+    assert len(articles) > 90
+    for page in articles:
+        fast, slow = clean_wikitext(page.text), clean_wikitext(page.text, regex_fast_path=False)
+        assert [(p.text, p.links) for p in fast.paragraphs] == [(p.text, p.links) for p in slow.paragraphs], page.title
+        assert fast.dropped_markup_lines == slow.dropped_markup_lines
+
+
+def test_quote_runs_follow_mediawiki():
+    text = "'''Bold''' and ''italic'' and '''''both''''' and l''''apostrophe''' and [[wikt:x|gone]]''s''."
+    assert clean_wikitext(text).paragraphs[0].text == "Bold and italic and both and l'apostrophe and s."

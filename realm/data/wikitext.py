@@ -65,9 +65,54 @@ def _remove_repeatedly(pattern: re.Pattern, text: str) -> str:
             return text
 
 
-def fast_prestrip(wikitext: str) -> str:
-    text = _COMMENT.sub("", wikitext)
+# Plain links (no nested markup) are resolved before parsing: their anchor is wrapped in two private-use
+# sentinels, so the parser sees one run of text instead of a Wikilink node per link (links are most nodes).
+_ANCHOR_OPEN, _ANCHOR_CLOSE = "\ue000", "\ue001"
+_SENTINELS = re.compile(f"[{_ANCHOR_OPEN}{_ANCHOR_CLOSE}]")
+# No character the parser would turn into a node of its own (entities, tags, templates, nested links).
+_SIMPLE_LINK = re.compile(r"\[\[([^\[\]{}|<>&\n\ue000\ue001]+)(?:\|([^\[\]{}|<>&\n\ue000\ue001]*))?\]\]")
+_ANCHORED = re.compile(f"{_ANCHOR_OPEN}([^{_ANCHOR_CLOSE}]*){_ANCHOR_CLOSE}")
+_APOSTROPHES = re.compile(r"'{2,}")
+_ALPHANUMERIC = re.compile(r"[^\W_]")  # str.isalnum() for any character
+# List markers at line starts (a line break, which the newline before them already is) and <br> (a space).
+# `;term : definition` lines are left to the parser: their `:` breaks the line mid-way.
+_LIST_MARKERS = re.compile(r"\n[*#:]+")
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.I)
+
+
+def _is_dropped_link(target: str) -> bool:
+    prefix = _link_prefix(target)
+    return prefix is not None and (prefix in _DROPPED_LINK_PREFIXES or bool(_INTERLANGUAGE.match(prefix)))
+
+
+def _anchor_simple_link(match: re.Match) -> str:
+    target = match.group(1).strip()
+    if "://" in match.group(0):
+        return match.group(0)  # a URL is a node of its own: leave it to the parser
+    if _is_dropped_link(target):
+        return _ANCHOR_OPEN + _ANCHOR_CLOSE  # nothing, but it still separates quote runs as the node did
+    anchor = match.group(1) if match.group(2) is None else match.group(2)
+    return f"{_ANCHOR_OPEN}{anchor}{_ANCHOR_CLOSE}"
+
+
+def _style_quotes(match: re.Match) -> str:
+    """MediaWiki's bold/italic apostrophe runs: 2, 3 and 5 are markup only; 4 and 6+ leave the extras."""
+    n = len(match.group(0))
+    return "'" if n == 4 else "'" * (n - 5) if n > 5 else ""
+
+
+def fast_prestrip(wikitext: str, regex_fast_path: bool = True) -> str:
+    """Remove or resolve by regular expression what needs no parser; `regex_fast_path=False` keeps links,
+    list markers and <br> for the parser (slower, same result)."""
+    text = wikitext
+    if _ANCHOR_OPEN in text or _ANCHOR_CLOSE in text:
+        text = _SENTINELS.sub("", text)  # private-use characters carry no text (BERT drops them too)
+    text = _COMMENT.sub("", text)
     text = _REFERENCE.sub("", text)
+    if regex_fast_path:
+        text = _SIMPLE_LINK.sub(_anchor_simple_link, text)
+        text = _LIST_MARKERS.sub("\n", "\n" + text)[1:]
+        text = _LINE_BREAK.sub(" ", text)
     text = _remove_repeatedly(_INNER_TEMPLATE, text)
     return _remove_repeatedly(_INNER_TABLE, text)
 
@@ -86,9 +131,13 @@ class _Builder:
     def position(self) -> int:
         return self._length + (1 if self._space_pending and self._length else 0)
 
-    def add(self, text: str) -> None:
-        pieces = text.split("\n")
-        for i, piece in enumerate(pieces):
+    def add(self, text: str, spaces_collapsed: bool = False) -> None:
+        if not spaces_collapsed:
+            text = _SPACES.sub(" ", text)
+        if "\n" not in text:
+            self._add_inline(text)
+            return
+        for i, piece in enumerate(text.split("\n")):
             if i:
                 self.break_line()
             self._add_inline(piece)
@@ -96,7 +145,6 @@ class _Builder:
     def _add_inline(self, text: str) -> None:
         if not text:
             return
-        text = _SPACES.sub(" ", text)
         if text.startswith(" "):
             self._space_pending = True
             text = text[1:]
@@ -132,23 +180,40 @@ def _link_prefix(target: str) -> str | None:
     return target.split(":", 1)[0].strip().lower()
 
 
+def _add_link_text(out: _Builder, add_anchor, *args) -> None:
+    """Run `add_anchor(*args)` (which writes the anchor) and record the range it wrote as a link."""
+    line = out.line_number
+    start = out.position
+    add_anchor(*args)
+    if out.line_number == line:
+        out.add_link(start, out._length)
+
+
+def _add_text(text: str, out: _Builder) -> None:
+    """Plain text, in which anchors of pre-resolved links sit between sentinels and quote runs are markup."""
+    if "''" in text:
+        text = _APOSTROPHES.sub(_style_quotes, text)
+    text = _SPACES.sub(" ", text)  # once per node rather than once per piece
+    if _ANCHOR_OPEN not in text:
+        out.add(text, spaces_collapsed=True)
+        return
+    position = 0
+    for match in _ANCHORED.finditer(text):
+        out.add(text[position : match.start()], spaces_collapsed=True)
+        _add_link_text(out, out.add, match.group(1), True)
+        position = match.end()
+    out.add(_SENTINELS.sub("", text[position:]), spaces_collapsed=True)
+
+
 def _walk(nodes, out: _Builder) -> None:
     for node in nodes:
         if isinstance(node, mw.Text):
-            out.add(str(node.value))
+            _add_text(str(node.value), out)
         elif isinstance(node, mw.Wikilink):
-            target = str(node.title).strip()
-            prefix = _link_prefix(target)
-            if prefix is not None and (prefix in _DROPPED_LINK_PREFIXES or _INTERLANGUAGE.match(prefix)):
+            if _is_dropped_link(str(node.title).strip()):
                 continue
-            line = out.line_number
-            start = out.position
-            if node.text is not None:
-                _walk(node.text.nodes, out)
-            else:
-                _walk(node.title.nodes, out)  # [[:Category:X]] shows as ":Category:X" minus the colon below
-            if out.line_number == line:
-                out.add_link(start, out._length)
+            shown = node.text if node.text is not None else node.title
+            _add_link_text(out, _walk, shown.nodes, out)
         elif isinstance(node, mw.Tag):
             tag = str(node.tag).strip().lower()
             if tag in _DROPPED_TAGS or node.wiki_markup == "{|":
@@ -164,9 +229,13 @@ def _walk(nodes, out: _Builder) -> None:
         # Templates, comments, template arguments and headings (handled by the caller) produce no text.
 
 
-def clean_wikitext(wikitext: str) -> CleanedText:
-    """Plain paragraphs of an article body (lead and sections, minus reference sections)."""
-    parsed = mwparserfromhell.parse(fast_prestrip(wikitext), skip_style_tags=False)
+def clean_wikitext(wikitext: str, regex_fast_path: bool = True) -> CleanedText:
+    """Plain paragraphs of an article body (lead and sections, minus reference sections).
+
+    `regex_fast_path=False` leaves every link to the parser: slower, same result (the tests check both ways).
+    """
+    # Style tags are left as text and their apostrophes removed by rule: same text, cheaper parse.
+    parsed = mwparserfromhell.parse(fast_prestrip(wikitext, regex_fast_path), skip_style_tags=True)
     out = _Builder()
     skipping_level = 0  # > 0 while inside a skipped section of that heading level
     section: list = []
@@ -185,7 +254,7 @@ def clean_wikitext(wikitext: str) -> CleanedText:
                     continue
             else:
                 flush()
-            title = _SPACES.sub(" ", node.title.strip_code()).strip().lower()
+            title = _SPACES.sub(" ", _SENTINELS.sub("", node.title.strip_code())).strip().lower()
             if title in _SKIPPED_SECTIONS:
                 skipping_level = node.level
             continue
@@ -199,7 +268,7 @@ def clean_wikitext(wikitext: str) -> CleanedText:
         if _MARKUP_LEFTOVERS.search(text):
             dropped += 1
             continue
-        if not any(ch.isalnum() for ch in text):
+        if not _ALPHANUMERIC.search(text):
             continue
         paragraphs.append(Paragraph(text, [(start, _with_link_trail(text, end)) for start, end in links]))
     return CleanedText(paragraphs, dropped)
@@ -209,5 +278,7 @@ _LINK_TRAIL = re.compile(r"[a-z]+")  # English Wikipedia's $linkTrail: `[[cel]]s
 
 
 def _with_link_trail(text: str, end: int) -> int:
+    if end >= len(text) or not "a" <= text[end] <= "z":
+        return end
     trail = _LINK_TRAIL.match(text, end)
     return trail.end() if trail else end
