@@ -187,6 +187,7 @@ def _add_refresh(subparsers) -> None:
     parser.add_argument("--max-length", type=int, default=288)
     parser.add_argument("--k", type=int, default=100, help="neighbours the ScaNN searcher is tuned for")
     parser.add_argument("--keep", type=int, default=3, help="index versions to keep")
+    parser.add_argument("--parent-pid", type=int, help="exit when this process (the trainer) is gone")
     parser.set_defaults(func=_run_refresh)
 
 
@@ -201,6 +202,7 @@ def _run_refresh(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         k=args.k,
         keep=args.keep,
+        parent_pid=args.parent_pid,
     )
     return 0
 

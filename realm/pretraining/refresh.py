@@ -84,8 +84,13 @@ def run_sidecar(
     k: int = 100,
     keep: int = 3,
     poll_seconds: float = 1.0,
+    parent_pid: int | None = None,
 ) -> int:
-    """Loop until TRAINING_DONE; returns the number of indexes published."""
+    """Loop until TRAINING_DONE (or until the trainer `parent_pid` is gone); returns the indexes published.
+
+    A trainer killed with SIGKILL cannot write TRAINING_DONE; watching its pid keeps its sidecar from
+    outliving it (a rerun starts a fresh one).
+    """
     from realm.data.block_store import BlockStore
 
     blocks = BlockStore.open(blocks_path)
@@ -110,5 +115,10 @@ def run_sidecar(
             continue
         if done:
             logger.info("training is done; refresh sidecar exits after %d refreshes", published)
+            return published
+        if parent_pid is not None and os.getppid() != parent_pid:
+            logger.warning(
+                "the trainer (pid %d) is gone; refresh sidecar exits after %d refreshes", parent_pid, published
+            )
             return published
         time.sleep(poll_seconds)

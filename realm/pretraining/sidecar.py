@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 class SidecarSupervisor:
     def __init__(self, args: list[str], log_path: str, max_restarts: int = 3, env: dict[str, str] | None = None):
-        self.command = [sys.executable, "-m", "realm.cli", "refresh", *args]
+        self.command = [sys.executable, "-m", "realm.cli", "refresh", *args, "--parent-pid", str(os.getpid())]
         self.log_path = log_path
         self.max_restarts = max_restarts
         self.env = {**os.environ, **(env or {})}
