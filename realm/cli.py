@@ -131,6 +131,7 @@ def _add_pretrain(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=3e-5)
+    parser.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default: REALM's share of --steps)")
     parser.add_argument("--num-candidates", type=int, help="retrieved blocks per query, null document included")
     parser.add_argument("--query-seq-len", type=int, default=96)
     parser.add_argument("--candidate-seq-len", type=int, default=288)
@@ -159,6 +160,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps,
         query_seq_len=args.query_seq_len,
         candidate_seq_len=args.candidate_seq_len,
         refresh_every=args.refresh_every,

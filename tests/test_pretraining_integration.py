@@ -1,0 +1,113 @@
+"""Pre-training end to end on a slice of the real Wikipedia sample with a tiny model: the trainer, the refresh
+sidecar child process, index hot-swaps, learning, and a SIGKILLed run resuming from its checkpoint."""
+
+from __future__ import annotations
+
+import bz2
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from realm.data.pages import iter_raw_pages
+from realm.data.preprocess import PreprocessOptions, run_preprocess
+from realm.resources import sample_wikipedia_dump
+
+TINY_ARGS = [
+    "--preset", "tiny", "--batch-size", "8", "--query-seq-len", "32", "--candidate-seq-len", "64",
+    "--learning-rate", "2e-3", "--warmup-steps", "10", "--log-every", "5",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> str:
+    """The first 100 pages of the sample (about 40 articles) through `realm preprocess`."""
+    root = tmp_path_factory.mktemp("slice")
+    pages = [raw.data for _, raw in zip(range(100), iter_raw_pages(sample_wikipedia_dump()), strict=False)]
+    dump = root / "enwiki-slice.xml.bz2"
+    dump.write_bytes(bz2.compress(b"<mediawiki>\n" + b"".join(pages) + b"</mediawiki>\n"))
+    out = str(root / "corpus")
+    stats = run_preprocess(PreprocessOptions(str(dump), out, num_shards=2), ["--direct_num_workers=1"])
+    assert stats["blocks"] > 300
+    return out
+
+
+def _metrics(run_dir) -> list[dict]:
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_training_learns_and_picks_up_refreshed_indexes(corpus, tmp_path):
+    from realm.config import preset
+    from realm.pretraining.trainer import PretrainConfig, Pretrainer
+
+    config = PretrainConfig(
+        output_dir=str(tmp_path / "run"),
+        data_dir=corpus,
+        model=preset("tiny"),
+        steps=150,
+        batch_size=8,
+        learning_rate=2e-3,
+        warmup_steps=10,
+        query_seq_len=32,
+        candidate_seq_len=64,
+        refresh_every=25,
+        checkpoint_every=50,
+        log_every=5,
+    )
+    final = Pretrainer(config).run()
+    metrics = _metrics(config.output_dir)
+    assert final["step"] == 150 and metrics[-1]["step"] == 150
+    versions = sorted({m["index_version"] for m in metrics})
+    assert versions[0] == 0 and len(versions) >= 3, versions  # the first index and at least two refreshes
+    assert all(0 <= m["staleness_steps"] <= m["step"] for m in metrics)
+    first = sum(m["loss"] for m in metrics[:3]) / 3
+    last = sum(m["loss"] for m in metrics[-3:]) / 3
+    assert last < first - 0.5, (first, last)
+    with open(os.path.join(config.output_dir, "refresh.log")) as f:
+        assert len(re.findall(r"published index", f.read())) >= 3
+    assert os.path.exists(os.path.join(config.output_dir, "exports", "TRAINING_DONE"))
+    assert os.path.exists(os.path.join(config.output_dir, "final", "embedder", "config.json"))
+
+
+def test_sigkilled_run_resumes_from_its_last_checkpoint(corpus, tmp_path):
+    run = str(tmp_path / "run")
+    command = [sys.executable, "-m", "realm.cli", "pretrain", "--data", corpus, "--out", run, *TINY_ARGS]
+    command += ["--steps", "60", "--refresh-every", "10", "--checkpoint-every", "10", "--no-jit"]
+    log_path = tmp_path / "first.log"
+    with open(log_path, "w") as log:
+        first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    checkpoint = os.path.join(run, "checkpoints", "ckpt-20.index")
+    deadline = time.time() + 300
+    while not os.path.exists(checkpoint) and first.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert os.path.exists(checkpoint), log_path.read_text()[-3000:]
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    sidecar_pid = int(re.search(r"started refresh sidecar \(pid (\d+)\)", log_path.read_text()).group(1))
+    deadline = time.time() + 30
+    while _running(sidecar_pid) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not _running(sidecar_pid), "the sidecar outlived its killed trainer"
+    killed_at = max(m["step"] for m in _metrics(run))
+    assert 20 <= killed_at < 60
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    resumed = int(re.search(r"resumed from \S+ at step (\d+)", second.stderr).group(1))
+    assert 20 <= resumed <= killed_at and killed_at - resumed <= 10  # at most one checkpoint interval lost
+    assert json.loads(second.stdout[second.stdout.index("{") :])["step"] == 60
+    assert _metrics(run)[-1]["step"] == 60
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
