@@ -118,6 +118,12 @@ def _add_pretrain(subparsers) -> None:
     )
     parser.add_argument("--data", required=True, metavar="DIR", help="output directory of `realm preprocess`")
     parser.add_argument("--out", required=True, metavar="DIR", help="run directory (checkpoints, index, logs)")
+    parser.add_argument(
+        "--ict",
+        action="store_true",
+        help="train only the retriever with the Inverse Cloze Task (ORQA); its final/embedder is the "
+        "--init-embedder of a REALM run",
+    )
     parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="minilm", help="model size")
     parser.add_argument(
         "--init-bert",
@@ -149,6 +155,8 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     from realm.pretraining.trainer import PretrainConfig, Pretrainer
     from realm.resources import minilm_dir
 
+    if args.ict:
+        return _run_ict(args)
     overrides = {"num_candidates": args.num_candidates} if args.num_candidates else {}
     config = PretrainConfig(
         output_dir=args.out,
@@ -172,6 +180,31 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     )
     final = Pretrainer(config).run()
     print(json.dumps(final, indent=2))
+    return 0
+
+
+def _run_ict(args: argparse.Namespace) -> int:
+    from realm.config import preset
+    from realm.pretraining.ict import ICTConfig, ICTTrainer
+    from realm.resources import minilm_dir
+
+    config = ICTConfig(
+        output_dir=args.out,
+        data_dir=args.data,
+        model=preset(args.preset),
+        init_bert=minilm_dir() if args.init_bert == "minilm" else args.init_bert,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+        query_seq_len=args.query_seq_len,
+        candidate_seq_len=args.candidate_seq_len,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        seed=args.seed,
+        jit_compile=not args.no_jit,
+    )
+    print(json.dumps(ICTTrainer(config).run(), indent=2))
     return 0
 
 

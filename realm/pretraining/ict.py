@@ -1,0 +1,225 @@
+"""Inverse Cloze Task (ORQA, Lee et al. 2019): the retriever warm start REALM pre-training begins from.
+
+A sentence of a block is the pseudo-query; the block it came from, with that sentence removed (kept with
+probability 0.1, so the model also learns lexical matching), is the positive; the other blocks of the batch are
+the negatives. The loss is the cross-entropy of the query's in-batch softmax over blocks. The embedder is the
+same one REALM retrieves with (queries and blocks share it), so `realm pretrain --init-embedder RUN/final/embedder`
+starts REALM from this run.
+
+Batches are a pure function of (seed, step): a resumed run sees exactly the batches the killed one would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import numpy as np
+
+from realm.config import RealmConfig
+from realm.data.sentences import split_sentences
+from realm.errors import RealmError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ICTConfig:
+    output_dir: str
+    data_dir: str  # output of `realm preprocess` (its block store)
+    model: RealmConfig = dataclasses.field(default_factory=RealmConfig)
+    init_bert: str | None = None
+    steps: int = 1000
+    batch_size: int = 32  # ORQA: 4096 on TPUs; every other block of the batch is a negative
+    learning_rate: float = 1e-4  # ORQA
+    warmup_steps: int | None = None
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    query_seq_len: int = 64  # ORQA
+    candidate_seq_len: int = 288
+    remove_query_probability: float = 0.9  # ORQA
+    checkpoint_every: int = 500
+    log_every: int = 10
+    keep_checkpoints: int = 3
+    seed: int = 0
+    jit_compile: bool = True
+
+
+@dataclasses.dataclass
+class ICTBatch:
+    query_texts: list[str]
+    titles: list[str]
+    contexts: list[str]
+    block_ids: np.ndarray
+
+
+class ICTBatcher:
+    """Deterministic ICT batches from the block store: blocks with at least two sentences, epoch-shuffled."""
+
+    def __init__(self, blocks, batch_size: int, seed: int, remove_probability: float):
+        self.blocks = blocks
+        self.batch_size = batch_size
+        self.seed = seed
+        self.remove_probability = remove_probability
+        if len(blocks) < batch_size:
+            raise RealmError(f"ICT needs at least batch_size={batch_size} blocks; the corpus has {len(blocks)}")
+
+    def _order(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.blocks))
+
+    def batch(self, step: int) -> ICTBatch:
+        rng = np.random.default_rng([self.seed, step, 1])
+        per_epoch = len(self.blocks) // self.batch_size
+        epoch, position = divmod(step, per_epoch)
+        chosen = self._order(epoch)[position * self.batch_size : (position + 1) * self.batch_size]
+        queries, contexts, kept = [], [], []
+        titles = self.blocks.titles(chosen)
+        for block_id, text in zip(chosen, self.blocks.texts(chosen), strict=True):
+            sentences = [text[s:e] for s, e in split_sentences(text)]
+            if len(sentences) < 2:  # nothing would be left: query and context are the whole block
+                queries.append(text)
+                contexts.append(text)
+            else:
+                index = int(rng.integers(len(sentences)))
+                queries.append(sentences[index])
+                removed = rng.random() < self.remove_probability
+                contexts.append(" ".join(s for i, s in enumerate(sentences) if i != index) if removed else text)
+            kept.append(block_id)
+        return ICTBatch(queries, titles, contexts, np.asarray(kept))
+
+
+class ICTTrainer:
+    def __init__(self, config: ICTConfig):
+        self.config = config
+        self.paths = {n: os.path.join(config.output_dir, n) for n in ("checkpoints", "tensorboard", "final")}
+        self.metrics_path = os.path.join(config.output_dir, "metrics.jsonl")
+
+    def _build(self) -> None:
+        from realm.data.block_store import BlockStore
+
+        cfg = self.config
+        self.blocks = BlockStore.open(cfg.data_dir)
+        self.batcher = ICTBatcher(self.blocks, cfg.batch_size, cfg.seed, cfg.remove_query_probability)
+        self._build_model_and_optimizer()
+
+    def _build_model_and_optimizer(self) -> None:
+        import keras
+        import tensorflow as tf
+
+        from realm.checkpoints.bert import warm_start_from_bert
+        from realm.modeling.models import RealmEmbedder
+        from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
+        from realm.pretraining.trainer import choose_strategy, configure_mixed_precision
+        from realm.tokenization import RealmTokenizer
+
+        cfg = self.config
+        configure_mixed_precision()
+        self.strategy = choose_strategy()
+        vocab = os.path.join(cfg.init_bert, "vocab.txt") if cfg.init_bert else None
+        self.tokenizer = (
+            RealmTokenizer(vocab) if vocab and os.path.exists(vocab) else RealmTokenizer.from_default_vocab()
+        )
+        with self.strategy.scope():
+            self.embedder = RealmEmbedder(cfg.model, name="embedder").build_for_inference()
+            if cfg.init_bert:
+                warm_start_from_bert(self.embedder, cfg.init_bert)
+            warmup = cfg.warmup_steps if cfg.warmup_steps is not None else realm_warmup_steps(cfg.steps)
+            self.schedule = WarmupLinearDecay(cfg.learning_rate, cfg.steps, warmup)
+            self.optimizer = keras.optimizers.AdamW(
+                learning_rate=self.schedule, weight_decay=cfg.weight_decay, global_clipnorm=cfg.clip_norm, epsilon=1e-6
+            )
+            self.optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias", "attention_ln", "output_ln"])
+            self.optimizer.build(self.embedder.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(embedder=self.embedder, optimizer=self.optimizer, step=self.step)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.paths["checkpoints"], max_to_keep=cfg.keep_checkpoints
+        )
+        embedder, optimizer = self.embedder, self.optimizer
+
+        def step_fn(batch):
+            with tf.GradientTape() as tape:
+                query = embedder(batch["query_ids"], batch["query_mask"], training=True)["projected_score"]
+                block = embedder(batch["block_ids"], batch["block_mask"], batch["block_types"], training=True)[
+                    "projected_score"
+                ]
+                scores = tf.matmul(tf.cast(query, tf.float32), tf.cast(block, tf.float32), transpose_b=True)
+                labels = tf.range(tf.shape(scores)[0])
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, scores))
+                scaled = loss / tf.cast(self.strategy.num_replicas_in_sync, loss.dtype)
+            grads = tape.gradient(scaled, embedder.trainable_variables)
+            optimizer.apply(grads, embedder.trainable_variables)
+            accuracy = tf.reduce_mean(
+                tf.cast(tf.equal(tf.argmax(scores, -1, output_type=tf.int32), labels), tf.float32)
+            )
+            return {"loss": loss, "in_batch_accuracy": accuracy}
+
+        self.train_step = tf.function(step_fn, jit_compile=cfg.jit_compile)
+
+    def _encode(self, batch: ICTBatch) -> dict:
+        cfg = self.config
+        queries = self.tokenizer.encode_queries(batch.query_texts, cfg.query_seq_len)
+        blocks = self.tokenizer.encode_candidates(batch.titles, batch.contexts, cfg.candidate_seq_len)
+        return {
+            "query_ids": queries["input_ids"],
+            "query_mask": queries["attention_mask"],
+            "block_ids": blocks["input_ids"],
+            "block_mask": blocks["attention_mask"],
+            "block_types": blocks["token_type_ids"],
+        }
+
+    def run(self) -> dict[str, float]:
+        import tensorflow as tf
+
+        from realm.pretrained import save_pretrained
+
+        cfg = self.config
+        os.makedirs(cfg.output_dir, exist_ok=True)
+        self._build()
+        restored = self.manager.restore_or_initialize()
+        start = int(self.step.numpy())
+        if restored:
+            logger.info("resumed ICT from %s at step %d", restored, start)
+        if self.strategy.num_replicas_in_sync > 1:
+            raise RealmError("ICT runs on one device for now; in-batch negatives across replicas need a gather")
+        writer = tf.summary.create_file_writer(self.paths["tensorboard"])
+        last: dict[str, float] = {}
+        window_start, window_steps = time.time(), 0
+        for step in range(start, cfg.steps):
+            result = {k: float(v) for k, v in self.train_step(self._encode(self.batcher.batch(step))).items()}
+            self.step.assign(step + 1)
+            window_steps += 1
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps or done == start + 1:
+                rate = window_steps * cfg.batch_size / max(time.time() - window_start, 1e-9)
+                last = {
+                    **result,
+                    "step": done,
+                    "learning_rate": float(self.schedule(done)),
+                    "examples_per_second": rate,
+                }
+                with writer.as_default(step=done):
+                    for name, value in last.items():
+                        if name != "step":
+                            tf.summary.scalar(name, value)
+                with open(self.metrics_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(last) + "\n")
+                logger.info(
+                    "ICT step %d/%d loss %.4f in-batch accuracy %.3f %.1f ex/s ETA %.0fs",
+                    done,
+                    cfg.steps,
+                    last["loss"],
+                    last["in_batch_accuracy"],
+                    rate,
+                    (cfg.steps - done) * cfg.batch_size / max(rate, 1e-9),
+                )
+                window_start, window_steps = time.time(), 0
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                self.manager.save(checkpoint_number=done)
+        writer.close()
+        save_pretrained(self.embedder, os.path.join(self.paths["final"], "embedder"))
+        logger.info("ICT outputs in %s (embedder for --init-embedder: %s)", cfg.output_dir, self.paths["final"])
+        return last

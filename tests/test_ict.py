@@ -1,0 +1,139 @@
+"""Inverse Cloze Task warm start: batches, learning signal, and hand-over to REALM pre-training."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from realm.config import preset
+from realm.pretraining.ict import ICTBatcher, ICTConfig, ICTTrainer
+
+
+class FakeBlocks:
+    def __init__(self, texts: list[str]):
+        self._texts = texts
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def titles(self, ids) -> list[str]:
+        return [f"Title {i}" for i in ids]
+
+    def texts(self, ids) -> list[str]:
+        return [self._texts[i] for i in ids]
+
+
+BLOCKS = FakeBlocks([f"First sentence of {i}. Second one of {i}. Third one of {i}." for i in range(10)] + ["Alone."])
+
+
+def test_batches_are_a_function_of_seed_and_step():
+    a, b = ICTBatcher(BLOCKS, 4, seed=3, remove_probability=0.9), ICTBatcher(BLOCKS, 4, seed=3, remove_probability=0.9)
+    assert [a.batch(s).query_texts for s in (0, 5, 2)] == [b.batch(s).query_texts for s in (0, 5, 2)]
+    assert a.batch(0).query_texts != a.batch(1).query_texts
+    epoch = [int(i) for s in range(len(BLOCKS) // 4) for i in a.batch(s).block_ids]
+    assert len(set(epoch)) == len(epoch)  # no block twice within an epoch
+
+
+def test_query_sentence_is_removed_from_its_context_most_of_the_time():
+    batcher = ICTBatcher(BLOCKS, 5, seed=0, remove_probability=0.9)
+    removed = total = 0
+    for step in range(200):
+        batch = batcher.batch(step)
+        for query, context, block_id in zip(batch.query_texts, batch.contexts, batch.block_ids, strict=True):
+            text = BLOCKS.texts([block_id])[0]
+            assert query in text
+            if text == "Alone.":
+                assert context == text  # nothing else to keep
+                continue
+            total += 1
+            removed += query not in context
+            assert context == text or len(context) == len(text) - len(query) - 1
+    assert 0.85 < removed / total < 0.95
+
+
+def test_ict_loss_falls_on_a_repeated_batch_from_the_minilm_warm_start(tmp_path):
+    from realm.resources import minilm_dir
+
+    texts = [
+        "Abraham Lincoln was the 16th president of the United States. He was born in Kentucky in 1809.",
+        "The Eiffel Tower is in Paris. It was completed in 1889 for the World's Fair.",
+        "Photosynthesis converts light into chemical energy. It takes place in chloroplasts.",
+        "The Nile is a river in Africa. It flows north into the Mediterranean Sea.",
+    ]
+    config = ICTConfig(
+        output_dir=str(tmp_path),
+        data_dir="unused",
+        model=preset("minilm"),
+        init_bert=minilm_dir(),
+        batch_size=4,
+        learning_rate=1e-4,
+        warmup_steps=0,
+        steps=10,
+        query_seq_len=24,
+        candidate_seq_len=48,
+        jit_compile=False,
+    )
+    trainer = ICTTrainer(config)
+    trainer._build_model_and_optimizer()
+    batch = trainer._encode(ICTBatcher(FakeBlocks(texts), 4, seed=0, remove_probability=1.0).batch(0))
+    losses = [float(trainer.train_step(batch)["loss"]) for _ in range(6)]
+    assert losses[-1] < losses[0] * 0.7, losses
+
+
+def test_ict_run_resumes_and_hands_its_embedder_to_realm(tmp_path, tiny_corpus):
+    run = str(tmp_path / "ict")
+    common = dict(
+        output_dir=run,
+        data_dir=tiny_corpus,
+        model=preset("tiny"),
+        batch_size=8,
+        query_seq_len=16,
+        candidate_seq_len=32,
+        checkpoint_every=3,
+        log_every=1,
+        jit_compile=False,
+    )
+    ICTTrainer(ICTConfig(steps=3, **common)).run()
+    final = ICTTrainer(ICTConfig(steps=5, **common)).run()
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        steps = [json.loads(line)["step"] for line in f]
+    assert steps == [1, 2, 3, 4, 5] and final["step"] == 5  # the second run continued from step 3
+
+    from realm.pretrained import from_pretrained
+    from realm.pretraining.trainer import PretrainConfig, Pretrainer
+
+    embedder = from_pretrained(os.path.join(run, "final", "embedder"))
+    pretrainer = Pretrainer(
+        PretrainConfig(
+            output_dir=str(tmp_path / "realm"),
+            data_dir=tiny_corpus,
+            model=preset("tiny"),
+            init_embedder=os.path.join(run, "final", "embedder"),
+            query_seq_len=16,
+            candidate_seq_len=32,
+            jit_compile=False,
+        )
+    )
+    pretrainer._build()
+    for ours, theirs in zip(pretrainer.embedder.get_weights(), embedder.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory) -> str:
+    """A real block store made by `realm preprocess` from a few articles of the sample."""
+    import bz2
+
+    from realm.data.pages import iter_raw_pages
+    from realm.data.preprocess import PreprocessOptions, run_preprocess
+    from realm.resources import sample_wikipedia_dump
+
+    root = tmp_path_factory.mktemp("ict-corpus")
+    pages = [raw.data for _, raw in zip(range(30), iter_raw_pages(sample_wikipedia_dump()), strict=False)]
+    dump = root / "slice.xml.bz2"
+    dump.write_bytes(bz2.compress(b"<mediawiki>\n" + b"".join(pages) + b"</mediawiki>\n"))
+    run_preprocess(PreprocessOptions(str(dump), str(root / "corpus"), num_shards=1), ["--direct_num_workers=1"])
+    return str(root / "corpus")
