@@ -145,6 +145,7 @@ def _add_pretrain(subparsers) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--log-every", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--holdout-every", type=int, default=20, help="1 sentence in N kept out for evaluation")
     parser.add_argument("--no-jit", action="store_true", help="disable XLA compilation of the train step")
     parser.add_argument("--refresh-device", metavar="IDS", help="CUDA_VISIBLE_DEVICES for the refresh sidecar")
     parser.set_defaults(func=_run_pretrain)
@@ -175,6 +176,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
         seed=args.seed,
+        holdout_every=args.holdout_every,
         jit_compile=not args.no_jit,
         sidecar_env={"CUDA_VISIBLE_DEVICES": args.refresh_device} if args.refresh_device else {},
     )
@@ -205,6 +207,44 @@ def _run_ict(args: argparse.Namespace) -> int:
         jit_compile=not args.no_jit,
     )
     print(json.dumps(ICTTrainer(config).run(), indent=2))
+    return 0
+
+
+def _add_evaluate_retriever(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate-retriever",
+        help="gold-document recall@k of an embedder on held-out masked sentences of a preprocessed corpus",
+    )
+    parser.add_argument("--data", required=True, metavar="DIR", help="output directory of `realm preprocess`")
+    parser.add_argument("--embedder", required=True, metavar="DIR", help="RealmEmbedder/RealmScorer checkpoint")
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 5, 20, 100])
+    parser.add_argument("--query-seq-len", type=int, default=96)
+    parser.add_argument("--candidate-seq-len", type=int, default=288)
+    parser.add_argument("--holdout-every", type=int, default=20, help="the pre-training run's held-out split")
+    parser.add_argument("--max-queries", type=int, default=2000)
+    parser.add_argument("--out", metavar="FILE", help="also write the figures as JSON here")
+    parser.set_defaults(func=_run_evaluate_retriever)
+
+
+def _run_evaluate_retriever(args: argparse.Namespace) -> int:
+    from realm.evaluation.retrieval import RetrievalEvalConfig, gold_document_recall
+
+    result = gold_document_recall(
+        RetrievalEvalConfig(
+            data_dir=args.data,
+            embedder_dir=args.embedder,
+            k_values=tuple(args.k),
+            query_seq_len=args.query_seq_len,
+            candidate_seq_len=args.candidate_seq_len,
+            holdout_every=args.holdout_every,
+            max_queries=args.max_queries,
+        )
+    )
+    text = json.dumps(result, indent=2)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    print(text)
     return 0
 
 
@@ -250,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_preprocess(subparsers)
     _add_pretrain(subparsers)
     _add_refresh(subparsers)
+    _add_evaluate_retriever(subparsers)
     return parser
 
 

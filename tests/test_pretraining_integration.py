@@ -111,3 +111,33 @@ def _running(pid: int) -> bool:
             return f.read().split()[2] != "Z"  # a zombie has exited
     except FileNotFoundError:
         return False
+
+
+def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from realm.data.block_store import BlockStore
+    from realm.data.examples import read_pretraining_examples
+    from realm.evaluation.retrieval import RetrievalEvalConfig, gold_document_recall
+    from realm.modeling.models import RealmEmbedder
+    from realm.pretrained import save_pretrained
+    from realm.pretraining.masking import is_held_out
+
+    flags = [bool(is_held_out(ex, 5)) for ex in read_pretraining_examples(corpus)]
+    assert 0.1 < np.mean(flags) < 0.3  # about 1 in 5, decided by a hash: the same split in every process
+    assert flags == [bool(is_held_out(ex, 5)) for ex in read_pretraining_examples(corpus)]
+    assert not any(bool(is_held_out(ex, 0)) for ex in read_pretraining_examples(corpus).take(20))
+
+    from realm.config import preset
+
+    tf.keras.utils.set_random_seed(0)
+    embedder_dir = str(tmp_path / "embedder")
+    save_pretrained(RealmEmbedder(preset("tiny")).build_for_inference(), embedder_dir)
+    blocks = len(BlockStore.open(corpus))
+    result = gold_document_recall(
+        RetrievalEvalConfig(corpus, embedder_dir, k_values=(1, 10, blocks), query_seq_len=32, candidate_seq_len=64,
+                            holdout_every=5, max_queries=200)  # fmt: skip
+    )
+    assert 50 <= result["queries"] <= 200 and result["blocks"] == blocks
+    assert result["recall@1"] <= result["recall@10"] <= result[f"recall@{blocks}"] == 1.0

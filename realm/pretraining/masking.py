@@ -76,3 +76,12 @@ def pretraining_dataset(
     )
     dataset = dataset.filter(lambda ex: ex["valid"])
     return dataset.batch(batch_size, drop_remainder=True).prefetch(2)
+
+
+def is_held_out(example: dict[str, tf.Tensor], holdout_every: int) -> tf.Tensor:
+    """1 sentence in `holdout_every` (by a hash of doc_uid and sentence index) is kept out of training, so the
+    retriever can be evaluated on masked sentences it never trained on. 0 holds out nothing."""
+    if holdout_every <= 0:
+        return tf.constant(False)
+    key = tf.strings.join([example["doc_uid"], tf.strings.as_string(example["sentence_index"])], "/")
+    return tf.equal(tf.strings.to_hash_bucket_fast(key, holdout_every), 0)

@@ -30,7 +30,7 @@ from realm.config import RealmConfig
 from realm.errors import RealmError
 from realm.pretraining import exports
 from realm.pretraining.candidates import build_candidates, retrieve_non_trivial
-from realm.pretraining.masking import MaskingConfig, pretraining_dataset
+from realm.pretraining.masking import MaskingConfig, is_held_out, pretraining_dataset
 from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
 from realm.pretraining.sidecar import SidecarSupervisor
 from realm.retrieval.index import BlockIndex
@@ -59,6 +59,7 @@ class PretrainConfig:
     query_seq_len: int = 96
     candidate_seq_len: int = 288
     max_masks: int = 10
+    holdout_every: int = 20  # 1 sentence in N is kept out of training for `realm evaluate-retriever`
     refresh_every: int = 500  # steps between embedder exports (REALM: ~500)
     checkpoint_every: int = 500
     log_every: int = 10
@@ -170,7 +171,9 @@ class Pretrainer:
             mask_id=self.special["mask_id"],
             pad_id=self.special["pad_id"],
         )
-        examples = read_pretraining_examples(cfg.data_dir)
+        examples = read_pretraining_examples(cfg.data_dir).filter(
+            lambda ex: tf.logical_not(is_held_out(ex, cfg.holdout_every))
+        )
         self.dataset = pretraining_dataset(examples, masking, cfg.batch_size)
         self.iterator = iter(self.dataset)
         self.checkpoint = tf.train.Checkpoint(

@@ -1,0 +1,91 @@
+"""Gold-document recall of a retriever on held-out masked sentences (REALM's claim: pre-training improves it).
+
+Each held-out pre-training example becomes the query the trainer would build (one salient span masked, same
+seed); the retriever embeds it and searches every block of the corpus exactly. A hit at k means one of the top-k
+blocks comes from the sentence's own article (its doc_uid). During pre-training that article is excluded as a
+trivial retrieval; here it is the gold answer, the only label an unsupervised corpus has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RetrievalEvalConfig:
+    data_dir: str
+    embedder_dir: str
+    k_values: tuple[int, ...] = (1, 5, 20, 100)
+    query_seq_len: int = 96
+    candidate_seq_len: int = 288
+    holdout_every: int = 20  # must match the pre-training run's split
+    max_queries: int = 2000
+    batch_size: int = 64
+    seed: int = 0
+
+
+def held_out_queries(config: RetrievalEvalConfig, tokenizer) -> dict[str, np.ndarray]:
+    from realm.data.examples import read_pretraining_examples
+    from realm.pretraining.masking import MaskingConfig, is_held_out, mask_salient_span
+
+    masking = MaskingConfig(
+        query_seq_len=config.query_seq_len,
+        seed=config.seed,
+        cls_id=tokenizer.cls_id,
+        sep_id=tokenizer.sep_id,
+        mask_id=tokenizer.mask_id,
+        pad_id=tokenizer.pad_id,
+    )
+    examples = read_pretraining_examples(config.data_dir)
+    if config.holdout_every > 0:
+        examples = examples.filter(lambda ex: is_held_out(ex, config.holdout_every))
+    queries = (
+        examples.enumerate()
+        .map(lambda i, ex: mask_salient_span(ex, i, masking))
+        .filter(lambda q: q["valid"])
+        .take(config.max_queries)
+        .batch(config.batch_size)
+    )
+    parts = [{k: q[k].numpy() for k in ("query_input_ids", "query_attention_mask", "doc_uid")} for q in queries]
+    if not parts:
+        raise ValueError(f"{config.data_dir}: no held-out examples with a usable salient span")
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
+    import tensorflow as tf
+
+    from realm.data.block_store import BlockStore
+    from realm.pretrained import from_pretrained
+    from realm.pretraining.refresh import embed_corpus
+    from realm.retrieval.mips import exact_top_k
+    from realm.tokenization import RealmTokenizer
+
+    tokenizer = RealmTokenizer.from_default_vocab()
+    embedder = from_pretrained(config.embedder_dir)
+    embedder = getattr(embedder, "embedder", embedder)  # a RealmScorer directory works too
+    blocks = BlockStore.open(config.data_dir)
+    queries = held_out_queries(config, tokenizer)
+    logger.info("embedding %d blocks and %d held-out queries", len(blocks), len(queries["doc_uid"]))
+    block_embeddings = embed_corpus(embedder, blocks, config.batch_size, config.candidate_seq_len)
+    block_docs = np.asarray(blocks.doc_uids(np.arange(len(blocks))), dtype=object)
+    k_max = min(max(config.k_values), len(blocks))
+    hits = {k: 0 for k in config.k_values}
+    n = len(queries["doc_uid"])
+    for start in range(0, n, config.batch_size):
+        sl = slice(start, start + config.batch_size)
+        emb = embedder(queries["query_input_ids"][sl], queries["query_attention_mask"][sl])["projected_score"]
+        _, ids = exact_top_k(tf.cast(emb, tf.float32), tf.constant(block_embeddings), k_max)
+        retrieved_docs = block_docs[ids.numpy()]
+        gold = np.array([d.decode() for d in queries["doc_uid"][sl]], dtype=object)[:, None]
+        found = retrieved_docs == gold
+        for k in config.k_values:
+            hits[k] += int(found[:, :k].any(axis=1).sum())
+    result = {f"recall@{k}": hits[k] / n for k in config.k_values}
+    result.update(queries=n, blocks=len(blocks))
+    return result
