@@ -248,6 +248,112 @@ def _run_evaluate_retriever(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_questions(spec: str, split: str | None, regex: bool):
+    from realm.finetuning.questions import read_questions, sample_questions
+
+    if spec == "sample":
+        return sample_questions(split)
+    return read_questions(spec, regex=True if regex else None)
+
+
+def _add_questions_args(parser, default_split: str) -> None:
+    parser.add_argument(
+        "--questions", default="sample", metavar="FILE", help="JSONL/TSV question file, or `sample` (the default)"
+    )
+    parser.add_argument("--split", default=default_split, help="split of the sample question set")
+    parser.add_argument("--regex-answers", action="store_true", help="answers are regexes (CuratedTrec)")
+
+
+def _add_finetune(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "finetune", help="open-QA fine-tuning (ORQA/REALM): fixed block index, trained question embedder and reader"
+    )
+    parser.add_argument("--data", required=True, metavar="DIR", help="output directory of `realm preprocess`")
+    parser.add_argument("--out", required=True, metavar="DIR", help="run directory")
+    parser.add_argument("--pretrain", metavar="DIR", help="a `realm pretrain` run to start from")
+    parser.add_argument("--init-embedder", metavar="DIR", help="question/block embedder to start from")
+    parser.add_argument("--init-bert", metavar="DIR", nargs="?", const="minilm", help="BERT warm start (MiniLM)")
+    parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="minilm")
+    _add_questions_args(parser, "train")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--learning-rate", type=float, default=1e-5)
+    parser.add_argument("--warmup-steps", type=int)
+    parser.add_argument("--query-seq-len", type=int, default=64)
+    parser.add_argument("--candidate-seq-len", type=int, default=288, help="block length for embedding the corpus")
+    parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
+    parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question")
+    parser.add_argument("--reader-beam-size", type=int, help="blocks read per question")
+    parser.add_argument("--checkpoint-every", type=int, default=500)
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=_run_finetune)
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from realm.config import preset
+    from realm.finetuning.trainer import FinetuneConfig, Finetuner
+    from realm.resources import minilm_dir
+
+    overrides = {
+        k: v
+        for k, v in dict(
+            reader_seq_len=args.reader_seq_len,
+            searcher_beam_size=args.searcher_beam_size,
+            reader_beam_size=args.reader_beam_size,
+        ).items()
+        if v is not None
+    }
+    config = FinetuneConfig(
+        output_dir=args.out,
+        data_dir=args.data,
+        model=preset(args.preset, **overrides),
+        pretrain_dir=args.pretrain,
+        init_embedder=args.init_embedder,
+        init_bert=minilm_dir() if args.init_bert == "minilm" else args.init_bert,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+        query_seq_len=args.query_seq_len,
+        candidate_seq_len=args.candidate_seq_len,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        seed=args.seed,
+    )
+    questions = _load_questions(args.questions, args.split, args.regex_answers)
+    print(json.dumps(Finetuner(config, questions).run(), indent=2))
+    return 0
+
+
+def _add_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="exact match and recall@k of a fine-tuned open-QA model")
+    parser.add_argument("--model", required=True, metavar="DIR", help="a fine-tuned model (`realm finetune` final/)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="where predictions, metrics and report go")
+    _add_questions_args(parser, "test")
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 5, 20, 100])
+    parser.add_argument("--min-exact-match", type=float, default=0.0, help="blessing threshold")
+    parser.add_argument("--min-recall", nargs="*", default=[], metavar="K=VALUE", help="e.g. 5=0.3")
+    parser.add_argument("--baseline", metavar="FILE", help="metrics.json of the last blessed model")
+    parser.add_argument("--tolerance", type=float, default=0.01, help="allowed EM drop against the baseline")
+    parser.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from realm.evaluation.openqa import BlessingPolicy, run_evaluation
+
+    try:
+        min_recall = {int(k): float(v) for k, v in (item.split("=", 1) for item in args.min_recall)}
+    except ValueError:
+        raise RealmError(f"--min-recall takes K=VALUE pairs, got {args.min_recall}") from None
+    policy = BlessingPolicy(args.min_exact_match, min_recall, args.baseline, args.tolerance)
+    questions = _load_questions(args.questions, args.split, args.regex_answers)
+    result = run_evaluation(args.model, questions, args.out, policy, tuple(args.k))
+    print(json.dumps(result["metrics"], indent=2))
+    print("blessed" if result["blessing"]["blessed"] else "not blessed", "-", "; ".join(result["blessing"]["reasons"]))
+    return 0
+
+
 def _add_refresh(subparsers) -> None:
     parser = subparsers.add_parser(
         "refresh",
@@ -291,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pretrain(subparsers)
     _add_refresh(subparsers)
     _add_evaluate_retriever(subparsers)
+    _add_finetune(subparsers)
+    _add_evaluate(subparsers)
     return parser
 
 

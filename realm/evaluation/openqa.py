@@ -1,0 +1,193 @@
+"""Open-QA evaluation as the papers report it, plus the artifacts a pipeline run shows and a blessing decision.
+
+For each question the fine-tuned RealmForOpenQA retrieves `searcher_beam_size` blocks and reads the best
+`reader_beam_size`. Reported: exact match (ORQA normalisation; regex match for CuratedTrec), retrieval recall@k
+(an answer inside one of the top-k blocks), and the reader oracle (recall at the reader beam: the best EM a
+perfect reader could reach on these blocks).
+
+Outputs written to the evaluation directory:
+    predictions.jsonl  question, gold, predicted answer, score, correct, retrieved block ids and titles
+    metrics.json       the figures above
+    report.md          a table and a few right and wrong examples
+    recall_at_k.png    recall@k curve (when matplotlib is installed)
+    blessing.json      whether the model is blessed, and why
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+
+import numpy as np
+
+from realm.evaluation.answers import answer_in_text, exact_match, recall_at_k, regex_match
+from realm.finetuning.questions import Question
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class BlessingPolicy:
+    """Blessed when every threshold is met and EM is not below the last blessed model's by more than tolerance."""
+
+    min_exact_match: float = 0.0
+    min_recall: dict[int, float] = dataclasses.field(default_factory=dict)
+    baseline_metrics: str | None = None  # metrics.json of the last blessed model
+    tolerance: float = 0.01
+
+
+def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5, 20, 100), batch_size: int = 8):
+    """-> (per-question predictions, metrics). `model` is a RealmForOpenQA with its corpus loaded."""
+    records = model.block_records.numpy()
+    beam = model.config.reader_beam_size
+    predictions, hits = [], []
+    for start in range(0, len(questions), batch_size):
+        batch = questions[start : start + batch_size]
+        out = model([q.question for q in batch])
+        retrieved = out["retrieved_block_ids"].numpy()
+        answers = [a.decode("utf-8", errors="replace") for a in out["predicted_answer"].numpy()]
+        scores = out["answer_score"].numpy()
+        chosen_blocks = out["predicted_block_id"].numpy()
+        for question, ids, answer, score, block in zip(batch, retrieved, answers, scores, chosen_blocks, strict=True):
+            texts = [records[i].decode("utf-8", errors="replace") for i in ids]
+            hits.append([answer_in_text(t, question.answers, regex=question.regex) for t in texts])
+            correct = (regex_match if question.regex else exact_match)(answer, question.answers)
+            predictions.append(
+                {
+                    "question": question.question,
+                    "gold": list(question.answers),
+                    "predicted_answer": answer,
+                    "score": float(score),
+                    "correct": bool(correct),
+                    "predicted_block_id": int(block),
+                    "predicted_title": titles[int(block)],
+                    "retrieved_block_ids": [int(i) for i in ids[:beam]],
+                    "retrieved_titles": [titles[i] for i in ids[:beam]],
+                    "answer_in_top_blocks": bool(any(hits[-1][:beam])),
+                }
+            )
+    searched = int(max(len(h) for h in hits)) if hits else 0
+    ks = sorted({k for k in ks if k <= searched} | {searched}) if searched else list(ks)
+    recall = recall_at_k(hits, ks)
+    metrics = {
+        "questions": len(questions),
+        "exact_match": float(np.mean([p["correct"] for p in predictions])) if predictions else 0.0,
+        **{f"recall@{k}": v for k, v in recall.items()},
+        "reader_oracle": recall_at_k(hits, [beam])[beam] if hits else 0.0,
+        "reader_beam_size": beam,
+        "searcher_beam_size": searched,
+    }
+    return predictions, metrics
+
+
+def bless(metrics: dict, policy: BlessingPolicy) -> dict:
+    reasons, blessed = [], True
+    if metrics["exact_match"] < policy.min_exact_match:
+        blessed = False
+        reasons.append(f"exact match {metrics['exact_match']:.4f} < threshold {policy.min_exact_match:.4f}")
+    for k, minimum in sorted(policy.min_recall.items()):
+        value = metrics.get(f"recall@{k}")
+        if value is None or value < minimum:
+            blessed = False
+            reasons.append(f"recall@{k} {value} < threshold {minimum:.4f}")
+    baseline = None
+    if policy.baseline_metrics and os.path.exists(policy.baseline_metrics):
+        with open(policy.baseline_metrics, encoding="utf-8") as f:
+            baseline = json.load(f)
+        floor = baseline["exact_match"] - policy.tolerance
+        if metrics["exact_match"] < floor:
+            blessed = False
+            reasons.append(
+                f"exact match {metrics['exact_match']:.4f} is below the last blessed model's "
+                f"{baseline['exact_match']:.4f} minus tolerance {policy.tolerance}"
+            )
+    if blessed:
+        reasons.append("all thresholds met" + (" and not worse than the last blessed model" if baseline else ""))
+    return {"blessed": blessed, "reasons": reasons, "metrics": metrics, "baseline": baseline}
+
+
+def report_markdown(metrics: dict, predictions: list[dict], blessing: dict, examples: int = 3) -> str:
+    lines = [
+        "# Open-QA evaluation",
+        "",
+        f"{metrics['questions']} questions. **Exact match {100 * metrics['exact_match']:.1f}%**; "
+        f"reader oracle {100 * metrics['reader_oracle']:.1f}% "
+        f"(answer in the top {metrics['reader_beam_size']} blocks).",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {100 * v:.1f}% |" for k, v in metrics.items() if k.startswith("recall@")]
+    lines += ["", f"Blessed: **{'yes' if blessing['blessed'] else 'no'}** ({'; '.join(blessing['reasons'])})", ""]
+    for label, wanted in (("Correct", True), ("Wrong", False)):
+        chosen = [p for p in predictions if p["correct"] == wanted][:examples]
+        if chosen:
+            lines += [f"## {label} examples", ""]
+            lines += [
+                f"- *{p['question']}* → **{p['predicted_answer']}** (gold: {', '.join(p['gold'])}; "
+                f"from {p['predicted_title'] or 'block ' + str(p['predicted_block_id'])})"
+                for p in chosen
+            ]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def plot_recall(metrics: dict, path: str) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("matplotlib is not installed; no recall plot")
+        return None
+    ks = sorted(int(k.split("@")[1]) for k in metrics if k.startswith("recall@"))
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    axis.plot(ks, [metrics[f"recall@{k}"] for k in ks], marker="o")
+    axis.set_xscale("log")
+    axis.set_xlabel("k (retrieved blocks)")
+    axis.set_ylabel("recall@k")
+    axis.set_ylim(0, 1)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def run_evaluation(
+    model_dir: str, questions: list[Question], output_dir: str, policy: BlessingPolicy | None = None, ks=(1, 5, 20, 100)
+) -> dict:
+    from realm.pretrained import from_pretrained
+
+    model = from_pretrained(model_dir, architecture="RealmForOpenQA")
+    titles_path = os.path.join(model_dir, "block_titles.json")
+    if os.path.exists(titles_path):
+        with open(titles_path, encoding="utf-8") as f:
+            titles = json.load(f)
+    else:
+        titles = [""] * model.config.num_block_records
+    predictions, metrics = evaluate_model(model, titles, questions, ks)
+    blessing = bless(metrics, policy or BlessingPolicy())
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "predictions.jsonl"), "w", encoding="utf-8") as f:
+        for p in predictions:
+            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    with open(os.path.join(output_dir, "metrics.json"), "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2)
+    with open(os.path.join(output_dir, "blessing.json"), "w", encoding="utf-8") as f:
+        json.dump(blessing, f, indent=2)
+    with open(os.path.join(output_dir, "report.md"), "w", encoding="utf-8") as f:
+        f.write(report_markdown(metrics, predictions, blessing))
+    plot_recall(metrics, os.path.join(output_dir, "recall_at_k.png"))
+    logger.info(
+        "EM %.1f%%, recall@%d %.1f%%, blessed: %s; outputs in %s",
+        100 * metrics["exact_match"],
+        metrics["reader_beam_size"],
+        100 * metrics["reader_oracle"],
+        blessing["blessed"],
+        output_dir,
+    )
+    return {"metrics": metrics, "blessing": blessing}

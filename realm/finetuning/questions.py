@@ -1,0 +1,100 @@
+"""Question files for open-domain QA: NQ-open-style JSONL and DPR-style TSV, regex answers for CuratedTrec.
+
+Accepted layouts (one question per line):
+- JSONL `{"question": "...", "answer": ["...", ...]}` (NaturalQuestions-Open, and WebQuestions/CuratedTrec as
+  ORQA and DrQA distribute them; `answers` is accepted for `answer`, a bare string for a one-answer list);
+- TSV/CSV `question<TAB>["answer", ...]` (DPR's `*.qa.csv`).
+CuratedTrec's answers are regular expressions: `regex=True`, or automatically for files whose name contains
+"trec". The sample corpus ships its own question set (`sample_questions`).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import json
+import os
+
+from realm.errors import RealmError
+
+SPLITS = ("train", "dev", "test")
+SAMPLE_QUESTIONS = os.path.join(os.path.dirname(__file__), os.pardir, "data", "sample_qa", "questions.jsonl")
+
+
+class QuestionFileError(RealmError):
+    """A question file is missing or a line of it cannot be read; the message names the file and line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Question:
+    question: str
+    answers: tuple[str, ...]
+    regex: bool = False
+    title: str = ""  # the article the answer comes from, when known (the sample set records it)
+
+    def to_json(self) -> dict:
+        return {"question": self.question, "answer": list(self.answers), **({"regex": True} if self.regex else {})}
+
+
+def _answers(value, path: str, line_number: int) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) and a.strip() for a in value):
+        raise QuestionFileError(f"{path}:{line_number}: answers must be a non-empty list of strings, got {value!r}")
+    return tuple(value)
+
+
+def read_questions(path: str, regex: bool | None = None) -> list[Question]:
+    if not os.path.exists(path):
+        raise QuestionFileError(f"{path}: question file not found")
+    regex = ("trec" in os.path.basename(path).lower()) if regex is None else regex
+    questions = []
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise QuestionFileError(f"{path}:{line_number}: invalid JSON ({exc})") from None
+                text = record.get("question")
+                answers = record.get("answer", record.get("answers"))
+                title = record.get("title", "")
+            else:
+                text, _, answer_field = line.partition("\t")
+                try:
+                    answers = ast.literal_eval(answer_field) if answer_field.startswith("[") else answer_field
+                except (ValueError, SyntaxError):
+                    raise QuestionFileError(
+                        f"{path}:{line_number}: cannot read the answer list {answer_field!r}"
+                    ) from None
+                title = ""
+            if not isinstance(text, str) or not text.strip():
+                raise QuestionFileError(f"{path}:{line_number}: no question text")
+            questions.append(Question(text.strip(), _answers(answers, path, line_number), regex, title))
+    if not questions:
+        raise QuestionFileError(f"{path}: no questions")
+    return questions
+
+
+def split_of(question: Question) -> str:
+    """The fixed split of a sample question: 60% train, 20% dev, 20% test by a hash of its text."""
+    bucket = int(hashlib.sha1(question.question.encode()).hexdigest()[:8], 16) % 10
+    return "train" if bucket < 6 else "dev" if bucket < 8 else "test"
+
+
+def sample_questions(split: str | None = None) -> list[Question]:
+    """The question set written for the Wikipedia sample (see realm/data/sample_qa/README.md)."""
+    if split is not None and split not in SPLITS:
+        raise QuestionFileError(f"unknown split {split!r}; choose one of {SPLITS}")
+    questions = read_questions(os.path.normpath(SAMPLE_QUESTIONS), regex=False)
+    return [q for q in questions if split is None or split_of(q) == split]
+
+
+def write_questions(path: str, questions: list[Question]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for question in questions:
+            f.write(json.dumps(question.to_json(), ensure_ascii=False) + "\n")

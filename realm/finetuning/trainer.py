@@ -1,0 +1,317 @@
+"""Open-QA fine-tuning the ORQA/REALM way: block embeddings fixed, question embedder and reader trained.
+
+Per batch of questions: embed them with the current embedder, search the fixed block index (ScaNN above the
+exact-search threshold), re-score the `searcher_beam_size` retrieved blocks exactly with gradients into the
+question embedder, label each block "contains an answer", run the reader on the best `reader_beam_size` blocks
+with the answer occurrences as span targets, and minimise the retriever's marginal log-likelihood over blocks
+with an answer plus the reader's over spans matching one.
+
+Run directory:
+    checkpoints/   tf.train.CheckpointManager (embedder, reader, optimizer, step)
+    index/         the fixed block index (or the pre-training run's, reused)
+    tensorboard/, metrics.jsonl
+    final/         RealmForOpenQA in save_pretrained format (config, weights, block_records.npy) + block_titles.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import numpy as np
+
+from realm.config import RealmConfig
+from realm.errors import RealmError
+from realm.evaluation.answers import answer_in_text
+from realm.finetuning.questions import Question
+
+logger = logging.getLogger(__name__)
+MAX_ANSWER_SPANS = 8  # answer occurrences kept per block as reader targets
+
+
+class FinetuningError(RealmError):
+    pass
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    output_dir: str
+    data_dir: str  # `realm preprocess` output: the block store
+    model: RealmConfig = dataclasses.field(default_factory=RealmConfig)
+    pretrain_dir: str | None = None  # a `realm pretrain` run: final/embedder, final/encoder, newest index
+    init_embedder: str | None = None  # overrides the pre-training run's embedder
+    init_bert: str | None = None  # plain BERT warm start for whatever the above does not provide
+    steps: int = 1000
+    batch_size: int = 4
+    learning_rate: float = 1e-5  # ORQA/REALM
+    warmup_steps: int | None = None
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    query_seq_len: int = 64
+    candidate_seq_len: int = 288  # block length used to embed the corpus when no index is reused
+    checkpoint_every: int = 500
+    log_every: int = 10
+    keep_checkpoints: int = 3
+    seed: int = 0
+    jit_compile: bool = False
+
+
+def block_reader_texts(blocks, ids) -> list[str]:
+    """What the reader reads for a block: its text (answers are spans of it)."""
+    return blocks.texts(ids)
+
+
+def load_block_embeddings(config: FinetuneConfig, embedder, blocks) -> np.ndarray:
+    """The pre-training run's newest index embeddings when they cover this corpus, else embed it now."""
+    from realm.pretraining.refresh import embed_corpus
+    from realm.retrieval.index import BlockIndex
+
+    if config.pretrain_dir and not config.init_embedder:
+        index = BlockIndex.load_latest(os.path.join(config.pretrain_dir, "index"))
+        if index is not None and len(index) == len(blocks):
+            logger.info("reusing block embeddings of %s", index.path)
+            return np.asarray(index.embeddings, np.float32)
+    logger.info("embedding %d blocks with the initial embedder (fixed during fine-tuning)", len(blocks))
+    return embed_corpus(embedder, blocks, 64, config.candidate_seq_len)
+
+
+def init_open_qa_model(config: FinetuneConfig, num_blocks: int):
+    """RealmForOpenQA sized for the corpus, initialised from pre-training outputs or a BERT warm start."""
+    from realm.checkpoints.bert import warm_start_from_bert
+    from realm.modeling.models import RealmForOpenQA
+    from realm.pretrained import from_pretrained
+
+    model_config = config.model.replace(num_block_records=num_blocks)
+    model = RealmForOpenQA(model_config).build_for_inference()
+    if config.init_bert:
+        warm_start_from_bert(model, config.init_bert)
+    embedder_dir = config.init_embedder or (
+        os.path.join(config.pretrain_dir, "final", "embedder") if config.pretrain_dir else None
+    )
+    if embedder_dir:
+        source = from_pretrained(embedder_dir)
+        model.embedder.set_weights(getattr(source, "embedder", source).get_weights())
+        logger.info("question embedder from %s", embedder_dir)
+    if config.pretrain_dir:
+        encoder = from_pretrained(os.path.join(config.pretrain_dir, "final", "encoder"))
+        model.reader.bert.set_weights(encoder.bert.get_weights())  # REALM: the reader starts from the MLM BERT
+        model.reader.mlm_head.set_weights(encoder.mlm_head.get_weights())
+        logger.info("reader BERT from %s", os.path.join(config.pretrain_dir, "final", "encoder"))
+    return model
+
+
+def label_batch(tokenizer, questions: list[Question], retrieved_texts: list[list[str]], reader_beam: int, seq_len: int):
+    """Reader inputs and targets for a batch: has_answers [b, S] and answer token spans [b, R, MAX_ANSWER_SPANS]."""
+    import re
+
+    from realm.evaluation.answers import answer_token_spans
+
+    has_answers = np.array(
+        [
+            [answer_in_text(t, q.answers, regex=q.regex) for t in texts]
+            for q, texts in zip(questions, retrieved_texts, strict=True)
+        ]
+    )
+    flat_questions = [q.question for q in questions for _ in range(reader_beam)]
+    flat_blocks = [t for texts in retrieved_texts for t in texts[:reader_beam]]
+    pairs = tokenizer.encode_pairs(flat_questions, flat_blocks, seq_len)
+    input_ids = pairs["input_ids"].numpy()
+    starts = np.full((len(flat_blocks), MAX_ANSWER_SPANS), -1, np.int32)
+    ends = np.full_like(starts, -1)
+    for row, (question, block) in enumerate(
+        zip([q for q in questions for _ in range(reader_beam)], flat_blocks, strict=True)
+    ):
+        if question.regex:
+            strings = sorted(
+                {m.group(0) for p in question.answers for m in _finditer(re, p, block) if m.group(0).strip()}
+            )
+        else:
+            strings = list(question.answers)
+        if not strings:
+            continue
+        answer_ids = tokenizer.tokenize(strings).to_list()
+        spans = answer_token_spans(input_ids[row].tolist(), answer_ids, tokenizer.sep_id)[:MAX_ANSWER_SPANS]
+        for i, (s, e) in enumerate(spans):
+            starts[row, i], ends[row, i] = s, e
+    shape = (len(questions), reader_beam, seq_len)
+    return {
+        "input_ids": input_ids.reshape(shape),
+        "attention_mask": pairs["attention_mask"].numpy().reshape(shape),
+        "token_type_ids": pairs["token_type_ids"].numpy().reshape(shape),
+        "block_mask": pairs["block_mask"].numpy().reshape(shape),
+        "start_positions": starts.reshape(len(questions), reader_beam, MAX_ANSWER_SPANS),
+        "end_positions": ends.reshape(len(questions), reader_beam, MAX_ANSWER_SPANS),
+        "has_answers": has_answers,
+    }
+
+
+def _finditer(re_module, pattern: str, text: str):
+    try:
+        return list(re_module.finditer(pattern, text, flags=re_module.IGNORECASE))
+    except re_module.error:
+        return []
+
+
+class Finetuner:
+    def __init__(self, config: FinetuneConfig, questions: list[Question]):
+        if not questions:
+            raise FinetuningError("no training questions")
+        self.config = config
+        self.questions = questions
+        self.paths = {n: os.path.join(config.output_dir, n) for n in ("checkpoints", "index", "tensorboard", "final")}
+        self.metrics_path = os.path.join(config.output_dir, "metrics.jsonl")
+
+    def _build(self) -> None:
+        import keras
+        import tensorflow as tf
+
+        from realm.data.block_store import BlockStore
+        from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
+        from realm.retrieval.index import BlockIndex, publish_index
+
+        cfg = self.config
+        self.blocks = BlockStore.open(cfg.data_dir)
+        self.model = init_open_qa_model(cfg, len(self.blocks))
+        self.tokenizer = self.model.tokenizer
+        self.model.query_seq_len = cfg.query_seq_len
+        index = BlockIndex.load_latest(self.paths["index"])
+        if index is None:
+            embeddings = load_block_embeddings(cfg, self.model.embedder, self.blocks)
+            publish_index(self.paths["index"], embeddings, 0, k=cfg.model.searcher_beam_size)
+            index = BlockIndex.load_latest(self.paths["index"])
+        self.index = index
+        self.block_emb = np.asarray(index.embeddings, np.float32)
+        self.model.block_emb.assign(self.block_emb)
+        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else realm_warmup_steps(cfg.steps)
+        self.schedule = WarmupLinearDecay(cfg.learning_rate, cfg.steps, warmup)
+        self.optimizer = keras.optimizers.AdamW(
+            learning_rate=self.schedule, weight_decay=cfg.weight_decay, global_clipnorm=cfg.clip_norm, epsilon=1e-6
+        )
+        self.optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias", "attention_ln", "output_ln"])
+        reader_variables = [v for v in self.model.reader.trainable_variables if "mlm_head" not in v.path]
+        self.variables = [*self.model.embedder.trainable_variables, *reader_variables]  # the MLM head is unused
+        self.optimizer.build(self.variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(
+            embedder=self.model.embedder, reader=self.model.reader, optimizer=self.optimizer, step=self.step
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.paths["checkpoints"], max_to_keep=cfg.keep_checkpoints
+        )
+        embedder, reader, optimizer, variables = self.model.embedder, self.model.reader, self.optimizer, self.variables
+
+        def step_fn(batch):
+            with tf.GradientTape() as tape:
+                question = embedder(batch["query_ids"], batch["query_mask"], training=True)["projected_score"]
+                relevance = tf.einsum("bp,bsp->bs", tf.cast(question, tf.float32), batch["retrieved_emb"])
+                out = reader(
+                    batch["input_ids"],
+                    attention_mask=batch["attention_mask"],
+                    token_type_ids=batch["token_type_ids"],
+                    relevance_score=relevance,
+                    block_mask=batch["block_mask"],
+                    start_positions=batch["start_positions"],
+                    end_positions=batch["end_positions"],
+                    has_answers=batch["has_answers"],
+                    training=True,
+                )
+                loss = out["loss"]
+            optimizer.apply(tape.gradient(loss, variables), variables)
+            return {
+                "loss": loss,
+                "retriever_loss": tf.reduce_mean(out["retriever_loss"]),
+                "reader_loss": tf.reduce_mean(out["reader_loss"]),
+                "has_answer_in_search": tf.reduce_mean(tf.cast(tf.reduce_any(batch["has_answers"], -1), tf.float32)),
+                "has_answer_in_reader": tf.reduce_mean(
+                    tf.cast(tf.reduce_any(batch["has_answers"][:, : tf.shape(batch["input_ids"])[1]], -1), tf.float32)
+                ),
+            }
+
+        self.train_step = tf.function(step_fn, jit_compile=cfg.jit_compile)
+
+    def _batch_questions(self, step: int) -> list[Question]:
+        cfg = self.config
+        per_epoch = max(len(self.questions) // cfg.batch_size, 1)
+        epoch, position = divmod(step, per_epoch)
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(self.questions))
+        chosen = order[position * cfg.batch_size : (position + 1) * cfg.batch_size]
+        if len(chosen) < cfg.batch_size:  # fewer questions than a batch: repeat
+            chosen = np.resize(order, cfg.batch_size)
+        return [self.questions[i] for i in chosen]
+
+    def prepare_batch(self, questions: list[Question]) -> dict:
+        cfg = self.config
+        encoded = self.tokenizer.encode_queries([q.question for q in questions], cfg.query_seq_len)
+        question_emb = self.model.embedder(encoded["input_ids"], encoded["attention_mask"])["projected_score"]
+        searched = min(cfg.model.searcher_beam_size, len(self.blocks))
+        ids, _ = self.index.search(np.asarray(question_emb, np.float32), searched)
+        texts = [block_reader_texts(self.blocks, row) for row in ids]
+        reader_beam = min(cfg.model.reader_beam_size, searched)
+        labels = label_batch(self.tokenizer, questions, texts, reader_beam, cfg.model.reader_seq_len)
+        return {
+            "query_ids": encoded["input_ids"],
+            "query_mask": encoded["attention_mask"],
+            "retrieved_emb": self.block_emb[ids],
+            **labels,
+        }
+
+    def run(self) -> dict[str, float]:
+        import tensorflow as tf
+
+        from realm.pretrained import save_pretrained
+
+        cfg = self.config
+        os.makedirs(cfg.output_dir, exist_ok=True)
+        self._build()
+        restored = self.manager.restore_or_initialize()
+        start = int(self.step.numpy())
+        if restored:
+            logger.info("resumed fine-tuning from %s at step %d", restored, start)
+        writer = tf.summary.create_file_writer(self.paths["tensorboard"])
+        last: dict[str, float] = {}
+        window_start, window_steps = time.time(), 0
+        for step in range(start, cfg.steps):
+            batch = self.prepare_batch(self._batch_questions(step))
+            result = {k: float(v) for k, v in self.train_step(batch).items()}
+            self.step.assign(step + 1)
+            window_steps += 1
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps or done == start + 1:
+                rate = window_steps * cfg.batch_size / max(time.time() - window_start, 1e-9)
+                last = {
+                    **result,
+                    "step": done,
+                    "learning_rate": float(self.schedule(done)),
+                    "questions_per_second": rate,
+                }
+                with writer.as_default(step=done):
+                    for name, value in last.items():
+                        if name != "step":
+                            tf.summary.scalar(name, value)
+                with open(self.metrics_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(last) + "\n")
+                logger.info(
+                    "fine-tune step %d/%d loss %.4f (retriever %.4f, reader %.4f) %.1f q/s ETA %.0fs",
+                    done,
+                    cfg.steps,
+                    last["loss"],
+                    last["retriever_loss"],
+                    last["reader_loss"],
+                    rate,
+                    (cfg.steps - done) * cfg.batch_size / max(rate, 1e-9),
+                )
+                window_start, window_steps = time.time(), 0
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                self.manager.save(checkpoint_number=done)
+        writer.close()
+        self.model.set_block_records(
+            np.array([t.encode() for t in block_reader_texts(self.blocks, range(len(self.blocks)))], dtype=object)
+        )
+        final = save_pretrained(self.model, self.paths["final"])
+        with open(os.path.join(final, "block_titles.json"), "w", encoding="utf-8") as f:
+            json.dump(self.blocks.titles(range(len(self.blocks))), f, ensure_ascii=False)
+        logger.info("fine-tuned open-QA model in %s", final)
+        return last

@@ -1,0 +1,147 @@
+"""Open-QA fine-tuning and evaluation: question files, labelling, learning on a tiny corpus, metrics, blessing."""
+
+from __future__ import annotations
+
+import bz2
+import json
+import os
+
+import pytest
+
+from realm.config import preset
+from realm.evaluation.openqa import BlessingPolicy, bless, run_evaluation
+from realm.finetuning.questions import Question, QuestionFileError, read_questions, sample_questions, split_of
+
+ARTICLES = {
+    "Zebra Lake": "Zebra Lake is a lake in the Kettle Mountains. Its deepest point is 212 metres below the surface.",
+    "Mira Holt": "Mira Holt was a Danish sculptor. She was born in Aarhus in 1871 and died in Paris in 1944.",
+    "Quillon Bridge": "The Quillon Bridge crosses the Ferro River. It was designed by the engineer Tomas Weller.",
+    "Orvel Station": "Orvel Station is a research base in Antarctica. It was opened in 1957 by a Norwegian expedition.",
+    "Capra Festival": "The Capra Festival is held every August in Lindholm. It celebrates the harvest of plums.",
+    "Nessa Moth": "The Nessa moth is an insect native to Madagascar. Its caterpillars feed on vanilla leaves.",
+}
+QUESTIONS = [
+    Question("what is the deepest point of zebra lake", ("212 metres",)),
+    Question("where was mira holt born", ("Aarhus",)),
+    Question("who designed the quillon bridge", ("Tomas Weller",)),
+    Question("when was orvel station opened", ("1957",)),
+    Question("in which month is the capra festival held", ("August",)),
+    Question("what do nessa moth caterpillars feed on", ("vanilla leaves",)),
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> str:
+    from realm.data.preprocess import PreprocessOptions, run_preprocess
+
+    root = tmp_path_factory.mktemp("qa-corpus")
+    pages = "".join(
+        f"<page><title>{title}</title><ns>0</ns><id>{i}</id><revision><text>{text}</text></revision></page>\n"
+        for i, (title, text) in enumerate(ARTICLES.items(), 1)
+    )
+    dump = root / "tiny.xml.bz2"
+    dump.write_bytes(bz2.compress(f"<mediawiki>\n{pages}</mediawiki>\n".encode()))
+    run_preprocess(PreprocessOptions(str(dump), str(root / "corpus"), num_shards=1), ["--direct_num_workers=1"])
+    return str(root / "corpus")
+
+
+# ------------------------------------------------------------------------------------------------ questions
+def test_question_file_formats(tmp_path):
+    jsonl = tmp_path / "nq-open.jsonl"
+    jsonl.write_text('{"question": "who wrote it", "answer": ["Ann", "Ann Lee"]}\n{"question": "q2", "answers": "x"}\n')
+    assert read_questions(str(jsonl)) == [Question("who wrote it", ("Ann", "Ann Lee")), Question("q2", ("x",))]
+    tsv = tmp_path / "curatedtrec-test.qa.csv"
+    tsv.write_text("what year was it\t['19[0-9]{2}']\n")
+    assert read_questions(str(tsv)) == [Question("what year was it", ("19[0-9]{2}",), regex=True)]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"question": "q"}\n', r"bad\.jsonl:1: answers must be a non-empty list"),
+        ('{"question": "q", "answer": ["a"]}\n{"question": \n', r"bad\.jsonl:2: invalid JSON"),
+        ('{"question": "", "answer": ["a"]}\n', r"bad\.jsonl:1: no question text"),
+        ("\n", r"bad\.jsonl: no questions"),
+    ],
+)
+def test_bad_question_files_name_file_and_line(tmp_path, content, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(QuestionFileError, match=message):
+        read_questions(str(path))
+
+
+def test_sample_question_set_is_large_fixed_and_answerable():
+    questions = sample_questions()
+    assert len(questions) >= 300
+    assert len({q.question for q in questions}) == len(questions)
+    splits = {s: sample_questions(s) for s in ("train", "dev", "test")}
+    assert sum(len(v) for v in splits.values()) == len(questions)
+    assert all(split_of(q) == s for s, qs in splits.items() for q in qs)
+    assert min(len(v) for v in splits.values()) >= 40
+
+
+# -------------------------------------------------------------------------------------------- fine-tuning
+def _finetune(corpus, out, steps):
+    from realm.finetuning.trainer import FinetuneConfig, Finetuner
+
+    config = FinetuneConfig(
+        output_dir=out,
+        data_dir=corpus,
+        model=preset("tiny", searcher_beam_size=6, reader_beam_size=2, reader_seq_len=48, max_span_width=4),
+        steps=steps,
+        batch_size=6,
+        learning_rate=3e-3,
+        warmup_steps=5,
+        query_seq_len=16,
+        candidate_seq_len=48,
+        log_every=10,
+        checkpoint_every=100,
+    )
+    return Finetuner(config, QUESTIONS).run()
+
+
+def test_label_batch_marks_answer_blocks_and_spans():
+    from realm.finetuning.trainer import label_batch
+    from realm.tokenization import RealmTokenizer
+
+    tokenizer = RealmTokenizer.from_default_vocab()
+    texts = [[ARTICLES["Mira Holt"], ARTICLES["Zebra Lake"]]]
+    labels = label_batch(tokenizer, [QUESTIONS[1]], texts, reader_beam=2, seq_len=48)
+    assert labels["has_answers"].tolist() == [[True, False]]
+    start, end = labels["start_positions"][0, 0, 0], labels["end_positions"][0, 0, 0]
+    ids = labels["input_ids"][0, 0]
+    assert tokenizer.decode(ids[start : end + 1]).numpy()[0].decode() == "aarhus"
+    assert labels["start_positions"][0, 1].tolist() == [-1] * labels["start_positions"].shape[-1]
+    regex = label_batch(tokenizer, [Question("when", ("18[0-9]{2}",), regex=True)], texts, 2, 48)
+    assert regex["has_answers"].tolist() == [[True, False]] and regex["start_positions"][0, 0, 0] > 0
+
+
+def test_finetuning_learns_the_training_questions(corpus, tmp_path):
+    _finetune(corpus, str(tmp_path / "before"), steps=0)
+    before = run_evaluation(str(tmp_path / "before" / "final"), QUESTIONS, str(tmp_path / "eval-before"))
+    last = _finetune(corpus, str(tmp_path / "after"), steps=150)
+    after = run_evaluation(str(tmp_path / "after" / "final"), QUESTIONS, str(tmp_path / "eval-after"))
+    with open(tmp_path / "after" / "metrics.jsonl") as f:
+        losses = [json.loads(line)["loss"] for line in f]
+    assert losses[-1] < 0.6 * losses[0], losses
+    assert after["metrics"]["exact_match"] >= before["metrics"]["exact_match"] + 0.3, (before, after)
+    assert after["metrics"]["exact_match"] >= 0.5 and last["step"] == 150
+    for name in ("predictions.jsonl", "metrics.json", "report.md", "blessing.json", "recall_at_k.png"):
+        assert os.path.exists(tmp_path / "eval-after" / name), name
+    with open(tmp_path / "eval-after" / "predictions.jsonl") as f:
+        first = json.loads(f.readline())
+    assert set(first) >= {"question", "gold", "predicted_answer", "score", "retrieved_block_ids", "retrieved_titles"}
+    assert all(t in ARTICLES for t in first["retrieved_titles"])
+
+
+def test_blessing_thresholds_and_baseline(tmp_path):
+    metrics = {"exact_match": 0.30, "recall@5": 0.5}
+    assert bless(metrics, BlessingPolicy(min_exact_match=0.2))["blessed"]
+    refused = bless(metrics, BlessingPolicy(min_exact_match=0.2, min_recall={5: 0.6}))
+    assert not refused["blessed"] and "recall@5" in refused["reasons"][0]
+    baseline = tmp_path / "blessed.json"
+    baseline.write_text(json.dumps({"exact_match": 0.35}))
+    worse = bless(metrics, BlessingPolicy(baseline_metrics=str(baseline), tolerance=0.01))
+    assert not worse["blessed"] and "last blessed" in worse["reasons"][0]
+    assert bless(metrics, BlessingPolicy(baseline_metrics=str(baseline), tolerance=0.1))["blessed"]
