@@ -136,8 +136,15 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
     save_pretrained(RealmEmbedder(preset("tiny")).build_for_inference(), embedder_dir)
     blocks = len(BlockStore.open(corpus))
     result = gold_document_recall(
-        RetrievalEvalConfig(corpus, embedder_dir, k_values=(1, 10, blocks), query_seq_len=32, candidate_seq_len=64,
-                            holdout_every=5, max_queries=200)  # fmt: skip
+        RetrievalEvalConfig(
+            corpus,
+            embedder_dir,
+            k_values=(1, 10, blocks),
+            query_seq_len=32,
+            candidate_seq_len=64,
+            holdout_every=5,
+            max_queries=200,
+        )
     )
     assert 50 <= result["queries"] <= 200 and result["blocks"] == blocks
     assert result["recall@1"] <= result["recall@10"] <= result[f"recall@{blocks}"] == 1.0
