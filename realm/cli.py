@@ -354,6 +354,61 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export(subparsers) -> None:
+    parser = subparsers.add_parser("export", help="SavedModel for TensorFlow Serving from a fine-tuned model")
+    parser.add_argument("--model", required=True, metavar="DIR", help="a fine-tuned model (`realm finetune` final/)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="serving base directory")
+    parser.add_argument("--name", default="realm", help="model name (TF Serving's --model_name)")
+    parser.add_argument("--version", type=int, help="integer version (default: Unix time); never overwritten")
+    parser.add_argument("--half-precision", action="store_true", help="float16 block embeddings (half the memory)")
+    parser.add_argument("--max-batch", type=int, default=256, help="largest request accepted")
+    parser.add_argument("--warmup-question", action="append", help="warm-up request question (repeatable)")
+    parser.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from realm.export.saved_model import export_saved_model
+
+    path = export_saved_model(
+        args.model,
+        args.out,
+        args.name,
+        args.version,
+        warmup_questions=args.warmup_question,
+        half_precision=args.half_precision,
+        max_batch=args.max_batch,
+    )
+    print(path)
+    return 0
+
+
+def _add_ask(subparsers) -> None:
+    parser = subparsers.add_parser("ask", help="ask an exported model (in-process) or a TF Serving server")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--model", metavar="DIR", help="an exported version directory (<base>/<name>/<version>)")
+    target.add_argument("--server", metavar="HOST:PORT", help="TF Serving (REST port 8501, gRPC port 8500)")
+    parser.add_argument("--name", default="realm", help="model name on the server")
+    parser.add_argument("--protocol", choices=["rest", "rest-columnar", "grpc"], default="rest")
+    parser.add_argument("questions", nargs="+")
+    parser.set_defaults(func=_run_ask)
+
+
+def _run_ask(args: argparse.Namespace) -> int:
+    from realm.export import client
+
+    if args.model:
+        from realm.export.saved_model import answer_locally
+
+        rows = answer_locally(args.model, args.questions)
+    elif args.protocol == "grpc":
+        rows = client.ask_grpc(args.server, args.name, args.questions)
+    else:
+        rows = client.ask_rest(args.server, args.name, args.questions, columnar=args.protocol == "rest-columnar")
+    for question, row in zip(args.questions, rows, strict=True):
+        print(client.format_answer(question, row))
+    return 0
+
+
 def _add_refresh(subparsers) -> None:
     parser = subparsers.add_parser(
         "refresh",
@@ -399,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_retriever(subparsers)
     _add_finetune(subparsers)
     _add_evaluate(subparsers)
+    _add_export(subparsers)
+    _add_ask(subparsers)
     return parser
 
 

@@ -81,6 +81,10 @@ class RealmForOpenQA(keras.Model):
 
     def call(self, questions, training=False):
         _, scores, ids = self.retrieve(questions, training=training)
+        return self.read(questions, scores, ids, training=training)
+
+    def read(self, questions, scores, ids, training=False):
+        """The reader over the best `reader_beam_size` of the retrieved blocks (ids/scores best first)."""
         beam = min(self.config.reader_beam_size, ids.shape[1] or self.config.reader_beam_size)
         batch = tf.shape(questions)[0]
         top_ids = ids[:, :beam]

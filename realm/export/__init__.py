@@ -1,0 +1,1 @@
+"""Export of fine-tuned models for TensorFlow Serving, and the client that queries them."""

@@ -1,0 +1,73 @@
+"""`realm ask`: query an exported model in-process, or a TensorFlow Serving server over REST or gRPC."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from realm.errors import RealmError
+
+OUTPUTS = ("answer", "answer_score", "block_ids", "block_titles", "retrieval_scores")
+
+
+class ServingError(RealmError):
+    pass
+
+
+def ask_rest(server: str, model_name: str, questions: list[str], *, columnar: bool = False, timeout: float = 60.0):
+    """POST /v1/models/NAME:predict, in the row (`instances`) or columnar (`inputs`) form."""
+    url = f"http://{server}/v1/models/{model_name}:predict"
+    body = {"inputs": {"question": questions}} if columnar else {"instances": [{"question": q} for q in questions]}
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = json.load(response)
+    except urllib.error.HTTPError as exc:
+        raise ServingError(f"{url}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise ServingError(f"{url}: cannot reach the server ({exc})") from None
+    if columnar:
+        outputs = payload["outputs"]
+        return [{k: outputs[k][i] for k in OUTPUTS if k in outputs} for i in range(len(questions))]
+    return [{k: row[k] for k in OUTPUTS if k in row} for row in payload["predictions"]]
+
+
+def ask_grpc(server: str, model_name: str, questions: list[str], timeout: float = 60.0):
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    channel = grpc.insecure_channel(server)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["question"].CopyFrom(tf.make_tensor_proto(questions, dtype=tf.string))
+    try:
+        response = stub.Predict(request, timeout=timeout)
+    except grpc.RpcError as exc:
+        raise ServingError(f"{server}: gRPC {exc.code().name}: {exc.details()}") from None
+    arrays = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+    rows = []
+    for i in range(len(questions)):
+        row = {}
+        for key in OUTPUTS:
+            if key in arrays:
+                value = arrays[key][i]
+                row[key] = (
+                    value.decode("utf-8", errors="replace")
+                    if isinstance(value, bytes)
+                    else (
+                        [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v for v in value.tolist()]
+                        if hasattr(value, "tolist") and getattr(value, "ndim", 0)
+                        else value.item()
+                    )
+                )
+        rows.append(row)
+    return rows
+
+
+def format_answer(question: str, row: dict) -> str:
+    titles = ", ".join(t for t in row.get("block_titles", []) if t)
+    return f"Q: {question}\nA: {row['answer']}  (score {float(row['answer_score']):.3f}; from: {titles})"

@@ -1,0 +1,254 @@
+"""`realm export`: a fine-tuned RealmForOpenQA -> a SavedModel that stock TensorFlow Serving 2.20 serves as is.
+
+Layout: `<base>/<model_name>/<version>/` with saved_model.pb, variables/, assets/ (vocab.txt) and
+assets.extra/tf_serving_warmup_requests. Written under a hidden temporary name and renamed into place; an
+existing version is never overwritten. Beside the versions: `models.config` and `batching_parameters.txt`
+for `tensorflow_model_server --model_config_file ... --enable_batching --batching_parameters_file ...`.
+
+Signatures:
+- `serving_default`: question tf.string [batch] -> answer (the span as written in the source text), answer_score,
+  block_ids int64 [batch, k], block_titles [batch, k], retrieval_scores [batch, k], with k = reader_beam_size;
+- `embed_question`: question -> embedding float32 [batch, retriever_proj_size].
+Everything runs in the graph with core TF and tensorflow-text ops: WordPiece tokenization, exact maximum inner
+product search chunked over the corpus, the reader, span decoding. Requests with more than `max_batch` questions
+are rejected with InvalidArgument instead of exhausting the server's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+
+import tensorflow as tf
+
+from realm.errors import RealmError
+
+logger = logging.getLogger(__name__)
+
+WARMUP_FILE = "tf_serving_warmup_requests"
+DEFAULT_WARMUP_QUESTIONS = (
+    "who was the 16th president of the united states",
+    "what is the capital of angola",
+    "when did apollo 11 land on the moon",
+)
+
+
+class ExportError(RealmError):
+    pass
+
+
+class _Untracked:
+    """Holds the Keras model out of the SavedModel object graph: Keras would add its own (unusable) default
+    signatures for every sub-model. Its variables, tokenizer tables and vocabulary are tracked explicitly."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _track_model(module: tf.Module, model) -> None:
+    module._keras = _Untracked(model)
+    module.model_variables = list(model.weights)
+    module.tokenizer = model.tokenizer
+    if hasattr(model, "block_records"):
+        module.block_records = model.block_records
+
+
+class RealmServingModule(tf.Module):
+    """The exported graph: a RealmForOpenQA with its corpus, block titles and optional half-precision index."""
+
+    def __init__(self, model, titles: list[str], half_precision: bool = False, max_batch: int = 256):
+        super().__init__(name="realm_serving")
+        _track_model(self, model)
+        self.max_batch = max_batch
+        self.block_titles = tf.Variable(tf.constant(titles, tf.string), trainable=False, name="block_titles")
+        dtype = tf.float16 if half_precision else tf.float32
+        self.block_embeddings = tf.Variable(tf.cast(model.block_emb, dtype), trainable=False, name="block_embeddings")
+
+    @property
+    def model(self):
+        return self._keras.value
+
+    def _checked(self, questions: tf.Tensor) -> tf.Tensor:
+        tf.debugging.assert_less_equal(
+            tf.shape(questions)[0],
+            self.max_batch,
+            message=f"at most {self.max_batch} questions per request",
+        )
+        return questions
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question")])
+    def serving_default(self, question):
+        from realm.retrieval.mips import exact_top_k
+
+        question = self._checked(question)
+        model = self.model
+        encoded = model.tokenizer.encode_queries(question, model.query_seq_len)
+        embedding = model.embedder(encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"])[
+            "projected_score"
+        ]
+        scores, ids = exact_top_k(
+            embedding, self.block_embeddings, model.config.searcher_beam_size, chunk_size=model.mips_chunk_size
+        )
+        out = model.read(question, scores, ids)
+        beam = tf.shape(out["logits"])[1]
+        block_ids = ids[:, :beam]
+        return {
+            "answer": out["predicted_answer"],
+            "answer_score": tf.cast(out["answer_score"], tf.float32),
+            "block_ids": tf.cast(block_ids, tf.int64),
+            "block_titles": tf.gather(self.block_titles, block_ids),
+            "retrieval_scores": tf.cast(scores[:, :beam], tf.float32),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question")])
+    def embed_question(self, question):
+        question = self._checked(question)
+        model = self.model
+        encoded = model.tokenizer.encode_queries(question, model.query_seq_len)
+        embedding = model.embedder(encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"])
+        return {"embedding": tf.cast(embedding["projected_score"], tf.float32)}
+
+
+class EmbedderHubModule(tf.Module):
+    """The question/block embedder as a reusable TF-Hub-format SavedModel (`hub.load`, `hub.KerasLayer`)."""
+
+    def __init__(self, model):
+        super().__init__(name="realm_embedder")
+        _track_model(self, model)
+
+    @property
+    def model(self):
+        return self._keras.value
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def projected(self, text):
+        encoded = self.model.tokenizer.encode_queries(text, self.model.query_seq_len)
+        out = self.model.embedder(encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"])
+        return {"projected": tf.cast(out["projected_score"], tf.float32)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def __call__(self, text):
+        return self.projected(text)["projected"]
+
+
+def _warmup_records(path: str, questions: list[str]) -> None:
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    with tf.io.TFRecordWriter(path) as writer:
+        for question in questions:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(signature_name="serving_default"),
+            )
+            request.inputs["question"].CopyFrom(tf.make_tensor_proto([question], dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def serving_config(base_dir: str, model_name: str) -> str:
+    """models.config (text proto) for --model_config_file; the path inside the docker image is /models/NAME."""
+    return (
+        "model_config_list {\n"
+        "  config {\n"
+        f'    name: "{model_name}"\n'
+        f'    base_path: "/models/{model_name}"\n'
+        '    model_platform: "tensorflow"\n'
+        "    model_version_policy { latest { num_versions: 2 } }\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+BATCHING_PARAMETERS = """max_batch_size { value: 32 }
+batch_timeout_micros { value: 5000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 4 }
+pad_variable_length_inputs: true
+"""
+
+
+def export_saved_model(
+    model_dir: str,
+    base_dir: str,
+    model_name: str = "realm",
+    version: int | None = None,
+    *,
+    warmup_questions: list[str] | None = None,
+    half_precision: bool = False,
+    max_batch: int = 256,
+    hub_embedder: bool = True,
+) -> str:
+    """Export and return `<base>/<model_name>/<version>`; the version defaults to a Unix timestamp."""
+    from realm.pretrained import from_pretrained
+
+    model = from_pretrained(model_dir, architecture="RealmForOpenQA")
+    titles_path = os.path.join(model_dir, "block_titles.json")
+    titles = [""] * model.config.num_block_records
+    if os.path.exists(titles_path):
+        with open(titles_path, encoding="utf-8") as f:
+            titles = json.load(f)
+    if len(titles) != model.config.num_block_records:
+        raise ExportError(f"{titles_path}: {len(titles)} titles for {model.config.num_block_records} blocks")
+    model_root = os.path.join(base_dir, model_name)
+    version = int(version if version is not None else time.time())
+    final = os.path.join(model_root, str(version))
+    if os.path.exists(final):
+        raise ExportError(f"{final} already exists; versions are never overwritten (choose another --version)")
+    os.makedirs(model_root, exist_ok=True)
+    staging = os.path.join(model_root, f".staging-{version}-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    module = RealmServingModule(model, titles, half_precision=half_precision, max_batch=max_batch)
+    tf.saved_model.save(
+        module,
+        staging,
+        signatures={"serving_default": module.serving_default, "embed_question": module.embed_question},
+    )
+    extra = os.path.join(staging, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    _warmup_records(os.path.join(extra, WARMUP_FILE), list(warmup_questions or DEFAULT_WARMUP_QUESTIONS))
+    os.rename(staging, final)
+    with open(os.path.join(base_dir, "models.config"), "w", encoding="utf-8") as f:
+        f.write(serving_config(base_dir, model_name))
+    with open(os.path.join(base_dir, "batching_parameters.txt"), "w", encoding="utf-8") as f:
+        f.write(BATCHING_PARAMETERS)
+    if hub_embedder:
+        hub_dir = os.path.join(base_dir, f"{model_name}_embedder_hub", str(version))
+        if not os.path.exists(hub_dir):
+            hub = EmbedderHubModule(model)
+            tf.saved_model.save(hub, hub_dir, signatures={"projected": hub.projected})
+    logger.info("exported %s (%d blocks%s)", final, len(titles), ", float16 index" if half_precision else "")
+    return final
+
+
+def saved_model_ops(path: str) -> set[str]:
+    """Every op type in a SavedModel's graphs and function library."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    ops = set()
+    for meta_graph in proto.meta_graphs:
+        ops.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def answer_locally(export_dir: str, questions: list[str]) -> list[dict]:
+    import tensorflow_text  # noqa: F401  (registers the WordPiece ops the graph uses)
+
+    loaded = tf.saved_model.load(export_dir)
+    out = loaded.signatures["serving_default"](question=tf.constant(questions))
+    return [
+        {
+            "question": q,
+            "answer": out["answer"][i].numpy().decode("utf-8", errors="replace"),
+            "answer_score": float(out["answer_score"][i]),
+            "block_ids": out["block_ids"][i].numpy().tolist(),
+            "block_titles": [t.decode("utf-8", errors="replace") for t in out["block_titles"][i].numpy()],
+        }
+        for i, q in enumerate(questions)
+    ]

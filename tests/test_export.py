@@ -1,0 +1,191 @@
+"""SavedModel export for TF Serving: parity with HF and Keras, a fresh tensorflow-only process, the op allow-list,
+warm-up records, versioning, bad requests, the TF-Hub embedder, and the REST client against a fake server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from realm.export.saved_model import ExportError, export_saved_model, saved_model_ops
+from tests.test_open_qa import BLOCKS, QUESTIONS, _hf_answer, checkpoints  # noqa: F401  (fixture)
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoints, tmp_path_factory):  # noqa: F811
+    from realm import convert
+
+    _, _, hf_dir = checkpoints
+    root = tmp_path_factory.mktemp("export")
+    converted = str(root / "converted")
+    convert.convert_hf(hf_dir, converted)
+    with open(os.path.join(converted, "block_titles.json"), "w") as f:
+        json.dump([f"Block {i}" for i in range(len(BLOCKS))], f)
+    path = export_saved_model(converted, str(root / "serving"), "realm", version=7, warmup_questions=QUESTIONS[:2])
+    return converted, path
+
+
+def _serve(path: str, questions) -> dict:
+    import tensorflow_text  # noqa: F401
+
+    out = tf.saved_model.load(path).signatures["serving_default"](question=tf.constant(questions))
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def test_export_answers_like_hf(checkpoints, exported):  # noqa: F811
+    hf, tokenizer, _ = checkpoints
+    out = _serve(exported[1], QUESTIONS)
+    beam = hf.config.reader_beam_size
+    for b, question in enumerate(QUESTIONS):
+        retrieved, reference = _hf_answer(hf, tokenizer, question)
+        assert out["block_ids"][b].tolist() == retrieved[:beam].tolist()
+        expected_ids = reference.predicted_answer_ids.tolist()
+        answer = out["answer"][b].decode()
+        assert tokenizer(answer, add_special_tokens=False)["input_ids"] == expected_ids, (answer, expected_ids)
+        assert answer in BLOCKS[int(retrieved[int(reference.reader_output.block_idx)])]  # the source text itself
+    assert out["block_titles"][0][0].decode() == f"Block {out['block_ids'][0][0]}"
+
+
+def test_export_equals_the_keras_model(exported):
+    from realm.pretrained import from_pretrained
+
+    keras_out = from_pretrained(exported[0])(QUESTIONS)
+    out = _serve(exported[1], QUESTIONS)
+    assert out["answer"].tolist() == keras_out["predicted_answer"].numpy().tolist()
+    np.testing.assert_allclose(out["answer_score"], keras_out["answer_score"].numpy(), atol=1e-5)
+
+
+def test_loads_in_a_fresh_process_with_only_tensorflow(exported):
+    script = (
+        "import sys, json, tensorflow as tf, tensorflow_text\n"
+        f"m = tf.saved_model.load({exported[1]!r})\n"
+        f"out = m.signatures['serving_default'](question=tf.constant({QUESTIONS!r}))\n"
+        "assert not any(name == 'realm' or name.startswith('realm.') for name in sys.modules)\n"
+        "print(json.dumps([a.decode() for a in out['answer'].numpy()]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd="/")
+    assert result.returncode == 0, result.stderr[-2000:]
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answers == [a.decode() for a in _serve(exported[1], QUESTIONS)["answer"]]
+
+
+def test_only_ops_of_stock_tensorflow_and_tensorflow_text(exported):
+    used = sorted(saved_model_ops(exported[1]))
+    script = (
+        "import json, sys, tensorflow as tf, tensorflow_text\n"
+        "from tensorflow.python.framework import op_def_registry\n"
+        "used = json.loads(sys.stdin.read())\n"
+        "print(json.dumps([op for op in used if op_def_registry.get(op) is None]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(used), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []  # every op is known to plain TF + TF Text
+    assert len(used) > 50 and "FastWordpieceTokenizeWithOffsets" in used
+    assert not any("scann" in op.lower() for op in used)
+
+
+def test_warmup_requests_parse_as_prediction_logs(exported):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = os.path.join(exported[1], "assets.extra", "tf_serving_warmup_requests")
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+    assert len(logs) == 2
+    questions = [tf.make_ndarray(log.predict_log.request.inputs["question"])[0].decode() for log in logs]
+    assert questions == QUESTIONS[:2]
+    base = os.path.dirname(os.path.dirname(exported[1]))
+    with open(os.path.join(base, "models.config")) as f:
+        assert 'base_path: "/models/realm"' in f.read()
+    with open(os.path.join(base, "batching_parameters.txt")) as f:
+        assert "max_batch_size" in f.read()
+
+
+def test_versions_are_never_overwritten(exported):
+    before = os.path.getmtime(os.path.join(exported[1], "saved_model.pb"))
+    base = os.path.dirname(os.path.dirname(exported[1]))
+    with pytest.raises(ExportError, match="never overwritten"):
+        export_saved_model(exported[0], base, "realm", version=7)
+    assert os.path.getmtime(os.path.join(exported[1], "saved_model.pb")) == before
+    assert not [n for n in os.listdir(os.path.dirname(exported[1])) if n.startswith(".staging")]
+
+
+def test_bad_requests_are_answered_or_rejected_cleanly(exported):
+    odd = ["", "x" * 100_000, b"caf\xe9 \xff\xfe bytes"]
+    out = _serve(exported[1], odd)
+    assert out["answer"].shape == (3,) and np.isfinite(out["answer_score"]).all()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 256 questions"):
+        _serve(exported[1], ["who?"] * 1000)
+
+
+def test_hub_embedder_matches_the_embed_signature(exported):
+    import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401
+
+    base = os.path.dirname(os.path.dirname(exported[1]))
+    hub_dir = os.path.join(base, "realm_embedder_hub", "7")
+    layer = hub.KerasLayer(hub_dir, signature="projected", output_key="projected")
+    embedded = layer(tf.constant(QUESTIONS)).numpy()
+    expected = tf.saved_model.load(exported[1]).signatures["embed_question"](question=tf.constant(QUESTIONS))
+    np.testing.assert_allclose(embedded, expected["embedding"].numpy(), atol=1e-6)
+    np.testing.assert_allclose(hub.load(hub_dir)(tf.constant(QUESTIONS)).numpy(), embedded, atol=1e-6)
+
+
+def test_half_precision_index_keeps_the_ranking(exported, tmp_path):
+    path = export_saved_model(exported[0], str(tmp_path), "realm", version=1, half_precision=True, hub_embedder=False)
+    full, half = _serve(exported[1], QUESTIONS), _serve(path, QUESTIONS)
+    assert half["block_ids"].tolist() == full["block_ids"].tolist()
+    np.testing.assert_allclose(half["retrieval_scores"], full["retrieval_scores"], atol=1e-2)
+
+
+def test_rest_client_both_forms_against_a_fake_server(exported):
+    from realm.export import client
+
+    rows = _serve(exported[1], QUESTIONS[:2])
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, body))
+            keys = ("answer", "answer_score", "block_titles")
+            values = {
+                "answer": [a.decode() for a in rows["answer"]],
+                "answer_score": rows["answer_score"].tolist(),
+                "block_titles": [[t.decode() for t in r] for r in rows["block_titles"]],
+            }
+            if "instances" in body:
+                reply = {"predictions": [{k: values[k][i] for k in keys} for i in range(2)]}
+            else:
+                reply = {"outputs": values}
+            data = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_port}"
+    try:
+        by_row = client.ask_rest(address, "realm", QUESTIONS[:2])
+        by_column = client.ask_rest(address, "realm", QUESTIONS[:2], columnar=True)
+    finally:
+        server.shutdown()
+    assert by_row == by_column and by_row[0]["answer"] == rows["answer"][0].decode()
+    assert seen[0] == ("/v1/models/realm:predict", {"instances": [{"question": q} for q in QUESTIONS[:2]]})
+    assert seen[1][1] == {"inputs": {"question": QUESTIONS[:2]}}
+    with pytest.raises(client.ServingError, match="cannot reach"):
+        client.ask_rest("127.0.0.1:9", "realm", ["q"], timeout=2)
