@@ -222,6 +222,10 @@ def _add_evaluate_retriever(subparsers) -> None:
     parser.add_argument("--candidate-seq-len", type=int, default=288)
     parser.add_argument("--holdout-every", type=int, default=20, help="the pre-training run's held-out split")
     parser.add_argument("--max-queries", type=int, default=2000)
+    parser.add_argument(
+        "--questions", metavar="FILE", help="also zero-shot answer recall@k on a question file (or `sample`)"
+    )
+    parser.add_argument("--split", default="test", help="split of the sample question set")
     parser.add_argument("--out", metavar="FILE", help="also write the figures as JSON here")
     parser.set_defaults(func=_run_evaluate_retriever)
 
@@ -240,6 +244,15 @@ def _run_evaluate_retriever(args: argparse.Namespace) -> int:
             max_queries=args.max_queries,
         )
     )
+    if args.questions:
+        from realm.evaluation.retrieval import answer_recall
+
+        questions = _load_questions(args.questions, args.split, False)
+        result.update(
+            answer_recall(
+                args.data, args.embedder, questions, tuple(args.k), args.query_seq_len, args.candidate_seq_len
+            )
+        )
     text = json.dumps(result, indent=2)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

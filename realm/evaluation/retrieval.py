@@ -89,3 +89,40 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
     result = {f"recall@{k}": hits[k] / n for k in config.k_values}
     result.update(queries=n, blocks=len(blocks))
     return result
+
+
+def answer_recall(
+    data_dir: str,
+    embedder_dir: str,
+    questions,
+    k_values=(1, 5, 20, 100),
+    query_seq_len: int = 64,
+    candidate_seq_len: int = 288,
+    batch_size: int = 64,
+) -> dict[str, float]:
+    """Zero-shot retrieval recall@k on QA questions (REALM's Table 2): an answer string in one of the top-k blocks."""
+    import tensorflow as tf
+
+    from realm.data.block_store import BlockStore
+    from realm.evaluation.answers import answer_in_text, recall_at_k
+    from realm.pretrained import from_pretrained
+    from realm.pretraining.refresh import embed_corpus
+    from realm.retrieval.mips import exact_top_k
+    from realm.tokenization import RealmTokenizer
+
+    tokenizer = RealmTokenizer.from_default_vocab()
+    embedder = from_pretrained(embedder_dir)
+    embedder = getattr(embedder, "embedder", embedder)
+    blocks = BlockStore.open(data_dir)
+    block_embeddings = tf.constant(embed_corpus(embedder, blocks, batch_size, candidate_seq_len))
+    texts = blocks.texts(np.arange(len(blocks)))
+    k_max = min(max(k_values), len(blocks))
+    hits = []
+    for start in range(0, len(questions), batch_size):
+        batch = questions[start : start + batch_size]
+        encoded = tokenizer.encode_queries([q.question for q in batch], query_seq_len)
+        emb = embedder(encoded["input_ids"], encoded["attention_mask"])["projected_score"]
+        _, ids = exact_top_k(tf.cast(emb, tf.float32), block_embeddings, k_max)
+        for question, row in zip(batch, ids.numpy(), strict=True):
+            hits.append([answer_in_text(texts[i], question.answers, regex=question.regex) for i in row])
+    return {f"answer_recall@{k}": v for k, v in recall_at_k(hits, k_values).items()} | {"questions": len(questions)}
