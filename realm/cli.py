@@ -456,6 +456,15 @@ def _run_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_pipeline(subparsers) -> None:
+    """`realm pipeline ...` lives in the top-level `pipeline` package (the library itself never imports KFP)."""
+    try:
+        from pipeline.cli import add_parser
+    except ImportError:  # the library installed without the pipeline package
+        return
+    add_parser(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="realm", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -469,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(subparsers)
     _add_export(subparsers)
     _add_ask(subparsers)
+    _add_pipeline(subparsers)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""KFP components of the REALM pipeline: definitions (KFP) over executors (plain Python over `realm`)."""

@@ -1,0 +1,1 @@
+"""The REALM KFP v2 pipeline: definition, versioning, compile/run/submit."""

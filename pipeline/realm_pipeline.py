@@ -1,0 +1,153 @@
+"""The REALM pipeline (KFP v2): preprocess -> retriever warm start -> pre-train -> fine-tune -> evaluate, and,
+only when evaluation blesses the model, export -> infra-validate -> push.
+
+`build_pipeline(settings)` returns the pipeline function with the cluster settings applied (GPUs and resources
+per task, retries, caching, node placement, a shared PVC); `ClusterSettings()` without a GPU is what
+`realm pipeline run --local` uses.
+"""
+
+
+import dataclasses
+
+from kfp import dsl
+
+from components.definitions import (
+    evaluate_op,
+    export_op,
+    finetune_op,
+    infra_validate_op,
+    preprocess_op,
+    pretrain_op,
+    push_op,
+    warm_start_op,
+)
+from pipeline.version import pipeline_version
+
+PIPELINE_NAME = "realm"
+
+# Defaults per model-size preset: small enough for two CPU cores (tiny, minilm), REALM-like on GPUs (base).
+PRESET_DEFAULTS = {
+    "tiny": dict(pretrain_steps=20, refresh_every=10, pretrain_batch_size=4, query_seq_len=32,
+                 candidate_seq_len=64, finetune_steps=20, finetune_batch_size=4),
+    "minilm": dict(pretrain_steps=100, refresh_every=25, pretrain_batch_size=4, query_seq_len=48,
+                   candidate_seq_len=128, finetune_steps=150, finetune_batch_size=4),
+    "base": dict(pretrain_steps=200_000, refresh_every=500, pretrain_batch_size=512, query_seq_len=96,
+                 candidate_seq_len=288, finetune_steps=10_000, finetune_batch_size=1),
+}  # fmt: skip
+
+
+@dataclasses.dataclass
+class ClusterSettings:
+    accelerator_type: "str | None" = None  # e.g. "nvidia.com/gpu" resource, "NVIDIA_TESLA_A100"
+    accelerators_per_training_task: int = 0
+    training_cpu: str = "4"
+    training_memory: str = "32G"
+    preprocess_retries: int = 2
+    node_selector: dict[str, str] = dataclasses.field(default_factory=dict)
+    tolerations: list[dict] = dataclasses.field(default_factory=list)  # {"key", "operator", "value", "effect"}
+    workspace_pvc: str | None = None  # an existing PVC mounted at /workspace on every task
+
+
+def _place(task, settings: ClusterSettings, training: bool = False):
+    if training:
+        task.set_cpu_request(settings.training_cpu).set_memory_request(settings.training_memory)
+        if settings.accelerators_per_training_task:
+            task.set_accelerator_type(settings.accelerator_type or "nvidia.com/gpu")
+            task.set_accelerator_limit(settings.accelerators_per_training_task)
+    if settings.node_selector or settings.tolerations or settings.workspace_pvc:
+        from kfp import kubernetes
+
+        for label, value in settings.node_selector.items():
+            kubernetes.add_node_selector(task, label_key=label, label_value=value)
+        for toleration in settings.tolerations:
+            kubernetes.add_toleration(task, **toleration)
+        if settings.workspace_pvc:
+            kubernetes.mount_pvc(task, pvc_name=settings.workspace_pvc, mount_path="/workspace")
+    return task
+
+
+def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minilm"):
+    settings = settings or ClusterSettings()
+    defaults = PRESET_DEFAULTS[preset]
+    version = pipeline_version()
+
+    @dsl.pipeline(name=PIPELINE_NAME, description=f"REALM pre-training, open-QA fine-tuning and serving ({version})")
+    def realm_pipeline(
+        input_pattern: str = "",
+        num_shards: int = 4,
+        preset: str = preset,
+        ict_steps: int = 0,
+        pretrain_steps: int = defaults["pretrain_steps"],
+        pretrain_batch_size: int = defaults["pretrain_batch_size"],
+        refresh_every: int = defaults["refresh_every"],
+        query_seq_len: int = defaults["query_seq_len"],
+        candidate_seq_len: int = defaults["candidate_seq_len"],
+        finetune_steps: int = defaults["finetune_steps"],
+        finetune_batch_size: int = defaults["finetune_batch_size"],
+        questions: str = "sample",
+        min_exact_match: float = 0.0,
+        baseline_metrics: str = "",
+        tolerance: float = 0.01,
+        model_name: str = "realm",
+        push_dir: str = "/workspace/serving",
+        pipeline_version: str = version,
+    ):
+        corpus = preprocess_op(input_pattern=input_pattern, num_shards=num_shards, pipeline_version=pipeline_version)
+        corpus.set_display_name("preprocess (Beam)").set_retry(settings.preprocess_retries)
+        _place(corpus, settings)
+        retriever = warm_start_op(
+            corpus=corpus.outputs["corpus"],
+            preset=preset,
+            ict_steps=ict_steps,
+            batch_size=pretrain_batch_size,
+            pipeline_version=pipeline_version,
+        ).set_display_name("retriever warm start (ICT)")
+        _place(retriever, settings, training=True).set_caching_options(False)
+        pretrained = pretrain_op(
+            corpus=corpus.outputs["corpus"],
+            retriever=retriever.outputs["retriever"],
+            preset=preset,
+            steps=pretrain_steps,
+            batch_size=pretrain_batch_size,
+            refresh_every=refresh_every,
+            query_seq_len=query_seq_len,
+            candidate_seq_len=candidate_seq_len,
+            pipeline_version=pipeline_version,
+        ).set_display_name("pre-train (refresh sidecar)")
+        _place(pretrained, settings, training=True).set_caching_options(False)
+        finetuned = finetune_op(
+            corpus=corpus.outputs["corpus"],
+            pretrained=pretrained.outputs["model"],
+            preset=preset,
+            questions=questions,
+            steps=finetune_steps,
+            batch_size=finetune_batch_size,
+            pipeline_version=pipeline_version,
+        ).set_display_name("fine-tune (open QA)")
+        _place(finetuned, settings, training=True).set_caching_options(False)
+        evaluated = evaluate_op(
+            model=finetuned.outputs["model"],
+            questions=questions,
+            min_exact_match=min_exact_match,
+            baseline_metrics=baseline_metrics,
+            tolerance=tolerance,
+            pipeline_version=pipeline_version,
+        ).set_display_name("evaluate")
+        _place(evaluated, settings).set_caching_options(False)
+        with dsl.If(evaluated.outputs["Output"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
+            exported = export_op(model=finetuned.outputs["model"], name=model_name, pipeline_version=pipeline_version)
+            _place(exported.set_display_name("export (TF Serving)"), settings)
+            validated = infra_validate_op(
+                serving=exported.outputs["serving"], name=model_name, version=exported.outputs["Output"]
+            ).set_display_name("infra-validate")
+            _place(validated, settings).set_caching_options(False)
+            pushed = push_op(
+                serving=exported.outputs["serving"],
+                name=model_name,
+                version=exported.outputs["Output"],
+                push_dir=push_dir,
+            ).set_display_name("push")
+            pushed.after(validated)
+            _place(pushed, settings).set_caching_options(False)
+
+    return realm_pipeline
