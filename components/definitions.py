@@ -5,7 +5,6 @@ and the project installed), with the library imported inside the function body, 
 from the image on a cluster and from the installed package under `kfp.local.SubprocessRunner`.
 """
 
-
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 

@@ -84,7 +84,7 @@ def _client(host: str, namespace: str | None):
     import kfp
 
     try:
-        return kfp.Client(host=host, namespace=namespace)
+        return kfp.Client(host=host, **({"namespace": namespace} if namespace else {}))
     except Exception as exc:  # the client raises many kinds (connection, HTTP, auth) on its health check
         text = str(exc)
         if "401" in text or "403" in text or "Unauthorized" in text or "Forbidden" in text:

@@ -6,7 +6,6 @@ per task, retries, caching, node placement, a shared PVC); `ClusterSettings()` w
 `realm pipeline run --local` uses.
 """
 
-
 import dataclasses
 
 from kfp import dsl
