@@ -19,7 +19,6 @@ import dataclasses
 import json
 import logging
 import os
-import time
 
 import numpy as np
 
@@ -27,6 +26,7 @@ from realm.config import RealmConfig
 from realm.errors import RealmError
 from realm.evaluation.answers import answer_in_text
 from realm.finetuning.questions import Question
+from realm.training_log import StepLogger
 
 logger = logging.getLogger(__name__)
 MAX_ANSWER_SPANS = 8  # answer occurrences kept per block as reader targets
@@ -259,7 +259,6 @@ class Finetuner:
         }
 
     def run(self) -> dict[str, float]:
-        import tensorflow as tf
 
         from realm.pretrained import save_pretrained
 
@@ -270,43 +269,29 @@ class Finetuner:
         start = int(self.step.numpy())
         if restored:
             logger.info("resumed fine-tuning from %s at step %d", restored, start)
-        writer = tf.summary.create_file_writer(self.paths["tensorboard"])
+        steps = StepLogger(
+            self.paths["tensorboard"],
+            self.metrics_path,
+            total_steps=cfg.steps,
+            start_step=start,
+            batch_size=cfg.batch_size,
+            log_every=cfg.log_every,
+            rate_name="questions_per_second",
+            describe=lambda m: (
+                f"fine-tune loss {m['loss']:.4f} (retriever {m['retriever_loss']:.4f}, reader {m['reader_loss']:.4f})"
+            ),
+            logger=logger,
+        )
         last: dict[str, float] = {}
-        window_start, window_steps = time.time(), 0
         for step in range(start, cfg.steps):
             batch = self.prepare_batch(self._batch_questions(step))
             result = {k: float(v) for k, v in self.train_step(batch).items()}
             self.step.assign(step + 1)
-            window_steps += 1
             done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps or done == start + 1:
-                rate = window_steps * cfg.batch_size / max(time.time() - window_start, 1e-9)
-                last = {
-                    **result,
-                    "step": done,
-                    "learning_rate": float(self.schedule(done)),
-                    "questions_per_second": rate,
-                }
-                with writer.as_default(step=done):
-                    for name, value in last.items():
-                        if name != "step":
-                            tf.summary.scalar(name, value)
-                with open(self.metrics_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(last) + "\n")
-                logger.info(
-                    "fine-tune step %d/%d loss %.4f (retriever %.4f, reader %.4f) %.1f q/s ETA %.0fs",
-                    done,
-                    cfg.steps,
-                    last["loss"],
-                    last["retriever_loss"],
-                    last["reader_loss"],
-                    rate,
-                    (cfg.steps - done) * cfg.batch_size / max(rate, 1e-9),
-                )
-                window_start, window_steps = time.time(), 0
+            last = steps.step_done(done, result, float(self.schedule(done))) or last
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 self.manager.save(checkpoint_number=done)
-        writer.close()
+        steps.close()
         self.model.set_block_records(
             np.array([t.encode() for t in block_reader_texts(self.blocks, range(len(self.blocks)))], dtype=object)
         )

@@ -12,16 +12,15 @@ Batches are a pure function of (seed, step): a resumed run sees exactly the batc
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
-import time
 
 import numpy as np
 
 from realm.config import RealmConfig
 from realm.data.sentences import split_sentences
 from realm.errors import RealmError
+from realm.training_log import StepLogger
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +171,6 @@ class ICTTrainer:
         }
 
     def run(self) -> dict[str, float]:
-        import tensorflow as tf
 
         from realm.pretrained import save_pretrained
 
@@ -185,41 +183,26 @@ class ICTTrainer:
             logger.info("resumed ICT from %s at step %d", restored, start)
         if self.strategy.num_replicas_in_sync > 1:
             raise RealmError("ICT runs on one device for now; in-batch negatives across replicas need a gather")
-        writer = tf.summary.create_file_writer(self.paths["tensorboard"])
+        steps = StepLogger(
+            self.paths["tensorboard"],
+            self.metrics_path,
+            total_steps=cfg.steps,
+            start_step=start,
+            batch_size=cfg.batch_size,
+            log_every=cfg.log_every,
+            rate_name="examples_per_second",
+            describe=lambda m: f"ICT loss {m['loss']:.4f}, in-batch accuracy {m['in_batch_accuracy']:.3f}",
+            logger=logger,
+        )
         last: dict[str, float] = {}
-        window_start, window_steps = time.time(), 0
         for step in range(start, cfg.steps):
             result = {k: float(v) for k, v in self.train_step(self._encode(self.batcher.batch(step))).items()}
             self.step.assign(step + 1)
-            window_steps += 1
             done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps or done == start + 1:
-                rate = window_steps * cfg.batch_size / max(time.time() - window_start, 1e-9)
-                last = {
-                    **result,
-                    "step": done,
-                    "learning_rate": float(self.schedule(done)),
-                    "examples_per_second": rate,
-                }
-                with writer.as_default(step=done):
-                    for name, value in last.items():
-                        if name != "step":
-                            tf.summary.scalar(name, value)
-                with open(self.metrics_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(last) + "\n")
-                logger.info(
-                    "ICT step %d/%d loss %.4f in-batch accuracy %.3f %.1f ex/s ETA %.0fs",
-                    done,
-                    cfg.steps,
-                    last["loss"],
-                    last["in_batch_accuracy"],
-                    rate,
-                    (cfg.steps - done) * cfg.batch_size / max(rate, 1e-9),
-                )
-                window_start, window_steps = time.time(), 0
+            last = steps.step_done(done, result, float(self.schedule(done))) or last
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 self.manager.save(checkpoint_number=done)
-        writer.close()
+        steps.close()
         save_pretrained(self.embedder, os.path.join(self.paths["final"], "embedder"))
         logger.info("ICT outputs in %s (embedder for --init-embedder: %s)", cfg.output_dir, self.paths["final"])
         return last
