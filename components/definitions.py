@@ -16,6 +16,7 @@ def preprocess_op(
     input_pattern: str,
     num_shards: int,
     pipeline_version: str,
+    run_id: str,
     corpus: Output[Dataset],
     stats: Output[Metrics],
     summary: Output[Markdown],
@@ -30,6 +31,7 @@ def preprocess_op(
         {
             "data_fingerprint": result["fingerprint"],
             "pipeline_version": pipeline_version,
+            "run_id": run_id,
             "blocks": result["stats"]["blocks"],
         }
     )
@@ -44,6 +46,7 @@ def warm_start_op(
     ict_steps: int,
     batch_size: int,
     pipeline_version: str,
+    run_id: str,
     retriever: Output[Model],
 ):
     """The retriever pre-training starts from: ICT (ORQA) when ict_steps > 0, else the BERT warm start."""
@@ -55,6 +58,7 @@ def warm_start_op(
             **result,
             "data_fingerprint": corpus.metadata.get("data_fingerprint", ""),
             "pipeline_version": pipeline_version,
+            "run_id": run_id,
         }
     )
 
@@ -70,6 +74,7 @@ def pretrain_op(
     query_seq_len: int,
     candidate_seq_len: int,
     pipeline_version: str,
+    run_id: str,
     model: Output[Model],
     metrics: Output[Metrics],
     plots: Output[HTML],
@@ -94,6 +99,7 @@ def pretrain_op(
         {
             "data_fingerprint": corpus.metadata.get("data_fingerprint", ""),
             "pipeline_version": pipeline_version,
+            "run_id": run_id,
             "steps": steps,
         }
     )
@@ -110,6 +116,7 @@ def finetune_op(
     steps: int,
     batch_size: int,
     pipeline_version: str,
+    run_id: str,
     model: Output[Model],
     metrics: Output[Metrics],
 ):
@@ -120,7 +127,11 @@ def finetune_op(
     for key, value in result["metrics"].items():
         metrics.log_metric(key, value)
     model.metadata.update(
-        {"data_fingerprint": corpus.metadata.get("data_fingerprint", ""), "pipeline_version": pipeline_version}
+        {
+            "data_fingerprint": corpus.metadata.get("data_fingerprint", ""),
+            "pipeline_version": pipeline_version,
+            "run_id": run_id,
+        }
     )
 
 
@@ -132,6 +143,7 @@ def evaluate_op(
     baseline_metrics: str,
     tolerance: float,
     pipeline_version: str,
+    run_id: str,
     evaluation: Output[Dataset],
     metrics: Output[Metrics],
     report: Output[Markdown],
@@ -148,7 +160,9 @@ def evaluate_op(
     for key, value in result["metrics"].items():
         metrics.log_metric(key.replace("@", "_at_"), value)
     metrics.log_metric("blessed", int(result["blessing"]["blessed"]))
-    evaluation.metadata.update({"pipeline_version": pipeline_version, "blessed": result["blessing"]["blessed"]})
+    evaluation.metadata.update(
+        {"pipeline_version": pipeline_version, "run_id": run_id, "blessed": result["blessing"]["blessed"]}
+    )
     with open(report.path, "w", encoding="utf-8") as f:
         f.write(result["markdown"])
     with open(plots.path, "w", encoding="utf-8") as f:
@@ -158,12 +172,14 @@ def evaluate_op(
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def export_op(model: Input[Model], name: str, pipeline_version: str, serving: Output[Model]) -> int:
+def export_op(model: Input[Model], name: str, pipeline_version: str, run_id: str, serving: Output[Model]) -> int:
     """TF Serving SavedModel under serving/<name>/<version>; returns the version."""
     from components import executors
 
     result = executors.export(model.path, name, 0, serving.path)
-    serving.metadata.update({"version": result["version"], "model_name": name, "pipeline_version": pipeline_version})
+    serving.metadata.update(
+        {"version": result["version"], "model_name": name, "pipeline_version": pipeline_version, "run_id": run_id}
+    )
     return result["version"]
 
 

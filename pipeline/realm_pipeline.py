@@ -91,7 +91,12 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
         push_dir: str = "/workspace/serving",
         pipeline_version: str = version,
     ):
-        corpus = preprocess_op(input_pattern=input_pattern, num_shards=num_shards, pipeline_version=pipeline_version)
+        corpus = preprocess_op(
+            input_pattern=input_pattern,
+            num_shards=num_shards,
+            pipeline_version=pipeline_version,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        )
         corpus.set_display_name("preprocess (Beam)").set_retry(settings.preprocess_retries)
         _place(corpus, settings)
         retriever = warm_start_op(
@@ -100,6 +105,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             ict_steps=ict_steps,
             batch_size=pretrain_batch_size,
             pipeline_version=pipeline_version,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("retriever warm start (ICT)")
         _place(retriever, settings, training=True).set_caching_options(False)
         pretrained = pretrain_op(
@@ -112,6 +118,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             query_seq_len=query_seq_len,
             candidate_seq_len=candidate_seq_len,
             pipeline_version=pipeline_version,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("pre-train (refresh sidecar)")
         _place(pretrained, settings, training=True).set_caching_options(False)
         finetuned = finetune_op(
@@ -122,6 +129,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             steps=finetune_steps,
             batch_size=finetune_batch_size,
             pipeline_version=pipeline_version,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("fine-tune (open QA)")
         _place(finetuned, settings, training=True).set_caching_options(False)
         evaluated = evaluate_op(
@@ -131,10 +139,16 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             baseline_metrics=baseline_metrics,
             tolerance=tolerance,
             pipeline_version=pipeline_version,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("evaluate")
         _place(evaluated, settings).set_caching_options(False)
         with dsl.If(evaluated.outputs["Output"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
-            exported = export_op(model=finetuned.outputs["model"], name=model_name, pipeline_version=pipeline_version)
+            exported = export_op(
+                model=finetuned.outputs["model"],
+                name=model_name,
+                pipeline_version=pipeline_version,
+                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            )
             _place(exported.set_display_name("export (TF Serving)"), settings)
             validated = infra_validate_op(
                 serving=exported.outputs["serving"], name=model_name, version=exported.outputs["Output"]

@@ -189,3 +189,41 @@ def test_rest_client_both_forms_against_a_fake_server(exported):
     assert seen[1][1] == {"inputs": {"question": QUESTIONS[:2]}}
     with pytest.raises(client.ServingError, match="cannot reach"):
         client.ask_rest("127.0.0.1:9", "realm", ["q"], timeout=2)
+
+
+def test_grpc_client_against_an_in_process_prediction_service(exported):
+    from concurrent import futures
+
+    import grpc
+    import tensorflow_text  # noqa: F401
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from realm.export import client
+
+    signature = tf.saved_model.load(exported[1]).signatures["serving_default"]
+    requests = []
+
+    class Service(prediction_service_pb2_grpc.PredictionServiceServicer):
+        """What TF Serving does for Predict: run the named signature on the request's tensors."""
+
+        def Predict(self, request, context):
+            requests.append(request)
+            out = signature(question=tf.constant(tf.make_ndarray(request.inputs["question"])))
+            response = predict_pb2.PredictResponse()
+            for key, value in out.items():
+                response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+            return response
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Service(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        rows = client.ask_grpc(f"127.0.0.1:{port}", "realm", QUESTIONS[:2])
+    finally:
+        server.stop(None)
+    expected = _serve(exported[1], QUESTIONS[:2])
+    assert [r["answer"] for r in rows] == [a.decode() for a in expected["answer"]]
+    assert rows[0]["block_ids"] == expected["block_ids"][0].tolist()
+    assert requests[0].model_spec.name == "realm" and requests[0].model_spec.signature_name == "serving_default"
+    assert "Q: " in client.format_answer(QUESTIONS[0], rows[0])

@@ -145,3 +145,13 @@ def test_blessing_thresholds_and_baseline(tmp_path):
     worse = bless(metrics, BlessingPolicy(baseline_metrics=str(baseline), tolerance=0.01))
     assert not worse["blessed"] and "last blessed" in worse["reasons"][0]
     assert bless(metrics, BlessingPolicy(baseline_metrics=str(baseline), tolerance=0.1))["blessed"]
+
+
+def test_finetuning_resumes_from_its_checkpoint(corpus, tmp_path):
+    out = str(tmp_path / "run")
+    _finetune(corpus, out, steps=2)
+    last = _finetune(corpus, out, steps=4)
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        assert [json.loads(line)["step"] for line in f] == [1, 2, 3, 4]  # the second run went on from step 2
+    assert last["step"] == 4
+    assert sorted(os.listdir(os.path.join(out, "index"))) == ["LATEST", "v000000000"]  # the fixed index, reused
