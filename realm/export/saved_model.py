@@ -50,7 +50,9 @@ class _Untracked:
 
 def _track_model(module: tf.Module, model) -> None:
     module._keras = _Untracked(model)
-    module.model_variables = list(model.weights)
+    # The corpus embeddings are exported once, as the module's own (possibly float16) variable.
+    corpus = getattr(model, "block_emb", None)
+    module.model_variables = [w for w in model.weights if w is not corpus]
     module.tokenizer = model.tokenizer
     if hasattr(model, "block_records"):
         module.block_records = model.block_records
