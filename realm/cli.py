@@ -460,8 +460,10 @@ def _add_pipeline(subparsers) -> None:
     """`realm pipeline ...` lives in the top-level `pipeline` package (the library itself never imports KFP)."""
     try:
         from pipeline.cli import add_parser
-    except ImportError:  # the library installed without the pipeline package
-        return
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("pipeline", "pipeline.cli"):
+            raise  # a real problem (e.g. kfp missing) must not hide the subcommand silently
+        return  # the library installed without the pipeline package
     add_parser(subparsers)
 
 
