@@ -118,7 +118,7 @@ def pretrain(
         init_embedder=os.path.join(warm_start_dir, "embedder"),
         steps=steps,
         batch_size=batch_size,
-        learning_rate=5e-5 if preset != "tiny" else 1e-3,
+        learning_rate=1e-5 if preset != "tiny" else 1e-3,  # small batches: 5e-5 pulled MiniLM off its start
         query_seq_len=query_seq_len,
         candidate_seq_len=candidate_seq_len,
         refresh_every=refresh_every,
