@@ -46,11 +46,9 @@ def stage_costs(path: str, repeat: int) -> dict:
     import pyarrow as pa
 
     from realm.data import block_store
-    from realm.data.pages import iter_raw_pages, parse_page
-    from realm.data.process import PageProcessor, skip_reason
+    from realm.data.pages import iter_raw_pages
+    from realm.data.process import PageProcessor, article_texts
     from realm.data.records import block_example, pretraining_example
-    from realm.data.sentences import split_sentences
-    from realm.data.wikitext import clean_wikitext
     from realm.tokenization import RealmTokenizer
 
     def decompress() -> int:
@@ -64,14 +62,7 @@ def stage_costs(path: str, repeat: int) -> dict:
     t_read, raws = _best(lambda: list(iter_raw_pages(path)), repeat)
 
     def parse() -> list:
-        texts = []
-        for raw in raws:
-            page = parse_page(raw)
-            if skip_reason(page) is None:
-                texts.append(page.title)
-                for paragraph in clean_wikitext(page.text).paragraphs:
-                    texts += [paragraph.text[s:e] for s, e in split_sentences(paragraph.text)]
-        return texts
+        return article_texts(raws)  # XML, filters, wikitext cleaning and sentence splitting of every page
 
     t_parse, texts = _best(parse, repeat)
     tokenizer = RealmTokenizer.from_default_vocab()

@@ -18,30 +18,15 @@ from benchmarks.common import time_per_call, write_results
 BATCH = 2000
 
 
-def sample_sentences() -> list[str]:
-    from realm.data.pages import iter_raw_pages, parse_page
-    from realm.data.process import skip_reason
-    from realm.data.sentences import split_sentences
-    from realm.data.wikitext import clean_wikitext
-    from realm.resources import sample_wikipedia_dump
-
-    texts = []
-    for raw in iter_raw_pages(sample_wikipedia_dump()):
-        page = parse_page(raw)
-        if skip_reason(page) is None:
-            texts.append(page.title)
-            for paragraph in clean_wikitext(page.text).paragraphs:
-                texts += [paragraph.text[s:e] for s, e in split_sentences(paragraph.text)]
-    return texts
-
-
 def main() -> None:
     import transformers
 
-    from realm.resources import default_vocab_file
+    from realm.data.pages import iter_raw_pages
+    from realm.data.process import article_texts
+    from realm.resources import default_vocab_file, sample_wikipedia_dump
     from realm.tokenization import RealmTokenizer
 
-    texts = sample_sentences()
+    texts = article_texts(iter_raw_pages(sample_wikipedia_dump()))
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
     ours = RealmTokenizer.from_default_vocab()
     hf = transformers.BertTokenizerFast(default_vocab_file(), do_lower_case=True)

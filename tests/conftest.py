@@ -33,3 +33,15 @@ TINY_HF_CONFIG = dict(
     reader_seq_len=24,
     num_block_records=7,
 )
+
+
+def write_sample_slice(path, pages: int) -> str:
+    """A bz2 dump of the first `pages` pages of the real Wikipedia sample (a small corpus for integration tests)."""
+    import bz2
+
+    from realm.data.pages import iter_raw_pages
+    from realm.resources import sample_wikipedia_dump
+
+    data = [raw.data for _, raw in zip(range(pages), iter_raw_pages(sample_wikipedia_dump()), strict=False)]
+    path.write_bytes(bz2.compress(b"<mediawiki>\n" + b"".join(data) + b"</mediawiki>\n"))
+    return str(path)

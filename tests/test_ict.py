@@ -10,6 +10,7 @@ import pytest
 
 from realm.config import preset
 from realm.pretraining.ict import ICTBatcher, ICTConfig, ICTTrainer
+from tests.conftest import write_sample_slice
 
 
 class FakeBlocks:
@@ -125,15 +126,10 @@ def test_ict_run_resumes_and_hands_its_embedder_to_realm(tmp_path, tiny_corpus):
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory) -> str:
     """A real block store made by `realm preprocess` from a few articles of the sample."""
-    import bz2
 
-    from realm.data.pages import iter_raw_pages
     from realm.data.preprocess import PreprocessOptions, run_preprocess
-    from realm.resources import sample_wikipedia_dump
 
     root = tmp_path_factory.mktemp("ict-corpus")
-    pages = [raw.data for _, raw in zip(range(30), iter_raw_pages(sample_wikipedia_dump()), strict=False)]
-    dump = root / "slice.xml.bz2"
-    dump.write_bytes(bz2.compress(b"<mediawiki>\n" + b"".join(pages) + b"</mediawiki>\n"))
-    run_preprocess(PreprocessOptions(str(dump), str(root / "corpus"), num_shards=1), ["--direct_num_workers=1"])
+    dump = write_sample_slice(root / "slice.xml.bz2", 30)
+    run_preprocess(PreprocessOptions(dump, str(root / "corpus"), num_shards=1), ["--direct_num_workers=1"])
     return str(root / "corpus")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bz2
 import json
 import os
 import re
@@ -17,6 +16,7 @@ import yaml
 from pipeline.cli import PipelineError, compile_pipeline, list_versions, run_local, submit
 from pipeline.realm_pipeline import ClusterSettings
 from pipeline.version import pipeline_version
+from tests.conftest import write_sample_slice
 
 TASKS = [
     "preprocess-op", "warm-start-op", "pretrain-op", "finetune-op", "evaluate-op", "export-op",
@@ -74,15 +74,11 @@ def test_compiled_pipeline_records_version_gpus_caching_and_placement(compiled):
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> dict:
-    from realm.data.pages import iter_raw_pages
-    from realm.resources import sample_wikipedia_dump
 
     root = tmp_path_factory.mktemp("local-run")
-    pages = [raw.data for _, raw in zip(range(40), iter_raw_pages(sample_wikipedia_dump()), strict=False)]
-    dump = root / "enwiki-slice.xml.bz2"
-    dump.write_bytes(bz2.compress(b"<mediawiki>\n" + b"".join(pages) + b"</mediawiki>\n"))
+    dump = write_sample_slice(root / "enwiki-slice.xml.bz2", 40)
     overrides = {"pretrain_steps": 6, "refresh_every": 3, "finetune_steps": 4, "num_shards": 2}
-    return run_local(str(root / "out"), "tiny", str(dump), overrides)
+    return run_local(str(root / "out"), "tiny", dump, overrides)
 
 
 def test_local_run_of_the_whole_dag_pushes_a_model_that_answers(local_run):

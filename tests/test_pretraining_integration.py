@@ -3,7 +3,6 @@ sidecar child process, index hot-swaps, learning, and a SIGKILLed run resuming f
 
 from __future__ import annotations
 
-import bz2
 import json
 import os
 import re
@@ -14,9 +13,8 @@ import time
 
 import pytest
 
-from realm.data.pages import iter_raw_pages
 from realm.data.preprocess import PreprocessOptions, run_preprocess
-from realm.resources import sample_wikipedia_dump
+from tests.conftest import write_sample_slice
 
 TINY_ARGS = [
     "--preset", "tiny", "--batch-size", "8", "--query-seq-len", "32", "--candidate-seq-len", "64",
@@ -28,11 +26,9 @@ TINY_ARGS = [
 def corpus(tmp_path_factory) -> str:
     """The first 100 pages of the sample (about 40 articles) through `realm preprocess`."""
     root = tmp_path_factory.mktemp("slice")
-    pages = [raw.data for _, raw in zip(range(100), iter_raw_pages(sample_wikipedia_dump()), strict=False)]
-    dump = root / "enwiki-slice.xml.bz2"
-    dump.write_bytes(bz2.compress(b"<mediawiki>\n" + b"".join(pages) + b"</mediawiki>\n"))
+    dump = write_sample_slice(root / "enwiki-slice.xml.bz2", 100)
     out = str(root / "corpus")
-    stats = run_preprocess(PreprocessOptions(str(dump), out, num_shards=2), ["--direct_num_workers=1"])
+    stats = run_preprocess(PreprocessOptions(dump, out, num_shards=2), ["--direct_num_workers=1"])
     assert stats["blocks"] > 300
     return out
 

@@ -44,20 +44,11 @@ def hf_realm():
 @pytest.fixture(scope="module")
 def sample_sentences() -> list[str]:
     """Every sentence of every article of the real Wikipedia sample, as `realm preprocess` produces them."""
-    from realm.data.pages import iter_raw_pages, parse_page
-    from realm.data.process import skip_reason
-    from realm.data.sentences import split_sentences
-    from realm.data.wikitext import clean_wikitext
+    from realm.data.pages import iter_raw_pages
+    from realm.data.process import article_texts
     from realm.resources import sample_wikipedia_dump
 
-    sentences = []
-    for raw in iter_raw_pages(sample_wikipedia_dump()):
-        page = parse_page(raw)
-        if skip_reason(page) is None:
-            sentences.append(page.title)
-            for paragraph in clean_wikitext(page.text).paragraphs:
-                sentences += [paragraph.text[s:e] for s, e in split_sentences(paragraph.text)]
-    return sentences
+    return article_texts(iter_raw_pages(sample_wikipedia_dump()))
 
 
 def _hf_ids(hf, texts: list[str]) -> list[list[int]]:

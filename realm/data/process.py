@@ -220,3 +220,19 @@ class PageProcessor:
                     examples.append(example)
                     stats["examples"] += 1
         return blocks, examples, quarantine, stats
+
+
+def article_texts(raw_pages) -> list[str]:
+    """Every article title and sentence among raw pages, cleaned and split as `realm preprocess` does (for
+    tokenizer parity checks and benchmarks; the pipeline itself streams through PageProcessor)."""
+    texts = []
+    for raw in raw_pages:
+        try:
+            page = parse_page(raw)
+        except MalformedPageError:
+            continue
+        if skip_reason(page) is None:
+            texts.append(page.title)
+            for paragraph in clean_wikitext(page.text).paragraphs:
+                texts += [paragraph.text[s:e] for s, e in split_sentences(paragraph.text)]
+    return texts

@@ -165,11 +165,10 @@ class Finetuner:
         self.metrics_path = os.path.join(config.output_dir, "metrics.jsonl")
 
     def _build(self) -> None:
-        import keras
         import tensorflow as tf
 
         from realm.data.block_store import BlockStore
-        from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
+        from realm.pretraining.schedule import bert_adamw
         from realm.retrieval.index import BlockIndex, publish_index
 
         cfg = self.config
@@ -185,12 +184,9 @@ class Finetuner:
         self.index = index
         self.block_emb = np.asarray(index.embeddings, np.float32)
         self.model.block_emb.assign(self.block_emb)
-        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else realm_warmup_steps(cfg.steps)
-        self.schedule = WarmupLinearDecay(cfg.learning_rate, cfg.steps, warmup)
-        self.optimizer = keras.optimizers.AdamW(
-            learning_rate=self.schedule, weight_decay=cfg.weight_decay, global_clipnorm=cfg.clip_norm, epsilon=1e-6
+        self.optimizer, self.schedule = bert_adamw(
+            cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.weight_decay, cfg.clip_norm
         )
-        self.optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias", "attention_ln", "output_ln"])
         reader_variables = [v for v in self.model.reader.trainable_variables if "mlm_head" not in v.path]
         self.variables = [*self.model.embedder.trainable_variables, *reader_variables]  # the MLM head is unused
         self.optimizer.build(self.variables)

@@ -105,12 +105,11 @@ class ICTTrainer:
         self._build_model_and_optimizer()
 
     def _build_model_and_optimizer(self) -> None:
-        import keras
         import tensorflow as tf
 
         from realm.checkpoints.bert import warm_start_from_bert
         from realm.modeling.models import RealmEmbedder
-        from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
+        from realm.pretraining.schedule import bert_adamw
         from realm.pretraining.trainer import choose_strategy, configure_mixed_precision
         from realm.tokenization import RealmTokenizer
 
@@ -125,12 +124,9 @@ class ICTTrainer:
             self.embedder = RealmEmbedder(cfg.model, name="embedder").build_for_inference()
             if cfg.init_bert:
                 warm_start_from_bert(self.embedder, cfg.init_bert)
-            warmup = cfg.warmup_steps if cfg.warmup_steps is not None else realm_warmup_steps(cfg.steps)
-            self.schedule = WarmupLinearDecay(cfg.learning_rate, cfg.steps, warmup)
-            self.optimizer = keras.optimizers.AdamW(
-                learning_rate=self.schedule, weight_decay=cfg.weight_decay, global_clipnorm=cfg.clip_norm, epsilon=1e-6
+            self.optimizer, self.schedule = bert_adamw(
+                cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.weight_decay, cfg.clip_norm
             )
-            self.optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias", "attention_ln", "output_ln"])
             self.optimizer.build(self.embedder.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(embedder=self.embedder, optimizer=self.optimizer, step=self.step)

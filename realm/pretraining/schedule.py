@@ -33,3 +33,20 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
             "total_steps": self.total_steps,
             "warmup_steps": self.warmup_steps,
         }
+
+
+NO_DECAY = ["layer_norm", "bias", "attention_ln", "output_ln"]  # BERT: no weight decay on norms and biases
+
+
+def bert_adamw(
+    peak_learning_rate: float, total_steps: int, warmup_steps: int | None, weight_decay: float, clip_norm: float
+) -> tuple[keras.optimizers.AdamW, WarmupLinearDecay]:
+    """BERT's AdamW (epsilon 1e-6, decoupled decay except norms/biases, global clipping) on the REALM schedule;
+    the one optimizer of pre-training, ICT and fine-tuning."""
+    warmup = warmup_steps if warmup_steps is not None else realm_warmup_steps(total_steps)
+    schedule = WarmupLinearDecay(peak_learning_rate, total_steps, warmup)
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule, weight_decay=weight_decay, global_clipnorm=clip_norm, epsilon=1e-6
+    )
+    optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
+    return optimizer, schedule

@@ -31,7 +31,7 @@ from realm.errors import RealmError
 from realm.pretraining import exports
 from realm.pretraining.candidates import build_candidates, retrieve_non_trivial
 from realm.pretraining.masking import MaskingConfig, is_held_out, pretraining_dataset
-from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
+from realm.pretraining.schedule import bert_adamw
 from realm.pretraining.sidecar import SidecarSupervisor
 from realm.retrieval.index import BlockIndex
 
@@ -116,7 +116,6 @@ class Pretrainer:
 
     # --------------------------------------------------------------------------------------------- set-up
     def _build(self) -> None:
-        import keras
         import tensorflow as tf
 
         from realm.checkpoints.bert import warm_start_from_bert
@@ -149,15 +148,9 @@ class Pretrainer:
                 self.embedder.set_weights(source.get_weights())
             if cfg.init_encoder:
                 self.encoder.set_weights(from_pretrained(cfg.init_encoder).get_weights())
-            warmup = cfg.warmup_steps if cfg.warmup_steps is not None else realm_warmup_steps(cfg.steps)
-            self.schedule = WarmupLinearDecay(cfg.learning_rate, cfg.steps, warmup)
-            self.optimizer = keras.optimizers.AdamW(
-                learning_rate=self.schedule,
-                weight_decay=cfg.weight_decay,
-                global_clipnorm=cfg.clip_norm,
-                epsilon=1e-6,
+            self.optimizer, self.schedule = bert_adamw(
+                cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.weight_decay, cfg.clip_norm
             )
-            self.optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias", "attention_ln", "output_ln"])
             self.variables = [*self.embedder.trainable_variables, *self.encoder.trainable_variables]
             self.optimizer.build(self.variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
