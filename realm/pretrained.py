@@ -15,7 +15,7 @@ import shutil
 import numpy as np
 
 from realm.checkpoints.loading import extract_state_dict, load_state_dict
-from realm.checkpoints.state_dict import SAFETENSORS_NAME, read_state_dict, write_safetensors
+from realm.checkpoints.state_dict import SAFETENSORS_NAME, find_weights_file, read_state_dict, write_safetensors
 from realm.config import RealmConfig
 from realm.errors import CheckpointError, RealmConfigError
 
@@ -40,8 +40,8 @@ def model_class(architecture: str):
     return getattr(models, architecture)
 
 
-def infer_architecture(state: dict[str, np.ndarray]) -> str:
-    """Which class a weights file belongs to, from its tensor names (for configs without `architectures`)."""
+def infer_architecture(state: dict[str, np.ndarray], source: str) -> str:
+    """Which class the weights file `source` belongs to, from its tensor names (configs without `architectures`)."""
     names = set(state)
     if "block_emb" in names:
         return "RealmForOpenQA"
@@ -53,7 +53,10 @@ def infer_architecture(state: dict[str, np.ndarray]) -> str:
         return "RealmEmbedder"
     if any(n.startswith("cls.predictions.") for n in names):
         return "RealmKnowledgeAugEncoder"
-    raise CheckpointError("cannot tell which REALM model these weights belong to (no known tensor names)")
+    raise CheckpointError(
+        f"{source}: cannot tell which REALM model these weights belong to (no known tensor names), "
+        "and config.json names no `architectures`"
+    )
 
 
 def load_block_records(path: str, expected: int) -> np.ndarray:
@@ -105,8 +108,9 @@ def from_pretrained(directory: str, architecture: str | None = None):
     if not os.path.isdir(directory):
         raise CheckpointError(f"{directory}: checkpoint directory not found")
     config = RealmConfig.from_pretrained(directory)
-    state = read_state_dict(directory)
-    architecture = architecture or config.architecture or infer_architecture(state)
+    weights_file = find_weights_file(directory)
+    state = read_state_dict(weights_file)
+    architecture = architecture or config.architecture or infer_architecture(state, weights_file)
     config.architecture = architecture
     tokenizer = None
     block_records = None
@@ -120,7 +124,7 @@ def from_pretrained(directory: str, architecture: str | None = None):
     model = build_model(
         config, architecture, tokenizer=tokenizer, block_records=block_records, share_query_embedder=share
     )
-    load_state_dict(model, state, source=directory)
+    load_state_dict(model, state, source=weights_file)
     logger.info("loaded %s from %s", architecture, directory)
     return model
 

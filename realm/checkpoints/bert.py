@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from realm.checkpoints.loading import assign_state_dict
-from realm.checkpoints.state_dict import read_state_dict
+from realm.checkpoints.state_dict import find_weights_file, read_state_dict
 from realm.checkpoints.weight_map import bert_specs, mlm_head_specs
 from realm.config import RealmConfig
 from realm.errors import CheckpointError, RealmConfigError
@@ -33,11 +33,11 @@ def read_bert_config(directory: str, **overrides) -> RealmConfig:
     return RealmConfig.from_bert_dict(data, **overrides)
 
 
-def _bert_prefix(state: dict[str, np.ndarray]) -> str:
+def _bert_prefix(state: dict[str, np.ndarray], source: str) -> str:
     for prefix in ("", "bert.", "realm."):
         if f"{prefix}embeddings.word_embeddings.weight" in state:
             return prefix
-    raise CheckpointError("no BERT embeddings found (expected `embeddings.word_embeddings.weight`)")
+    raise CheckpointError(f"{source}: no BERT embeddings found (expected `embeddings.word_embeddings.weight`)")
 
 
 def _check_compatible(config: RealmConfig, bert_config: RealmConfig, source: str) -> None:
@@ -69,9 +69,10 @@ def warm_start_from_bert(model, directory: str) -> RealmConfig:
     )
 
     bert_config = read_bert_config(directory)
-    _check_compatible(model.config, bert_config, directory)
-    state = read_state_dict(directory)
-    prefix = _bert_prefix(state)
+    _check_compatible(model.config, bert_config, os.path.join(directory, "config.json"))
+    weights_file = find_weights_file(directory)
+    state = read_state_dict(weights_file)
+    prefix = _bert_prefix(state, weights_file)
     towers = []
     if isinstance(model, RealmEmbedder):
         towers = [model.bert]
@@ -84,9 +85,9 @@ def warm_start_from_bert(model, directory: str) -> RealmConfig:
     else:
         raise TypeError(f"cannot warm-start {type(model).__name__}")
     for tower in towers:
-        assign_state_dict(bert_specs(tower, prefix), state, directory, allow_missing=(f"{prefix}pooler.",))
+        assign_state_dict(bert_specs(tower, prefix), state, weights_file, allow_missing=(f"{prefix}pooler.",))
     head = getattr(model, "mlm_head", None)
     if head is not None and "cls.predictions.bias" in state:
-        assign_state_dict(mlm_head_specs(head, "cls.predictions."), state, directory)
+        assign_state_dict(mlm_head_specs(head, "cls.predictions."), state, weights_file)
     logger.info("warm-started %d BERT tower(s) of %s from %s", len(towers), type(model).__name__, directory)
     return bert_config

@@ -32,8 +32,9 @@ def assign_state_dict(
 ) -> list[str]:
     """Assign every spec from `state`; returns the names of tensors in `state` that nothing used.
 
-    Raises CheckpointError naming `source` for a missing tensor or a shape mismatch, before assigning
-    anything, so a failed load never leaves a model half-overwritten.
+    `source` is the weights file the tensors came from (not its directory): every error names it, so a user
+    with several candidate files sees which one disagrees with the config. A missing tensor or a shape
+    mismatch is raised before anything is assigned, so a failed load never leaves a model half-overwritten.
     """
     missing = [s.hf_name for s in specs if s.hf_name not in state and not s.hf_name.startswith(allow_missing)]
     if missing:

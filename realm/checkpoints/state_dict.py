@@ -17,15 +17,16 @@ PYTORCH_NAME = "pytorch_model.bin"
 
 
 def find_weights_file(directory: str) -> str:
+    """The weights file a checkpoint directory holds; callers name it (not the directory) in load errors."""
     if not os.path.isdir(directory):
         raise CheckpointError(f"{directory}: checkpoint directory not found")
-    for name in (SAFETENSORS_NAME, PYTORCH_NAME):
-        path = os.path.join(directory, name)
+    candidates = [os.path.join(directory, name) for name in (SAFETENSORS_NAME, PYTORCH_NAME)]
+    for path in candidates:
         if os.path.exists(path):
             return path
     raise CheckpointError(
-        f"{directory}: no weights file (expected {SAFETENSORS_NAME} or {PYTORCH_NAME}, "
-        "or a TF checkpoint for `--from-tf`)"
+        f"{candidates[0]}: weights file not found (nor {candidates[1]}); "
+        "a Google TF checkpoint is read with `realm convert --from-tf`"
     )
 
 
