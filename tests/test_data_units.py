@@ -59,6 +59,7 @@ def test_parse_page_errors_say_why(raw, reason):
         (_page(extra='<redirect title="X" />'), "redirect"),
         (_page(title="List of lakes"), "list_page"),
         (_page(title="Outline of physics"), "list_page"),
+        (_page(title="Index of physics articles"), "list_page"),
         (_page(title="Mercury (disambiguation)"), "disambiguation"),
         (_page(text="'''Mercury''' may be: {{disambiguation}}"), "disambiguation"),
         (_page(), None),

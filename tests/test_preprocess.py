@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import bz2
+import glob
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from realm.cli import main as realm_main
 from realm.data.block_store import BlockStore
 from realm.data.examples import read_blocks, read_pretraining_examples
 from realm.data.pages import DumpReadError, iter_raw_pages, parse_page
-from realm.data.preprocess import PreprocessError, PreprocessOptions, run_preprocess
+from realm.data.preprocess import (
+    BYTES_PER_SHARD,
+    PreprocessError,
+    PreprocessOptions,
+    auto_num_shards,
+    quarantine_shard_of,
+    run_preprocess,
+)
 from realm.resources import sample_wikipedia_dump
 from realm.tokenization import RealmTokenizer
 
@@ -155,14 +165,29 @@ def test_block_store_matches_the_tfrecords(sample_run, sample_blocks):
 def test_outputs_are_byte_identical_across_runs_and_worker_counts(sample_run, tmp_path):
     first, _ = sample_run
     run_preprocess(PreprocessOptions(sample_wikipedia_dump(), str(tmp_path), num_shards=3), SINGLE_WORKER)
+    _assert_same_bytes(first, str(tmp_path))
 
-    def files(root):
-        return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, names in os.walk(root) for f in names)
 
-    assert files(first) == files(str(tmp_path))
-    for name in files(first):
-        with open(os.path.join(first, name), "rb") as a, open(os.path.join(tmp_path, name), "rb") as b:
+def _files(root) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, names in os.walk(root) for f in names)
+
+
+def _assert_same_bytes(first, second) -> None:
+    assert _files(first) == _files(second)
+    for name in _files(first):
+        with open(os.path.join(first, name), "rb") as a, open(os.path.join(second, name), "rb") as b:
             assert a.read() == b.read(), name
+
+
+def test_default_shard_count_grows_with_the_input():
+    sample_bytes = os.path.getsize(sample_wikipedia_dump())
+    assert auto_num_shards(0) == auto_num_shards(sample_bytes) == 1
+    assert auto_num_shards(BYTES_PER_SHARD) == 1 and auto_num_shards(BYTES_PER_SHARD + 1) == 2
+    # The 22 GB English dump (~13M blocks) in shards of at most ~50k blocks each.
+    assert auto_num_shards(22 * 10**9) >= 13_000_000 // 50_000
+    assert auto_num_shards(1000, bytes_per_shard=334) == 3
+    with pytest.raises(PreprocessError, match="bytes per shard"):
+        auto_num_shards(1000, bytes_per_shard=0)
 
 
 def test_existing_outputs_need_overwrite(sample_run):
@@ -204,9 +229,16 @@ def _run(tmp_path, dump_path: str, **kwargs) -> dict:
     return run_preprocess(PreprocessOptions(dump_path, str(tmp_path / "out"), num_shards=2, **kwargs), SINGLE_WORKER)
 
 
+def _quarantine_shards(out) -> dict[str, list[dict]]:
+    shards = {}
+    for path in sorted(glob.glob(os.path.join(out, "quarantine", "quarantine-*-of-*.jsonl"))):
+        with open(path) as f:
+            shards[os.path.basename(path)] = [json.loads(line) for line in f]
+    return shards
+
+
 def _quarantine(tmp_path) -> list[dict]:
-    with open(tmp_path / "out" / "quarantine" / "quarantine.jsonl") as f:
-        return [json.loads(line) for line in f]
+    return [record for records in _quarantine_shards(tmp_path / "out").values() for record in records]
 
 
 def test_malformed_page_and_invalid_utf8_are_quarantined_with_reasons(tmp_path):
@@ -224,6 +256,63 @@ def test_malformed_page_and_invalid_utf8_are_quarantined_with_reasons(tmp_path):
     bad = next(r for r in records if r.get("title") == "Bad Bytes")
     assert b"wr\xff\xfeiter" in __import__("base64").b64decode(bad["raw_base64"])  # nothing lost
     assert all(r["source"] == dump and r["offset"] > 0 for r in records)
+
+
+def test_quarantine_is_sharded_like_the_blocks_and_byte_identical(tmp_path):
+    broken = [f"<page>\n<title>Broken {i}</title>\n<ns>0</ns>\n</page>\n".encode() for i in range(5)]
+    good = [ARTICLE.format(page_id=i).replace("Ada Lovelace", f"Ada {i}", 1).encode() for i in range(6)]
+    pages = [good[0]] + [page for pair in zip(broken, good[1:], strict=True) for page in pair]
+    dump = _write(tmp_path / "dump.xml.bz2", _dump(*pages))
+    size = os.path.getsize(dump)
+    runs = []
+    for name in ("a", "b"):
+        out = str(tmp_path / name)  # the default shard count: one per bytes_per_shard of compressed input
+        options = PreprocessOptions(dump, out, bytes_per_shard=size // 3 + 1)
+        runs.append((out, run_preprocess(options, SINGLE_WORKER)))
+    (out, stats), (again, _) = runs
+    assert stats["num_shards"] == 3 and stats["quarantined"] == 5
+    shards = _quarantine_shards(out)
+    assert sorted(shards) == [f"quarantine-{s:05d}-of-00003.jsonl" for s in range(3)]
+    assert sorted(r["title"] for records in shards.values() for r in records) == [f"Broken {i}" for i in range(5)]
+    for name, records in shards.items():
+        assert [(r["source"], r["offset"]) for r in records] == sorted((r["source"], r["offset"]) for r in records)
+        assert all(f"quarantine-{quarantine_shard_of(r, 3):05d}-of-00003.jsonl" == name for r in records)
+    assert len(os.listdir(os.path.join(out, "blocks"))) == len(os.listdir(os.path.join(out, "examples"))) == 3
+    _assert_same_bytes(out, again)
+
+
+def test_article_without_links_or_dates_fails_for_want_of_salient_spans(tmp_path):
+    head, _, tail = ARTICLE.format(page_id=1).replace("Ada Lovelace", "Quiet Meadow", 1).partition("'''Ada")
+    body = "'''Quiet Meadow''' is a small meadow beside a slow river. Sheep graze there in summer.\n"
+    plain = head + body + tail[tail.index("</text>") :]
+    with pytest.raises(PreprocessError, match="no salient spans"):
+        _run(tmp_path, _write(tmp_path / "plain.xml.bz2", _dump(plain.encode())))
+    with open(tmp_path / "out" / "stats.json") as f:
+        stats = json.load(f)
+    assert stats["articles"] == 1 and stats["blocks"] == 1 and stats["spans_total"] == 0
+
+
+def lovelace_person_spans(sentence: str) -> list[tuple[int, int, str]]:
+    """A stand-in NER model for the `--ner-hook` test: every "Lovelace" is a PERSON."""
+    return [(m.start(), m.end(), "PERSON") for m in re.finditer(r"\bLovelace\b", sentence)]
+
+
+def test_cli_runs_the_ner_hook_and_passes_beam_options_through(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))  # `tests.` importable under plain pytest
+    dump = _write(tmp_path / "d.xml.bz2", _dump(ARTICLE.format(page_id=1).encode()))
+    out = tmp_path / "out"
+    hook = "tests.test_preprocess:lovelace_person_spans"
+    argv = ["preprocess", "--input", dump, "--out", str(out), "--ner-hook", hook, "--direct_num_workers=1"]
+    assert realm_main(argv) == 0
+    with open(out / "stats.json") as f:
+        stats = json.load(f)
+    assert stats["spans"]["PERSON"] >= 1 and stats["spans"]["link"] >= 3
+    spans = [
+        (_decode(e["text"])[s:t], _decode(kind))
+        for e in read_pretraining_examples(str(out)).as_numpy_iterator()
+        for s, t, kind in zip(e["span_char_starts"], e["span_char_ends"], e["span_kinds"], strict=True)
+    ]
+    assert ("Lovelace", "PERSON") in spans
 
 
 def test_unknown_namespace_is_skipped_and_counted(tmp_path):

@@ -4,12 +4,17 @@ Shape of the pipeline (every stage streams; only one output shard is ever held b
 
     dump files -> ReadPages (one file per worker, page by page) -> Reshuffle -> BatchElements
       -> ProcessPages (parse, clean, split, tokenize, pack, find spans) -> blocks / examples / quarantine / stats
-    blocks   -> key by hash(doc_uid) % num_shards -> group per shard -> sort -> TFRecord shard + Arrow block-store shard
-    examples -> key by hash(doc_uid) % num_shards -> group per shard -> sort -> TFRecord shard
-    quarantine -> one sorted JSONL file;  stats -> stats.json + stats.md
+    blocks     -> key by hash(doc_uid) % num_shards -> group per shard -> sort -> TFRecord + Arrow block-store shard
+    examples   -> key by hash(doc_uid) % num_shards -> group per shard -> sort -> TFRecord shard
+    quarantine -> key by hash(source, offset) % num_shards -> group per shard -> sort -> JSONL shard
+    stats      -> one summed counter -> stats.json + stats.md
 
-Outputs are byte-identical from run to run: shard membership depends only on the document id and every shard is
-sorted by (doc_uid, position) before it is written; block ids are shard prefix offsets plus the row in the shard.
+Outputs are byte-identical from run to run: shard membership depends only on the document id (the page's file
+and offset for quarantine) and every shard is sorted before it is written; block ids are shard prefix offsets
+plus the row in the shard. A shard writer sorts its shard in memory, so the number of shards must grow with the
+corpus: by default there is one shard per `BYTES_PER_SHARD` of compressed input (about 20k blocks of English
+Wikipedia, a few hundred MB in a writer), which the input sizes alone decide, so the same input and options
+still give the same bytes.
 
 Locally the pipeline runs on Beam's FnApiRunner with one SDK worker process per core (no download: the default
 DirectRunner would fetch the Prism binary). Any other runner (`--runner=DataflowRunner`, `FlinkRunner`,
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -37,10 +43,15 @@ logger = logging.getLogger(__name__)
 BLOCKS_DIR = "blocks"
 EXAMPLES_DIR = "examples"
 BLOCK_STORE_DIR = "block_store"
-QUARANTINE_FILE = "quarantine/quarantine.jsonl"
+QUARANTINE_DIR = "quarantine"
+QUARANTINE_FILES = "quarantine/quarantine-*-of-*.jsonl"  # one JSONL file per shard; read them all
 STATS_JSON = "stats.json"
 STATS_MARKDOWN = "stats.md"
-_OUTPUTS = (BLOCKS_DIR, EXAMPLES_DIR, BLOCK_STORE_DIR, "quarantine", STATS_JSON, STATS_MARKDOWN)
+_OUTPUTS = (BLOCKS_DIR, EXAMPLES_DIR, BLOCK_STORE_DIR, QUARANTINE_DIR, STATS_JSON, STATS_MARKDOWN)
+# A shard writer holds its whole shard. English Wikipedia packs ~600 blocks per MB of bz2 dump (the article-dense
+# sample ~1,300), ~3.8 KB per block dict and ~12 KB of sentence examples per block: 32 MiB of input per shard is
+# ~20k blocks, ~80 MB in the block writer and ~250 MB in the example writer; ~650 shards for the 22 GB full dump.
+BYTES_PER_SHARD = 32 * 2**20
 
 
 class PreprocessError(RealmError):
@@ -51,7 +62,8 @@ class PreprocessError(RealmError):
 class PreprocessOptions:
     input_pattern: str  # a file, a comma-separated list, or a glob (gs://... works with the GCP extra)
     output_dir: str
-    num_shards: int = 16  # ~1 per 50k blocks keeps each writer's shard small: use 256+ for the full English dump
+    num_shards: int | None = None  # None: auto_num_shards(total compressed input bytes, bytes_per_shard)
+    bytes_per_shard: int = BYTES_PER_SHARD
     pages_per_batch: int = 32
     vocab_file: str | None = None  # default: the BERT uncased vocabulary of the MiniLM wheel
     span_finder: str | None = None  # "package.module:function" NER hook, called per sentence
@@ -65,8 +77,21 @@ def shard_of(doc_uid: str, num_shards: int) -> int:
     return int(doc_uid[:8], 16) % num_shards
 
 
-def shard_name(kind: str, shard: int, num_shards: int) -> str:
-    return f"{kind}-{shard:05d}-of-{num_shards:05d}.tfrecord"
+def quarantine_shard_of(record: dict, num_shards: int) -> int:
+    """A broken page has no document id; its place in the dump is just as stable from run to run."""
+    where = hashlib.sha1(f"{record['source']}\0{record['offset']}".encode()).hexdigest()
+    return shard_of(where, num_shards)
+
+
+def shard_name(kind: str, shard: int, num_shards: int, suffix: str = "tfrecord") -> str:
+    return f"{kind}-{shard:05d}-of-{num_shards:05d}.{suffix}"
+
+
+def auto_num_shards(total_compressed_bytes: int, bytes_per_shard: int = BYTES_PER_SHARD) -> int:
+    """Shards for an input of this size: each writer sorts one shard in memory, so shards must grow with input."""
+    if bytes_per_shard < 1:
+        raise PreprocessError(f"bytes per shard must be at least 1, got {bytes_per_shard}")
+    return max(1, -(-total_compressed_bytes // bytes_per_shard))
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -295,10 +320,32 @@ def write_block_store_index(_, output_dir: str, num_shards: int, counts: dict[in
     _write_text(os.path.join(output_dir, BLOCK_STORE_DIR, block_store.INDEX_FILE), json.dumps(document, indent=1))
 
 
-def write_quarantine(records: list[dict], output_dir: str) -> None:
-    records = sorted(records, key=lambda r: (r["source"], r["offset"]))
-    lines = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
-    _write_text(os.path.join(output_dir, QUARANTINE_FILE), lines)
+class WriteQuarantineShardFn(beam.DoFn):
+    """(shard, grouped quarantine records) -> one JSONL file, sorted by file and offset; empty shards too.
+
+    Records carry the raw page, so a badly broken dump has a large quarantine: it is sharded like the blocks
+    instead of being collected by one worker.
+    """
+
+    def __init__(self, output_dir: str, num_shards: int):
+        self.output_dir = output_dir
+        self.num_shards = num_shards
+
+    def process(self, element) -> Iterable[int]:
+        import tensorflow as tf
+
+        shard, grouped = element
+        records = sorted(grouped["quarantine"], key=lambda r: (r["source"], r["offset"]))
+
+        def write(target: str) -> None:
+            with tf.io.gfile.GFile(target, "w") as sink:
+                sink.write("")  # GFile creates the file on the first write, and an empty shard must exist too
+                for record in records:
+                    sink.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+
+        name = shard_name("quarantine", shard, self.num_shards, suffix="jsonl")
+        _atomic_write(os.path.join(self.output_dir, QUARANTINE_DIR, name), write)
+        yield len(records)
 
 
 # --------------------------------------------------------------------------------------------- statistics
@@ -368,7 +415,7 @@ def validate_stats(stats: dict, options: PreprocessOptions) -> None:
     if stats["quarantined"] > options.max_quarantine_fraction * stats["pages_read"]:
         raise PreprocessError(
             f"{stats['quarantined']} of {stats['pages_read']} pages could not be parsed: is {inputs} a MediaWiki "
-            f"pages-articles dump? The pages and reasons are in {os.path.join(options.output_dir, QUARANTINE_FILE)}"
+            f"pages-articles dump? The pages and reasons are in {os.path.join(options.output_dir, QUARANTINE_FILES)}"
         )
     if stats["blocks"] == 0:
         raise PreprocessError(f"no blocks: none of the {stats['pages_read']} pages is a usable article {where}")
@@ -378,6 +425,9 @@ def validate_stats(stats: dict, options: PreprocessOptions) -> None:
 
 # ------------------------------------------------------------------------------------------------ pipeline
 def build_pipeline(pipeline: beam.Pipeline, inputs: list[tuple[str, int]], options: PreprocessOptions) -> None:
+    """The whole run as Beam transforms; `options.num_shards` is resolved (`resolve_num_shards`) beforehand."""
+    if options.num_shards is None:
+        raise PreprocessError("build_pipeline needs a shard count: resolve it with resolve_num_shards first")
     out, shards = options.output_dir, options.num_shards
     processed = (
         pipeline
@@ -413,10 +463,11 @@ def build_pipeline(pipeline: beam.Pipeline, inputs: list[tuple[str, int]], optio
         | "WriteExamples" >> beam.ParDo(WriteExampleShardFn(out, shards))
     )
 
+    keyed_quarantine = processed.quarantine | "KeyQuarantine" >> beam.Map(lambda r: (quarantine_shard_of(r, shards), r))
     (
-        processed.quarantine
-        | "CollectQuarantine" >> beam.combiners.ToList()
-        | "WriteQuarantine" >> beam.Map(write_quarantine, output_dir=out)
+        {"quarantine": keyed_quarantine, "shard": every_shard}
+        | "GroupQuarantine" >> beam.CoGroupByKey()
+        | "WriteQuarantine" >> beam.ParDo(WriteQuarantineShardFn(out, shards))
     )
     (
         processed.stats
@@ -483,13 +534,21 @@ def _failure_reason(exc: BaseException) -> str:
     return ""
 
 
+def resolve_num_shards(options: PreprocessOptions, inputs: list[tuple[str, int]]) -> PreprocessOptions:
+    """The options with an explicit shard count: the given one, or one per `bytes_per_shard` of input."""
+    if options.num_shards is not None:
+        return options
+    total = sum(size for _, size in inputs)
+    return dataclasses.replace(options, num_shards=auto_num_shards(total, options.bytes_per_shard))
+
+
 def run_preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> dict:
     """Run the pipeline to completion, validate it and return the statistics document."""
     import tensorflow as tf
 
     from realm.data.pages import DumpReadError
 
-    if options.num_shards < 1:
+    if options.num_shards is not None and options.num_shards < 1:
         raise PreprocessError(f"--num-shards must be at least 1, got {options.num_shards}")
     from realm.data.spans import load_callable
 
@@ -499,9 +558,16 @@ def run_preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) ->
         except (ImportError, AttributeError, ValueError) as exc:
             raise PreprocessError(f"cannot load the {what} {spec!r}: {exc}") from exc
     inputs = match_inputs(options.input_pattern)
+    options = resolve_num_shards(options, inputs)
     _prepare_output(options)
     total = sum(size for _, size in inputs)
-    logger.info("preprocessing %d file(s), %.1f MB -> %s", len(inputs), total / 1e6, options.output_dir)
+    logger.info(
+        "preprocessing %d file(s), %.1f MB -> %s in %d shards",
+        len(inputs),
+        total / 1e6,
+        options.output_dir,
+        options.num_shards,
+    )
     started = time.monotonic()
     pipeline = _pipeline(beam_args)
     build_pipeline(pipeline, inputs, options)
