@@ -2,7 +2,9 @@
 
 Each is a containerized Python component on the project image (`install_kfp_package=False`: the image has kfp
 and the project installed), with the library imported inside the function body, so the same definition runs
-from the image on a cluster and from the installed package under `kfp.local.SubprocessRunner`.
+from the image on a cluster and from the installed package under `kfp.local.SubprocessRunner`. Every step logs
+its key figures as KFP Metrics and writes a Markdown summary for the UI, and every output artifact carries the
+same lineage (data fingerprint, pipeline version, run id, and the served model version once there is one).
 """
 
 from kfp import dsl
@@ -25,18 +27,16 @@ def preprocess_op(
     from components import executors
 
     result = executors.preprocess(input_pattern, num_shards, corpus.path)
-    for key in ("pages_read", "articles", "blocks", "examples", "spans_total", "quarantined"):
-        stats.log_metric(key, result["stats"][key])
-    corpus.metadata.update(
-        {
-            "data_fingerprint": result["fingerprint"],
-            "pipeline_version": pipeline_version,
-            "run_id": run_id,
-            "blocks": result["stats"]["blocks"],
-        }
-    )
+    executors.log_figures(stats, {k: result["stats"][k] for k in executors.PREPROCESS_FIGURES})
     with open(summary.path, "w", encoding="utf-8") as f:
         f.write(result["markdown"])
+    executors.record_lineage(
+        [corpus, stats, summary],
+        data_fingerprint=result["fingerprint"],
+        pipeline_version=pipeline_version,
+        run_id=run_id,
+    )
+    corpus.metadata["blocks"] = result["stats"]["blocks"]
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
@@ -48,19 +48,23 @@ def warm_start_op(
     pipeline_version: str,
     run_id: str,
     retriever: Output[Model],
+    metrics: Output[Metrics],
+    summary: Output[Markdown],
 ):
     """The retriever pre-training starts from: ICT (ORQA) when ict_steps > 0, else the BERT warm start."""
     from components import executors
 
     result = executors.warm_start(corpus.path, preset, ict_steps, batch_size, retriever.path)
-    retriever.metadata.update(
-        {
-            **result,
-            "data_fingerprint": corpus.metadata.get("data_fingerprint", ""),
-            "pipeline_version": pipeline_version,
-            "run_id": run_id,
-        }
+    executors.log_figures(metrics, result["figures"])
+    with open(summary.path, "w", encoding="utf-8") as f:
+        f.write(result["markdown"])
+    executors.record_lineage(
+        [retriever, metrics, summary],
+        data_fingerprint=corpus.metadata.get("data_fingerprint", ""),
+        pipeline_version=pipeline_version,
+        run_id=run_id,
     )
+    retriever.metadata.update({"method": result["method"], **result["figures"]})
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
@@ -77,6 +81,7 @@ def pretrain_op(
     run_id: str,
     model: Output[Model],
     metrics: Output[Metrics],
+    summary: Output[Markdown],
     plots: Output[HTML],
 ):
     """REALM pre-training with the refresh sidecar as a child process."""
@@ -93,18 +98,18 @@ def pretrain_op(
         candidate_seq_len,
         model.path,
     )
-    for key, value in result["metrics"].items():
-        metrics.log_metric(key, value)
-    model.metadata.update(
-        {
-            "data_fingerprint": corpus.metadata.get("data_fingerprint", ""),
-            "pipeline_version": pipeline_version,
-            "run_id": run_id,
-            "steps": steps,
-        }
-    )
+    executors.log_figures(metrics, result["metrics"])
+    with open(summary.path, "w", encoding="utf-8") as f:
+        f.write(result["markdown"])
     with open(plots.path, "w", encoding="utf-8") as f:
-        f.write(executors.png_html(result["plot"], "REALM pre-training") if result["plot"] else "<p>no plot</p>")
+        f.write(executors.png_html(result["plot"], "REALM pre-training"))
+    executors.record_lineage(
+        [model, metrics, summary, plots],
+        data_fingerprint=corpus.metadata.get("data_fingerprint", ""),
+        pipeline_version=pipeline_version,
+        run_id=run_id,
+    )
+    model.metadata["steps"] = steps
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
@@ -119,20 +124,25 @@ def finetune_op(
     run_id: str,
     model: Output[Model],
     metrics: Output[Metrics],
+    summary: Output[Markdown],
+    plots: Output[HTML],
 ):
     """Open-QA fine-tuning on the train split (fixed index; question embedder and reader trained)."""
     from components import executors
 
     result = executors.finetune(corpus.path, pretrained.path, preset, questions, "train", steps, batch_size, model.path)
-    for key, value in result["metrics"].items():
-        metrics.log_metric(key, value)
-    model.metadata.update(
-        {
-            "data_fingerprint": corpus.metadata.get("data_fingerprint", ""),
-            "pipeline_version": pipeline_version,
-            "run_id": run_id,
-        }
+    executors.log_figures(metrics, result["metrics"])
+    with open(summary.path, "w", encoding="utf-8") as f:
+        f.write(result["markdown"])
+    with open(plots.path, "w", encoding="utf-8") as f:
+        f.write(executors.png_html(result["plot"], "Open-QA fine-tuning"))
+    executors.record_lineage(
+        [model, metrics, summary, plots],
+        data_fingerprint=corpus.metadata.get("data_fingerprint", ""),
+        pipeline_version=pipeline_version,
+        run_id=run_id,
     )
+    model.metadata["steps"] = steps
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -142,6 +152,8 @@ def evaluate_op(
     min_exact_match: float,
     baseline_metrics: str,
     tolerance: float,
+    push_dir: str,
+    model_name: str,
     pipeline_version: str,
     run_id: str,
     evaluation: Output[Dataset],
@@ -149,53 +161,116 @@ def evaluate_op(
     report: Output[Markdown],
     plots: Output[HTML],
 ) -> bool:
-    """EM, recall@k and the reader oracle on the test split; returns whether the model is blessed."""
-    import os
-
+    """EM, recall@k and the reader oracle on the test split; returns whether the model is blessed (against the
+    last pushed model's metrics unless baseline_metrics names a metrics.json)."""
     from components import executors
 
     result = executors.evaluate(
-        model.path, questions, "test", min_exact_match, baseline_metrics, tolerance, evaluation.path
+        model.path,
+        questions,
+        "test",
+        min_exact_match,
+        baseline_metrics,
+        tolerance,
+        evaluation.path,
+        push_dir,
+        model_name,
     )
-    for key, value in result["metrics"].items():
-        metrics.log_metric(key.replace("@", "_at_"), value)
-    metrics.log_metric("blessed", int(result["blessing"]["blessed"]))
-    evaluation.metadata.update(
-        {"pipeline_version": pipeline_version, "run_id": run_id, "blessed": result["blessing"]["blessed"]}
-    )
+    blessed = bool(result["blessing"]["blessed"])
+    executors.log_figures(metrics, {**result["metrics"], "blessed": blessed})
     with open(report.path, "w", encoding="utf-8") as f:
         f.write(result["markdown"])
     with open(plots.path, "w", encoding="utf-8") as f:
-        plot = result["plot"]
-        f.write(executors.png_html(plot, "Retrieval recall@k") if os.path.exists(plot) else "<p>no plot</p>")
-    return bool(result["blessing"]["blessed"])
+        f.write(executors.png_html(result["plot"], "Retrieval recall@k"))
+    executors.record_lineage(
+        [evaluation, metrics, report, plots],
+        data_fingerprint=model.metadata.get("data_fingerprint", ""),
+        pipeline_version=pipeline_version,
+        run_id=run_id,
+    )
+    evaluation.metadata.update({"blessed": blessed, "baseline_metrics": result["baseline"]})
+    return blessed
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def export_op(model: Input[Model], name: str, pipeline_version: str, run_id: str, serving: Output[Model]) -> int:
+def export_op(
+    model: Input[Model],
+    name: str,
+    pipeline_version: str,
+    run_id: str,
+    serving: Output[Model],
+    metrics: Output[Metrics],
+    summary: Output[Markdown],
+) -> int:
     """TF Serving SavedModel under serving/<name>/<version>; returns the version."""
     from components import executors
 
     result = executors.export(model.path, name, 0, serving.path)
-    serving.metadata.update(
-        {"version": result["version"], "model_name": name, "pipeline_version": pipeline_version, "run_id": run_id}
+    executors.log_figures(metrics, result["figures"])
+    with open(summary.path, "w", encoding="utf-8") as f:
+        f.write(result["markdown"])
+    executors.record_lineage(
+        [serving, metrics, summary],
+        data_fingerprint=model.metadata.get("data_fingerprint", ""),
+        pipeline_version=pipeline_version,
+        run_id=run_id,
+        model_version=result["version"],
     )
+    serving.metadata["model_name"] = name
     return result["version"]
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def infra_validate_op(serving: Input[Model], name: str, version: int, summary: Output[Markdown]):
+def infra_validate_op(
+    serving: Input[Model],
+    name: str,
+    version: int,
+    pipeline_version: str,
+    run_id: str,
+    metrics: Output[Metrics],
+    summary: Output[Markdown],
+):
     """Load the export as TF Serving would (fresh process, TF + TF Text only) and answer the warm-up requests."""
     from components import executors
 
     result = executors.infra_validate(serving.path, name, version)
+    executors.log_figures(metrics, result["figures"])
     with open(summary.path, "w", encoding="utf-8") as f:
-        f.write("# Infra validation passed\n\n" + "\n".join(f"- {a}" for a in result["warmup_answers"]) + "\n")
+        f.write(result["markdown"])
+    executors.record_lineage(
+        [metrics, summary],
+        data_fingerprint=serving.metadata.get("data_fingerprint", ""),
+        pipeline_version=pipeline_version,
+        run_id=run_id,
+        model_version=version,
+    )
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def push_op(serving: Input[Model], name: str, version: int, push_dir: str) -> str:
-    """Copy the blessed export to the serving directory (never overwriting a version)."""
+def push_op(
+    serving: Input[Model],
+    evaluation: Input[Dataset],
+    name: str,
+    version: int,
+    push_dir: str,
+    pipeline_version: str,
+    run_id: str,
+    metrics: Output[Metrics],
+    summary: Output[Markdown],
+) -> str:
+    """Copy the blessed export and the metrics it was blessed with to the serving directory (never overwriting a
+    version); returns where it went."""
     from components import executors
 
-    return executors.push(serving.path, name, version, push_dir)["pushed_to"]
+    result = executors.push(serving.path, name, version, push_dir, evaluation.path)
+    executors.log_figures(metrics, result["figures"])
+    with open(summary.path, "w", encoding="utf-8") as f:
+        f.write(result["markdown"])
+    executors.record_lineage(
+        [metrics, summary],
+        data_fingerprint=serving.metadata.get("data_fingerprint", ""),
+        pipeline_version=pipeline_version,
+        run_id=run_id,
+        model_version=version,
+    )
+    return result["pushed_to"]

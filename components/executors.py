@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 
 logger = logging.getLogger("realm.pipeline")
 
@@ -32,13 +33,73 @@ def fingerprint(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
-def png_html(png_path: str, title: str) -> str:
+def png_html(png_path: str | None, title: str) -> str:
+    """A self-contained HTML page for the KFP UI, which shows an HTML artifact but cannot follow file links."""
+    if not png_path or not os.path.exists(png_path):
+        return f"<html><body><h3>{title}</h3><p>no plot (matplotlib missing or nothing logged)</p></body></html>"
     with open(png_path, "rb") as f:
         data = base64.b64encode(f.read()).decode()
     return f"<html><body><h3>{title}</h3><img src='data:image/png;base64,{data}'/></body></html>"
 
 
+# ------------------------------------------------------------------------------------------ UI and lineage
+LINEAGE_KEYS = ("data_fingerprint", "pipeline_version", "run_id")
+
+
+def record_lineage(
+    artifacts: Iterable, *, data_fingerprint: str, pipeline_version: str, run_id: str, model_version: int | None = None
+) -> dict:
+    """Stamp one step's lineage on all its output artifacts, so any artifact found in the UI or in ML Metadata
+    leads back to the data it came from, the code that made it, the run, and (once exported) the served version.
+    """
+    if not data_fingerprint:
+        raise ValueError(
+            "the input artifact carries no data_fingerprint: it was not produced by this pipeline's preprocess step"
+        )
+    lineage: dict = {"data_fingerprint": data_fingerprint, "pipeline_version": pipeline_version, "run_id": run_id}
+    if model_version is not None:
+        lineage["model_version"] = int(model_version)
+    for artifact in artifacts:
+        artifact.metadata.update(lineage)
+    return lineage
+
+
+def log_figures(metrics_artifact, figures: dict) -> None:
+    """Log the numeric figures as KFP scalar metrics (the UI's metric names cannot contain '@')."""
+    for key, value in figures.items():
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, int | float):
+            metrics_artifact.log_metric(key.replace("@", "_at_"), value)
+
+
+def figures_markdown(title: str, figures: dict, notes: Iterable[str] = ()) -> str:
+    """The step's summary as the KFP UI renders it: a heading, a table of its figures, then notes."""
+    lines = [f"# {title}", "", "| figure | value |", "|---|---|"]
+    for key, value in figures.items():
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        lines.append(f"| {key} | {shown} |")
+    notes = list(notes)
+    if notes:
+        lines += [""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _megabytes(path: str) -> float:
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, name)) for name in files)
+    return round(total / 2**20, 2)
+
+
+def _numeric(values: dict) -> dict:
+    return {k: v for k, v in values.items() if isinstance(v, int | float)}
+
+
 # ------------------------------------------------------------------------------------------------ steps
+PREPROCESS_FIGURES = ("pages_read", "articles", "blocks", "examples", "spans_total", "quarantined")
+
+
 def preprocess(input_pattern: str, num_shards: int, out_dir: str, beam_args: list[str] | None = None) -> dict:
     from realm.data.preprocess import PreprocessOptions, run_preprocess, stats_markdown
     from realm.resources import sample_wikipedia_dump
@@ -79,7 +140,7 @@ def warm_start(corpus_dir: str, preset: str, steps: int, batch_size: int, out_di
             )
         ).run()
         shutil.copytree(os.path.join(run_dir, "final", "embedder"), os.path.join(out_dir, "embedder"))
-        return {"method": "ict", **{k: v for k, v in last.items() if isinstance(v, int | float)}}
+        return _warm_start_result("ict", steps, out_dir, _numeric(last))
     from realm.checkpoints.bert import warm_start_from_bert
     from realm.modeling.models import RealmEmbedder
     from realm.pretrained import save_pretrained
@@ -90,7 +151,25 @@ def warm_start(corpus_dir: str, preset: str, steps: int, batch_size: int, out_di
         warm_start_from_bert(embedder, minilm_dir())
         method = "minilm"
     save_pretrained(embedder, os.path.join(out_dir, "embedder"))
-    return {"method": method}
+    return _warm_start_result(method, 0, out_dir, {})
+
+
+def _warm_start_result(method: str, ict_steps: int, out_dir: str, ict_figures: dict) -> dict:
+    figures = {
+        "ict_steps": ict_steps,
+        "embedder_megabytes": _megabytes(os.path.join(out_dir, "embedder")),
+        **ict_figures,
+    }
+    described = {
+        "ict": "Inverse Cloze Task pre-training of the retriever (ORQA)",
+        "minilm": "MiniLM (BERT) weights, no retriever pre-training",
+        "random": "random initialisation (tiny preset)",
+    }[method]
+    return {
+        "method": method,
+        "figures": figures,
+        "markdown": figures_markdown("Retriever warm start", figures, [f"method: {method}, {described}"]),
+    }
 
 
 def pretrain(
@@ -127,8 +206,16 @@ def pretrain(
         jit_compile=preset != "tiny",
     )
     last = Pretrainer(config).run()
-    plot = plot_pretraining(out_dir)
-    return {"metrics": {k: v for k, v in last.items() if isinstance(v, int | float)}, "plot": plot}
+    figures = _numeric(last)
+    notes = [
+        f"{steps} steps, batch {batch_size}, index refreshed every {refresh_every} steps",
+        "TensorBoard: tensorboard/",
+    ]
+    return {
+        "metrics": figures,
+        "plot": plot_pretraining(out_dir),
+        "markdown": figures_markdown("REALM pre-training (last logged step)", figures, notes),
+    }
 
 
 def finetune(
@@ -144,6 +231,7 @@ def finetune(
     from realm.config import preset as make_preset
     from realm.finetuning.questions import read_questions, sample_questions
     from realm.finetuning.trainer import FinetuneConfig, Finetuner
+    from realm.pretraining.plots import plot_curves
 
     _setup_logging()
     overrides = {"reader_seq_len": 96, "searcher_beam_size": 20} if preset == "tiny" else {}
@@ -162,22 +250,69 @@ def finetune(
     )
     qs = sample_questions(split) if questions == "sample" else read_questions(questions)
     last = Finetuner(config, qs).run()
-    return {"metrics": {k: v for k, v in last.items() if isinstance(v, int | float)}, "model_dir": config.output_dir}
+    figures = _numeric(last)
+    panels = [("loss", "fine-tuning loss"), ("retriever_loss", "retriever loss"), ("reader_loss", "reader loss")]
+    notes = [f"{len(qs)} {split} questions, {steps} steps, batch {batch_size}", "TensorBoard: tensorboard/"]
+    return {
+        "metrics": figures,
+        "model_dir": config.output_dir,
+        "plot": plot_curves(os.path.join(out_dir, "metrics.jsonl"), panels, os.path.join(out_dir, "finetuning.png")),
+        "markdown": figures_markdown("Open-QA fine-tuning (last logged step)", figures, notes),
+    }
+
+
+BLESSED_METRICS = os.path.join("assets.extra", "blessed_metrics.json")  # inside a pushed version's directory
+
+
+def last_pushed_metrics(push_dir: str, name: str) -> str | None:
+    """The metrics.json the newest pushed version was blessed with, or None when nothing was pushed with one."""
+    root = os.path.join(push_dir, name) if push_dir and name else ""
+    if not root or not os.path.isdir(root):
+        return None
+    for version in sorted((int(d) for d in os.listdir(root) if d.isdigit()), reverse=True):
+        path = os.path.join(root, str(version), BLESSED_METRICS)
+        if os.path.exists(path):
+            return path
+    return None
 
 
 def evaluate(
-    model_dir: str, questions: str, split: str, min_exact_match: float, baseline: str, tolerance: float, out_dir: str
+    model_dir: str,
+    questions: str,
+    split: str,
+    min_exact_match: float,
+    baseline: str,
+    tolerance: float,
+    out_dir: str,
+    push_dir: str = "",
+    model_name: str = "",
 ) -> dict:
-    from realm.evaluation.openqa import BlessingPolicy, run_evaluation
+    """Evaluate and bless; without an explicit baseline, the last model pushed to push_dir/model_name is the bar."""
+    from realm.evaluation.openqa import BlessingPolicy, report_markdown, run_evaluation
     from realm.finetuning.questions import read_questions, sample_questions
 
     _setup_logging()
+    if baseline and not os.path.exists(baseline):
+        raise FileNotFoundError(f"baseline metrics {baseline} does not exist")
+    baseline = baseline or last_pushed_metrics(push_dir, model_name) or ""
+    if baseline:
+        logger.info("blessing against the baseline metrics in %s", baseline)
     qs = sample_questions(split) if questions == "sample" else read_questions(questions)
     policy = BlessingPolicy(min_exact_match=min_exact_match, baseline_metrics=baseline or None, tolerance=tolerance)
     result = run_evaluation(os.path.join(model_dir, "final"), qs, out_dir, policy)
+    if not baseline:
+        where = os.path.join(push_dir, model_name) if push_dir and model_name else "the serving directory"
+        result["blessing"]["reasons"].append(f"no previous blessed model in {where} to compare with")
+        with open(os.path.join(out_dir, "blessing.json"), "w", encoding="utf-8") as f:
+            json.dump(result["blessing"], f, indent=2)
+        with open(os.path.join(out_dir, "predictions.jsonl"), encoding="utf-8") as f:
+            predictions = [json.loads(line) for line in f]
+        with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as f:
+            f.write(report_markdown(result["metrics"], predictions, result["blessing"]))
     with open(os.path.join(out_dir, "report.md"), encoding="utf-8") as f:
         result["markdown"] = f.read()
     result["plot"] = os.path.join(out_dir, "recall_at_k.png")
+    result["baseline"] = baseline
     return result
 
 
@@ -186,7 +321,15 @@ def export(model_dir: str, name: str, version: int, out_dir: str) -> dict:
 
     _setup_logging()
     path = export_saved_model(os.path.join(model_dir, "final"), out_dir, name, version or None)
-    return {"version": int(os.path.basename(path)), "path": path}
+    exported = int(os.path.basename(path))
+    figures = {"version": exported, "saved_model_megabytes": _megabytes(path)}
+    notes = [f"TF Serving layout: {name}/{exported} (signature serving_default, warm-up requests in assets.extra)"]
+    return {
+        "version": exported,
+        "path": path,
+        "figures": figures,
+        "markdown": figures_markdown("Export (TF Serving SavedModel)", figures, notes),
+    }
 
 
 INFRA_VALIDATION_SCRIPT = r"""
@@ -224,12 +367,27 @@ def infra_validate(serving_dir: str, name: str, version: int) -> dict:
         raise RuntimeError(f"infra validation of {path} failed:\n{result.stderr[-4000:]}")
     answers = json.loads(result.stdout.strip().splitlines()[-1])
     logger.info("infra validation passed: %d warm-up requests answered (%s)", len(answers), answers[:3])
-    return {"warmup_answers": answers}
+    figures = {"version": version, "warmup_requests_answered": len(answers), "empty_answers": answers.count("")}
+    notes = ["loaded in a fresh process with only TensorFlow and TF Text", *(f"answer: {a}" for a in answers)]
+    return {
+        "warmup_answers": answers,
+        "figures": figures,
+        "markdown": figures_markdown("Infra validation passed", figures, notes),
+    }
 
 
-def push(serving_dir: str, name: str, version: int, push_dir: str) -> dict:
-    """Copy the blessed version into the serving directory; an existing version is never overwritten."""
+def push(serving_dir: str, name: str, version: int, push_dir: str, evaluation_dir: str) -> dict:
+    """Copy the blessed version into the serving directory with the metrics it was blessed with (the next run's
+    bar); an existing version is never overwritten and an unblessed one is never pushed.
+    """
     _setup_logging()
+    blessing_path = os.path.join(evaluation_dir, "blessing.json")
+    if not os.path.exists(blessing_path):
+        raise FileNotFoundError(f"{blessing_path} does not exist: push needs the evaluation that blessed the model")
+    with open(blessing_path, encoding="utf-8") as f:
+        blessing = json.load(f)
+    if not blessing.get("blessed"):
+        raise RuntimeError(f"{blessing_path}: the model is not blessed ({'; '.join(blessing.get('reasons', []))})")
     source = os.path.join(serving_dir, name, str(version))
     target_root = os.path.join(push_dir, name)
     target = os.path.join(target_root, str(version))
@@ -238,9 +396,14 @@ def push(serving_dir: str, name: str, version: int, push_dir: str) -> dict:
     os.makedirs(target_root, exist_ok=True)
     staging = os.path.join(target_root, f".staging-{version}-{os.getpid()}")
     shutil.copytree(source, staging)
-    os.rename(staging, target)
+    os.makedirs(os.path.dirname(os.path.join(staging, BLESSED_METRICS)), exist_ok=True)
+    with open(os.path.join(staging, BLESSED_METRICS), "w", encoding="utf-8") as f:
+        json.dump(blessing["metrics"], f, indent=2)
+    os.rename(staging, target)  # the version appears whole, metrics included, or not at all
     for extra in ("models.config", "batching_parameters.txt"):
         if os.path.exists(os.path.join(serving_dir, extra)):
             shutil.copy(os.path.join(serving_dir, extra), os.path.join(push_dir, extra))
     logger.info("pushed %s -> %s", source, target)
-    return {"pushed_to": target}
+    figures = {"version": version, "pushed_megabytes": _megabytes(target), **_numeric(blessing["metrics"])}
+    notes = [f"pushed to {target}", f"blessed: {'; '.join(blessing.get('reasons', []))}"]
+    return {"pushed_to": target, "figures": figures, "markdown": figures_markdown("Push", figures, notes)}

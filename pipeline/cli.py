@@ -20,15 +20,57 @@ class PipelineError(RealmError):
     pass
 
 
+def _assignments(items: list[str] | None, flag: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not (sep and name and value):
+            raise PipelineError(f"{flag} takes NAME=VALUE, got {item!r}")
+        out[name] = value
+    return out
+
+
+def _toleration(text: str) -> dict:
+    """kubectl's taint syntax: KEY=VALUE:EFFECT tolerates that taint, KEY:EFFECT (or KEY) any value of KEY."""
+    taint, _, effect = text.partition(":")
+    key, sep, value = taint.partition("=")
+    if not key or (sep and not value):
+        raise PipelineError(f"--toleration takes KEY[=VALUE][:EFFECT], got {text!r}")
+    toleration: dict = {"key": key, "operator": "Equal" if sep else "Exists"}
+    if sep:
+        toleration["value"] = value
+    if effect:
+        toleration["effect"] = effect
+    return toleration
+
+
 def _settings(args):
+    """ClusterSettings from the compile/submit flags; a flag left out keeps ClusterSettings' default."""
     from pipeline.realm_pipeline import ClusterSettings
 
-    return ClusterSettings(
-        accelerator_type=getattr(args, "accelerator_type", None),
-        accelerators_per_training_task=getattr(args, "gpus", 0) or 0,
-        node_selector=dict(item.split("=", 1) for item in (getattr(args, "node_selector", None) or [])),
-        workspace_pvc=getattr(args, "pvc", None),
-    )
+    given: dict = {}
+    if getattr(args, "training_cpu", None):
+        given["training_cpu"] = args.training_cpu
+    if getattr(args, "training_memory", None):
+        given["training_memory"] = args.training_memory
+    retries = _assignments(getattr(args, "retries", None), "--retries")
+    if retries:
+        if not all(n.isdigit() for n in retries.values()):
+            raise PipelineError(f"--retries takes STEP=N with N a whole number, got {retries}")
+        given["retries"] = {**ClusterSettings().retries, **{step: int(n) for step, n in retries.items()}}
+    try:
+        return ClusterSettings(
+            accelerator_type=getattr(args, "accelerator_type", None),
+            accelerators_per_training_task=getattr(args, "gpus", 0) or 0,
+            cpu=_assignments(getattr(args, "cpu", None), "--cpu"),
+            memory=_assignments(getattr(args, "memory", None), "--memory"),
+            node_selector=_assignments(getattr(args, "node_selector", None), "--node-selector"),
+            tolerations=[_toleration(t) for t in getattr(args, "toleration", None) or []],
+            workspace_pvc=getattr(args, "pvc", None),
+            **given,
+        )
+    except ValueError as exc:
+        raise PipelineError(f"bad cluster settings: {exc}") from None
 
 
 def compile_pipeline(out: str, settings=None, preset: str = "minilm") -> str:
@@ -80,25 +122,126 @@ def run_local(output_dir: str, preset: str, input_pattern: str = "", overrides: 
 
 
 # ------------------------------------------------------------------------------------------------ cluster
-def _client(host: str, namespace: str | None):
-    import kfp
+TOKEN_ENV = "KF_PIPELINES_TOKEN"
+COOKIES_ENV = "KF_PIPELINES_COOKIES"
+HEALTHZ_PATH = "/apis/v2beta1/healthz"
+HEALTHZ_TIMEOUT_S = 10
 
+
+def _credentials_error(host: str, status: int | str, given: bool) -> PipelineError:
+    state = "rejected" if given else "missing"
+    return PipelineError(
+        f"{host}: the Kubeflow Pipelines API answered {status}: credentials {state}. Pass a bearer token with "
+        f"--token or {TOKEN_ENV} (e.g. `kubectl -n kubeflow create token default-editor`), or the session cookie "
+        f"of a logged-in browser with --cookies or {COOKIES_ENV} (e.g. 'authservice_session=...')"
+    )
+
+
+def _probe(host: str, token: str | None, cookies: str | None) -> None:
+    """One quick health check before kfp.Client, whose own check retries for about half a minute and then
+    reports any refusal, missing credentials included, as a timeout."""
+    import http.client
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    url = host.rstrip("/") + HEALTHZ_PATH
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if cookies:
+        headers["Cookie"] = cookies
     try:
-        return kfp.Client(host=host, **({"namespace": namespace} if namespace else {}))
-    except Exception as exc:  # the client raises many kinds (connection, HTTP, auth) on its health check
-        text = str(exc)
-        if "401" in text or "403" in text or "Unauthorized" in text or "Forbidden" in text:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=HEALTHZ_TIMEOUT_S) as reply:
+            landed = reply.geturl()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise _credentials_error(host, exc.code, bool(token or cookies)) from None
+        raise PipelineError(f"{host}: cannot reach the Kubeflow Pipelines API (HTTP {exc.code} from {url})") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PipelineError(f"{host}: cannot reach the Kubeflow Pipelines API ({reason})") from None
+    if urllib.parse.urlparse(landed).path != urllib.parse.urlparse(url).path:  # an auth proxy's login page
+        raise _credentials_error(host, f"with a redirect to {landed}", bool(token or cookies))
+
+
+def _api_error(host: str, doing: str, exc: Exception, given_credentials: bool) -> PipelineError:
+    status = getattr(exc, "status", None)
+    if status in (401, 403):
+        return _credentials_error(host, status, given_credentials)
+    return PipelineError(f"{host}: {doing} failed (HTTP {status}: {str(getattr(exc, 'body', '') or exc)[:300]})")
+
+
+class _Cluster:
+    """A kfp.Client and what is needed to explain its errors."""
+
+    def __init__(self, host: str, namespace: str | None, token: str | None = None, cookies: str | None = None):
+        import kfp
+        import kfp_server_api
+        import urllib3
+
+        host = host if host.startswith("http") else f"https://{host}"
+        token = token or os.environ.get(TOKEN_ENV) or None
+        cookies = cookies or os.environ.get(COOKIES_ENV) or None
+        _probe(host, token, cookies)
+        self.host, self.credentials_given = host, bool(token or cookies)
+        try:
+            self.client = kfp.Client(
+                host=host, existing_token=token, cookies=cookies, **({"namespace": namespace} if namespace else {})
+            )
+        except kfp_server_api.ApiException as exc:
+            raise self.error("connecting", exc) from None
+        except (TimeoutError, OSError, urllib3.exceptions.HTTPError) as exc:
+            raise PipelineError(f"{host}: cannot reach the Kubeflow Pipelines API ({str(exc)[:300]})") from None
+
+    def error(self, doing: str, exc: Exception) -> PipelineError:
+        return _api_error(self.host, doing, exc, self.credentials_given)
+
+    def find_pipeline_id(self, name: str) -> str | None:
+        """The id of the pipeline called `name`, None only when there is none; any failure is an error."""
+        import kfp_server_api
+
+        try:
+            return self.client.get_pipeline_id(name)
+        except kfp_server_api.ApiException as exc:
+            raise self.error(f"looking up pipeline {name!r}", exc) from None
+        except ValueError as exc:  # several pipelines share the name
+            raise PipelineError(f"{self.host}: {exc}") from None
+
+
+def _upload(cluster: _Cluster, package: str, version: str) -> tuple[str, str]:
+    """-> (pipeline id, id of the version named `version`). upload_pipeline cannot name the version it creates
+    (the server names it after the pipeline), so a first upload adds the named version and drops that default."""
+    import kfp_server_api
+
+    from pipeline.realm_pipeline import PIPELINE_NAME
+
+    client = cluster.client
+    pipeline_id = cluster.find_pipeline_id(PIPELINE_NAME)
+    try:
+        if pipeline_id is not None:
+            uploaded = client.upload_pipeline_version(
+                package, pipeline_version_name=version, pipeline_id=pipeline_id, description=f"REALM {version}"
+            )
+            return pipeline_id, uploaded.pipeline_version_id
+        pipeline_id = client.upload_pipeline(package, pipeline_name=PIPELINE_NAME, description="REALM").pipeline_id
+        unnamed = client.list_pipeline_versions(pipeline_id=pipeline_id).pipeline_versions or []
+        named = client.upload_pipeline_version(
+            package, pipeline_version_name=version, pipeline_id=pipeline_id, description=f"REALM {version}"
+        )
+    except kfp_server_api.ApiException as exc:
+        if exc.status == 409 or "already exist" in str(exc.body or exc).lower():
             raise PipelineError(
-                f"{host}: the server refused the credentials (set KF_PIPELINES_SA_TOKEN_PATH or log in): {text[:200]}"
+                f"pipeline version {version} is already uploaded to {cluster.host}; commit your changes (a new sha "
+                "makes a new version) or run the uploaded one"
             ) from None
-        raise PipelineError(f"{host}: cannot reach the Kubeflow Pipelines API ({text[:300]})") from None
-
-
-def _find_pipeline_id(client, name: str) -> str | None:
-    try:
-        return client.get_pipeline_id(name)
-    except Exception:
-        return None
+        raise cluster.error(f"uploading {package}", exc) from None
+    for default in unnamed:
+        try:
+            client.delete_pipeline_version(pipeline_id, default.pipeline_version_id)
+        except kfp_server_api.ApiException as exc:
+            logger.warning("could not delete the default version %s: %s", default.display_name, exc.status)
+    return pipeline_id, named.pipeline_version_id
 
 
 def submit(
@@ -108,57 +251,81 @@ def submit(
     namespace: str | None = None,
     params: dict | None = None,
     wait: bool = False,
+    token: str | None = None,
+    cookies: str | None = None,
+    poll_seconds: int = 30,
 ) -> dict:
+    """Upload the package as the version named after this checkout and start a run (then wait for it)."""
+    import kfp_server_api
+
     from pipeline.realm_pipeline import PIPELINE_NAME
     from pipeline.version import pipeline_version
 
-    client = _client(host, namespace)
+    cluster = _Cluster(host, namespace, token, cookies)
+    if not os.path.isfile(package):
+        raise PipelineError(f"{package}: no such pipeline package (compile one with `realm pipeline compile`)")
     version = pipeline_version()
-    pipeline_id = _find_pipeline_id(client, PIPELINE_NAME)
+    pipeline_id, version_id = _upload(cluster, package, version)
     try:
-        if pipeline_id is None:
-            uploaded = client.upload_pipeline(package, pipeline_name=PIPELINE_NAME, description=f"REALM {version}")
-            pipeline_id = uploaded.pipeline_id
-            versions = client.list_pipeline_versions(pipeline_id=pipeline_id).pipeline_versions or []
-            version_id = versions[0].pipeline_version_id
-        else:
-            uploaded = client.upload_pipeline_version(package, pipeline_version_name=version, pipeline_id=pipeline_id)
-            version_id = uploaded.pipeline_version_id
-    except Exception as exc:
-        text = str(exc)
-        if "already exist" in text.lower() or "409" in text:
-            raise PipelineError(
-                f"pipeline version {version} is already uploaded to {host}; commit your changes (a new sha makes "
-                "a new version) or run the uploaded one"
-            ) from None
-        raise PipelineError(f"{host}: upload failed ({text[:300]})") from None
-    experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
-    run = client.run_pipeline(
-        experiment_id=experiment_id,
-        job_name=f"{PIPELINE_NAME}-{version}-{int(time.time())}",
-        params=params or {},
-        pipeline_id=pipeline_id,
-        version_id=version_id,
-    )
-    result = {"pipeline_id": pipeline_id, "version_id": version_id, "run_id": run.run_id, "version": version}
-    if wait:
-        finished = client.wait_for_run_completion(run.run_id, timeout=24 * 3600)
-        result["state"] = str(getattr(finished, "state", "unknown"))
+        experiment_id = cluster.client.create_experiment(experiment, namespace=namespace).experiment_id
+        run = cluster.client.run_pipeline(
+            experiment_id=experiment_id,
+            job_name=f"{PIPELINE_NAME}-{version}-{int(time.time())}",
+            params=params or {},
+            pipeline_id=pipeline_id,
+            version_id=version_id,
+        )
+        result = {"pipeline_id": pipeline_id, "version_id": version_id, "run_id": run.run_id, "version": version}
+        if wait:
+            finished = cluster.client.wait_for_run_completion(
+                run.run_id, timeout=24 * 3600, sleep_duration=poll_seconds
+            )
+            result["state"] = str(finished.state)
+    except kfp_server_api.ApiException as exc:
+        raise cluster.error("starting the run", exc) from None
     return result
 
 
-def list_versions(host: str, namespace: str | None = None) -> list[dict]:
+def list_versions(host: str, namespace: str | None = None, token: str | None = None, cookies: str | None = None):
+    """The uploaded versions of the pipeline (name, id, creation time); [] when it was never uploaded."""
+    import kfp_server_api
+
     from pipeline.realm_pipeline import PIPELINE_NAME
 
-    client = _client(host, namespace)
-    pipeline_id = _find_pipeline_id(client, PIPELINE_NAME)
+    cluster = _Cluster(host, namespace, token, cookies)
+    pipeline_id = cluster.find_pipeline_id(PIPELINE_NAME)
     if pipeline_id is None:
         return []
-    versions = client.list_pipeline_versions(pipeline_id=pipeline_id, page_size=100).pipeline_versions or []
-    return [{"name": v.display_name, "id": v.pipeline_version_id, "created": str(v.created_at)} for v in versions]
+    try:
+        versions = cluster.client.list_pipeline_versions(pipeline_id=pipeline_id, page_size=100).pipeline_versions
+    except kfp_server_api.ApiException as exc:
+        raise cluster.error("listing the versions", exc) from None
+    return [{"name": v.display_name, "id": v.pipeline_version_id, "created": str(v.created_at)} for v in versions or []]
 
 
 # ----------------------------------------------------------------------------------------------------- CLI
+def _add_cluster_flags(parser, default_gpus: int) -> None:
+    """Placement and resources, the same for compile and submit; left out, ClusterSettings' defaults apply.
+    STEP is a step name (preprocess, warm-start, pretrain, finetune, evaluate, export, infra-validate, push)."""
+    parser.add_argument("--gpus", type=int, default=default_gpus, help="GPUs per training task")
+    parser.add_argument("--accelerator-type", help="accelerator type of the training tasks")
+    parser.add_argument("--training-cpu", help="CPU request of the training tasks (default 4)")
+    parser.add_argument("--training-memory", help="memory request of the training tasks (default 32G)")
+    parser.add_argument("--cpu", nargs="*", metavar="STEP=CPU", help="CPU request per step, e.g. preprocess=8")
+    parser.add_argument("--memory", nargs="*", metavar="STEP=MEMORY", help="memory request per step, e.g. pretrain=64G")
+    parser.add_argument("--retries", nargs="*", metavar="STEP=N", help="retries per step (default preprocess=2)")
+    parser.add_argument("--node-selector", nargs="*", metavar="LABEL=VALUE")
+    parser.add_argument("--toleration", nargs="*", metavar="KEY[=VALUE][:EFFECT]", help="taints every task tolerates")
+    parser.add_argument("--pvc", help="existing PVC mounted at /workspace on every task")
+
+
+def _add_credential_flags(parser) -> None:
+    parser.add_argument("--token", help=f"bearer token for the KFP API (default: ${TOKEN_ENV})")
+    parser.add_argument(
+        "--cookies", help=f"cookie header for the KFP API, e.g. a Dex session (default: ${COOKIES_ENV})"
+    )
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("pipeline", help="compile, run locally, or submit the KFP pipeline")
     commands = parser.add_subparsers(dest="pipeline_command", required=True)
@@ -166,10 +333,7 @@ def add_parser(subparsers) -> None:
     compile_parser = commands.add_parser("compile", help="write the pipeline IR YAML")
     compile_parser.add_argument("--out", required=True, metavar="FILE")
     compile_parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="minilm")
-    compile_parser.add_argument("--gpus", type=int, default=0, help="GPUs per training task")
-    compile_parser.add_argument("--accelerator-type", help="accelerator type of the training tasks")
-    compile_parser.add_argument("--node-selector", nargs="*", metavar="LABEL=VALUE")
-    compile_parser.add_argument("--pvc", help="existing PVC mounted at /workspace on every task")
+    _add_cluster_flags(compile_parser, default_gpus=0)
 
     run_parser = commands.add_parser("run", help="run the whole pipeline")
     run_parser.add_argument("--local", action="store_true", required=True, help="on this machine with kfp.local")
@@ -184,16 +348,15 @@ def add_parser(subparsers) -> None:
     submit_parser.add_argument("--namespace")
     submit_parser.add_argument("--package", help="compiled YAML (default: compile now)")
     submit_parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="base")
-    submit_parser.add_argument("--gpus", type=int, default=1, help="GPUs per training task")
-    submit_parser.add_argument("--accelerator-type")
-    submit_parser.add_argument("--node-selector", nargs="*", metavar="LABEL=VALUE")
-    submit_parser.add_argument("--pvc")
+    _add_cluster_flags(submit_parser, default_gpus=1)
+    _add_credential_flags(submit_parser)
     submit_parser.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE")
-    submit_parser.add_argument("--wait", action="store_true")
+    submit_parser.add_argument("--wait", action="store_true", help="wait for the run; exit 1 unless it succeeds")
 
     versions_parser = commands.add_parser("versions", help="list the uploaded versions")
     versions_parser.add_argument("--host", required=True, metavar="URL")
     versions_parser.add_argument("--namespace")
+    _add_credential_flags(versions_parser)
 
     commands.add_parser("version", help="print this checkout's pipeline version")
     parser.set_defaults(func=run_command)
@@ -231,7 +394,19 @@ def run_command(args: argparse.Namespace) -> int:
         if not package:
             package = os.path.join(tempfile.mkdtemp(prefix="realm-pipeline-"), "realm_pipeline.yaml")
             compile_pipeline(package, _settings(args), args.preset)
-        print(json.dumps(submit(args.host, package, args.experiment, args.namespace, _params(args.param), args.wait)))
+        result = submit(
+            args.host,
+            package,
+            args.experiment,
+            args.namespace,
+            _params(args.param),
+            args.wait,
+            args.token,
+            args.cookies,
+        )
+        print(json.dumps(result))
+        if args.wait and result["state"] != "SUCCEEDED":
+            return 1
     elif command == "versions":
-        print(json.dumps(list_versions(args.host, args.namespace), indent=2))
+        print(json.dumps(list_versions(args.host, args.namespace, args.token, args.cookies), indent=2))
     return 0

@@ -1,9 +1,10 @@
 """The REALM pipeline (KFP v2): preprocess -> retriever warm start -> pre-train -> fine-tune -> evaluate, and,
 only when evaluation blesses the model, export -> infra-validate -> push.
 
-`build_pipeline(settings)` returns the pipeline function with the cluster settings applied (GPUs and resources
-per task, retries, caching, node placement, a shared PVC); `ClusterSettings()` without a GPU is what
-`realm pipeline run --local` uses.
+`build_pipeline(settings)` returns the pipeline function with the cluster settings applied (GPUs, CPU and memory
+requests per step, retries per step, caching, node selector and tolerations, a shared PVC); `ClusterSettings()`
+without a GPU is what `realm pipeline run --local` uses. Evaluation blesses against `min_exact_match` and, unless
+`baseline_metrics` names another, the metrics the last pushed model was blessed with (push stores them with it).
 """
 
 import dataclasses
@@ -35,24 +36,49 @@ PRESET_DEFAULTS = {
 }  # fmt: skip
 
 
+STEPS = ("preprocess", "warm-start", "pretrain", "finetune", "evaluate", "export", "infra-validate", "push")
+TRAINING_STEPS = ("warm-start", "pretrain", "finetune")
+TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
 @dataclasses.dataclass
 class ClusterSettings:
+    """Where and how the tasks run on a cluster; the defaults run anywhere (and are what --local uses)."""
+
     accelerator_type: "str | None" = None  # e.g. "nvidia.com/gpu" resource, "NVIDIA_TESLA_A100"
     accelerators_per_training_task: int = 0
-    training_cpu: str = "4"
+    training_cpu: str = "4"  # requests of the training steps unless `cpu`/`memory` name the step
     training_memory: str = "32G"
-    preprocess_retries: int = 2
+    cpu: dict[str, str] = dataclasses.field(default_factory=dict)  # step (see STEPS) -> CPU request
+    memory: dict[str, str] = dataclasses.field(default_factory=dict)  # step -> memory request
+    retries: dict[str, int] = dataclasses.field(default_factory=lambda: {"preprocess": 2})  # step -> retries
     node_selector: dict[str, str] = dataclasses.field(default_factory=dict)
     tolerations: list[dict] = dataclasses.field(default_factory=list)  # {"key", "operator", "value", "effect"}
     workspace_pvc: str | None = None  # an existing PVC mounted at /workspace on every task
 
+    def __post_init__(self) -> None:
+        for field in ("cpu", "memory", "retries"):
+            unknown = set(getattr(self, field)) - set(STEPS)
+            if unknown:
+                raise ValueError(f"{field}: unknown step(s) {sorted(unknown)}; the steps are {', '.join(STEPS)}")
+        for toleration in self.tolerations:
+            if toleration.get("effect") not in (None, *TOLERATION_EFFECTS):
+                raise ValueError(f"toleration {toleration}: effect must be one of {', '.join(TOLERATION_EFFECTS)}")
 
-def _place(task, settings: ClusterSettings, training: bool = False):
-    if training:
-        task.set_cpu_request(settings.training_cpu).set_memory_request(settings.training_memory)
-        if settings.accelerators_per_training_task:
-            task.set_accelerator_type(settings.accelerator_type or "nvidia.com/gpu")
-            task.set_accelerator_limit(settings.accelerators_per_training_task)
+
+def _place(task, settings: ClusterSettings, step: str):
+    training = step in TRAINING_STEPS
+    cpu = settings.cpu.get(step) or (settings.training_cpu if training else None)
+    memory = settings.memory.get(step) or (settings.training_memory if training else None)
+    if cpu:
+        task.set_cpu_request(cpu)
+    if memory:
+        task.set_memory_request(memory)
+    if settings.retries.get(step):
+        task.set_retry(settings.retries[step])
+    if training and settings.accelerators_per_training_task:
+        task.set_accelerator_type(settings.accelerator_type or "nvidia.com/gpu")
+        task.set_accelerator_limit(settings.accelerators_per_training_task)
     if settings.node_selector or settings.tolerations or settings.workspace_pvc:
         from kfp import kubernetes
 
@@ -85,7 +111,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
         finetune_batch_size: int = defaults["finetune_batch_size"],
         questions: str = "sample",
         min_exact_match: float = 0.0,
-        baseline_metrics: str = "",
+        baseline_metrics: str = "",  # a metrics.json to beat; "": the last model pushed to push_dir/model_name
         tolerance: float = 0.01,
         model_name: str = "realm",
         push_dir: str = "/workspace/serving",
@@ -97,8 +123,8 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         )
-        corpus.set_display_name("preprocess (Beam)").set_retry(settings.preprocess_retries)
-        _place(corpus, settings)
+        corpus.set_display_name("preprocess (Beam)")
+        _place(corpus, settings, "preprocess")
         retriever = warm_start_op(
             corpus=corpus.outputs["corpus"],
             preset=preset,
@@ -107,7 +133,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("retriever warm start (ICT)")
-        _place(retriever, settings, training=True).set_caching_options(False)
+        _place(retriever, settings, "warm-start").set_caching_options(False)
         pretrained = pretrain_op(
             corpus=corpus.outputs["corpus"],
             retriever=retriever.outputs["retriever"],
@@ -120,7 +146,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("pre-train (refresh sidecar)")
-        _place(pretrained, settings, training=True).set_caching_options(False)
+        _place(pretrained, settings, "pretrain").set_caching_options(False)
         finetuned = finetune_op(
             corpus=corpus.outputs["corpus"],
             pretrained=pretrained.outputs["model"],
@@ -131,17 +157,19 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("fine-tune (open QA)")
-        _place(finetuned, settings, training=True).set_caching_options(False)
+        _place(finetuned, settings, "finetune").set_caching_options(False)
         evaluated = evaluate_op(
             model=finetuned.outputs["model"],
             questions=questions,
             min_exact_match=min_exact_match,
             baseline_metrics=baseline_metrics,
             tolerance=tolerance,
+            push_dir=push_dir,
+            model_name=model_name,
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("evaluate")
-        _place(evaluated, settings).set_caching_options(False)
+        _place(evaluated, settings, "evaluate").set_caching_options(False)
         with dsl.If(evaluated.outputs["Output"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
             exported = export_op(
                 model=finetuned.outputs["model"],
@@ -149,18 +177,25 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
                 pipeline_version=pipeline_version,
                 run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             )
-            _place(exported.set_display_name("export (TF Serving)"), settings)
+            _place(exported.set_display_name("export (TF Serving)"), settings, "export")
             validated = infra_validate_op(
-                serving=exported.outputs["serving"], name=model_name, version=exported.outputs["Output"]
-            ).set_display_name("infra-validate")
-            _place(validated, settings).set_caching_options(False)
-            pushed = push_op(
                 serving=exported.outputs["serving"],
                 name=model_name,
                 version=exported.outputs["Output"],
+                pipeline_version=pipeline_version,
+                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            ).set_display_name("infra-validate")
+            _place(validated, settings, "infra-validate").set_caching_options(False)
+            pushed = push_op(
+                serving=exported.outputs["serving"],
+                evaluation=evaluated.outputs["evaluation"],
+                name=model_name,
+                version=exported.outputs["Output"],
                 push_dir=push_dir,
+                pipeline_version=pipeline_version,
+                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             ).set_display_name("push")
             pushed.after(validated)
-            _place(pushed, settings).set_caching_options(False)
+            _place(pushed, settings, "push").set_caching_options(False)
 
     return realm_pipeline
