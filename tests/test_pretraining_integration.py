@@ -69,6 +69,12 @@ def test_training_learns_and_picks_up_refreshed_indexes(corpus, tmp_path):
         assert len(re.findall(r"published index", f.read())) >= 3
     assert os.path.exists(os.path.join(config.output_dir, "exports", "TRAINING_DONE"))
     assert os.path.exists(os.path.join(config.output_dir, "final", "embedder", "config.json"))
+    # The run ends on an index of its final embedder, which fine-tuning then reuses instead of re-embedding.
+    from realm.finetuning.trainer import pretraining_final_step
+    from realm.retrieval.index import BlockIndex
+
+    assert BlockIndex.load_latest(os.path.join(config.output_dir, "index")).embedder_step == 150
+    assert pretraining_final_step(config.output_dir) == 150
 
 
 def test_sigkilled_run_resumes_from_its_last_checkpoint(corpus, tmp_path):
@@ -99,6 +105,41 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint(corpus, tmp_path):
     assert 20 <= resumed <= killed_at and killed_at - resumed <= 10  # at most one checkpoint interval lost
     assert json.loads(second.stdout[second.stdout.index("{") :])["step"] == 60
     assert _metrics(run)[-1]["step"] == 60
+
+
+def test_sidecar_killed_mid_write_is_restarted_and_never_exposes_a_partial_index(corpus, tmp_path):
+    from realm.pretraining.refresh import PAUSE_ENV
+    from realm.retrieval.index import BlockIndex, latest_version
+
+    run = str(tmp_path / "run")
+    index_dir = os.path.join(run, "index")
+    command = [sys.executable, "-m", "realm.cli", "pretrain", "--data", corpus, "--out", run, *TINY_ARGS]
+    command += ["--steps", "40", "--refresh-every", "10", "--checkpoint-every", "20", "--no-jit"]
+    log_path = tmp_path / "trainer.log"
+    with open(log_path, "w") as log:  # every publish pauses 3 s after writing its version, before the rename
+        trainer = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, PAUSE_ENV: "3"})
+    deadline = time.time() + 300
+
+    def staging_after_first() -> bool:
+        names = os.listdir(index_dir) if os.path.isdir(index_dir) else []
+        return latest_version(index_dir) is not None and any(n.startswith(".staging-") for n in names)
+
+    while not staging_after_first():
+        assert trainer.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
+        time.sleep(0.1)
+    published_before = latest_version(index_dir)
+    sidecar_pid = int(re.findall(r"started refresh sidecar \(pid (\d+)\)", log_path.read_text())[-1])
+    os.kill(sidecar_pid, signal.SIGKILL)
+    # The half-written version is never what LATEST names, and the published one still loads.
+    assert latest_version(index_dir) == published_before
+    assert BlockIndex.load_latest(index_dir).embedder_step == int(published_before[1:])
+
+    assert trainer.wait(timeout=600) == 0, log_path.read_text()[-3000:]
+    log = log_path.read_text()
+    assert re.search(r"refresh sidecar exited with -9; restarting \(1/3\)", log), log[-3000:]
+    metrics = _metrics(run)
+    assert metrics[-1]["step"] == 40 and metrics[-1]["sidecar_restarts"] >= 1
+    assert BlockIndex.load_latest(index_dir).embedder_step == 40  # the restarted sidecar indexed the final embedder
 
 
 def _running(pid: int) -> bool:

@@ -64,6 +64,14 @@ def block_reader_texts(blocks, ids) -> list[str]:
     return blocks.texts(ids)
 
 
+def pretraining_final_step(pretrain_dir: str) -> int | None:
+    """The global step of a pre-training run's final models: that of its newest checkpoint."""
+    import tensorflow as tf
+
+    newest = tf.train.latest_checkpoint(os.path.join(pretrain_dir, "checkpoints"))
+    return int(newest.rsplit("-", 1)[1]) if newest else None
+
+
 def load_block_embeddings(config: FinetuneConfig, embedder, blocks) -> np.ndarray:
     """The pre-training run's newest index embeddings when they cover this corpus, else embed it now."""
     from realm.pretraining.refresh import embed_corpus
@@ -71,9 +79,14 @@ def load_block_embeddings(config: FinetuneConfig, embedder, blocks) -> np.ndarra
 
     if config.pretrain_dir and not config.init_embedder:
         index = BlockIndex.load_latest(os.path.join(config.pretrain_dir, "index"))
-        if index is not None and len(index) == len(blocks):
+        final_step = pretraining_final_step(config.pretrain_dir)
+        if index is not None and len(index) == len(blocks) and index.embedder_step == final_step:
             logger.info("reusing block embeddings of %s", index.path)
             return np.asarray(index.embeddings, np.float32)
+        if index is not None:
+            logger.info(
+                "the pre-training index %s is not the final embedder's (step %s); re-embedding", index.path, final_step
+            )
     logger.info("embedding %d blocks with the initial embedder (fixed during fine-tuning)", len(blocks))
     return embed_corpus(embedder, blocks, 64, config.candidate_seq_len)
 

@@ -251,16 +251,23 @@ class Pretrainer:
             self.index = BlockIndex(os.path.join(self.paths["index"], name))
             logger.info("using index %s (embedder step %d)", name, self.index.embedder_step)
 
-    def _wait_for_first_index(self, sidecar: SidecarSupervisor) -> None:
+    def _wait_for_index(self, sidecar: SidecarSupervisor, embedder_step: int | None = None) -> None:
+        """Block until an index is in use (built from `embedder_step`'s export when given): only before the
+        first step and once after the last, never in between."""
         deadline = time.time() + self.config.first_index_timeout
-        while self.index is None:
+
+        def ready() -> bool:
+            return self.index is not None and (embedder_step is None or self.index.embedder_step >= embedder_step)
+
+        while not ready():
             self._maybe_swap_index()
-            if self.index is not None:
+            if ready():
                 break
             sidecar.check()
             if time.time() > deadline:
+                wanted = "no index" if embedder_step is None else f"no index of the step-{embedder_step} embedder"
                 raise PretrainingError(
-                    f"no index was published in {self.config.first_index_timeout:.0f}s; see {sidecar.log_path}"
+                    f"{wanted} was published in {self.config.first_index_timeout:.0f}s; see {sidecar.log_path}"
                 )
             time.sleep(0.5)
 
@@ -351,7 +358,7 @@ class Pretrainer:
         writer = tf.summary.create_file_writer(self.paths["tensorboard"])
         last: dict[str, float] = {}
         try:
-            self._wait_for_first_index(sidecar)
+            self._wait_for_index(sidecar)
             window_start, window_examples = time.time(), 0
             for step in range(start_step, cfg.steps):
                 self._maybe_swap_index()
@@ -361,7 +368,7 @@ class Pretrainer:
                 self.step.assign(step + 1)
                 window_examples += cfg.batch_size
                 done = step + 1
-                if done % cfg.refresh_every == 0 and done < cfg.steps:
+                if done % cfg.refresh_every == 0 or done == cfg.steps:
                     self._export_embedder(done)
                 if done % cfg.log_every == 0 or done == cfg.steps or done == start_step + 1:
                     elapsed = max(time.time() - window_start, 1e-9)
@@ -380,6 +387,9 @@ class Pretrainer:
                     window_start, window_examples = time.time(), 0
                 if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                     self.manager.save(checkpoint_number=done)
+            # The run's newest index then matches its final embedder, so fine-tuning can reuse it as is.
+            logger.info("waiting for the index of the final embedder (step %d)", cfg.steps)
+            self._wait_for_index(sidecar, cfg.steps)
         finally:
             exports.mark_done(self.paths["exports"])
             sidecar.stop()
