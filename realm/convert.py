@@ -65,7 +65,7 @@ def convert_tf(
     block_records: str | None = None,
     vocab_file: str | None = None,
 ) -> ConversionReport:
-    from realm.checkpoints.google_tf import read_tf_checkpoint
+    from realm.checkpoints.google_tf import read_tf_checkpoint, resolve_tf_checkpoint
     from realm.checkpoints.loading import load_state_dict
 
     config = RealmConfig.from_json_file(config_file).replace(architecture=architecture)
@@ -81,7 +81,7 @@ def convert_tf(
         tokenizer = RealmTokenizer(vocab_file)
     state = read_tf_checkpoint(checkpoint, architecture)
     model = pretrained.build_model(config, architecture, tokenizer=tokenizer, block_records=records)
-    load_state_dict(model, state, source=checkpoint)
+    load_state_dict(model, state, source=resolve_tf_checkpoint(checkpoint))
     pretrained.save_pretrained(model, out, vocab_file=vocab_file)
     return _report(model, checkpoint, out)
 

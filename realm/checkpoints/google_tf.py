@@ -98,20 +98,29 @@ def hf_name_from_path(path: str) -> tuple[str, bool]:
     return ".".join(parts), is_kernel
 
 
+def resolve_tf_checkpoint(path: str) -> str:
+    """The checkpoint prefix that `path` (a prefix, or a directory holding a `checkpoint` index) names; load
+    errors name this prefix, the files actually read."""
+    import tensorflow as tf
+
+    if not os.path.isdir(path):
+        return path
+    prefix = tf.train.latest_checkpoint(path)
+    if prefix is None:
+        raise CheckpointError(f"{path}: no TensorFlow checkpoint found (no `checkpoint` index file)")
+    return prefix
+
+
 def read_tf_checkpoint(path: str, architecture: str) -> dict[str, np.ndarray]:
     """All of a TF checkpoint's model variables for `architecture`, HF-named and in torch layout."""
     import tensorflow as tf
 
-    prefix = path
-    if os.path.isdir(path):
-        prefix = tf.train.latest_checkpoint(path)
-        if prefix is None:
-            raise CheckpointError(f"{path}: no TensorFlow checkpoint found (no `checkpoint` index file)")
+    prefix = resolve_tf_checkpoint(path)
     try:
         reader = tf.train.load_checkpoint(prefix)
         variables = reader.get_variable_to_shape_map()
     except (tf.errors.OpError, ValueError) as err:
-        raise CheckpointError(f"{path}: cannot read TensorFlow checkpoint: {err}") from err
+        raise CheckpointError(f"{prefix}: cannot read TensorFlow checkpoint: {err}") from err
     state: dict[str, np.ndarray] = {}
     for name in sorted(variables):
         mapped = tf_name_to_hf_path(name, architecture)
@@ -121,9 +130,9 @@ def read_tf_checkpoint(path: str, architecture: str) -> dict[str, np.ndarray]:
         try:
             array = reader.get_tensor(name)
         except tf.errors.OpError as err:
-            raise CheckpointError(f"{path}: cannot read variable {name} (truncated data file?): {err}") from err
+            raise CheckpointError(f"{prefix}: cannot read variable {name} (truncated data file?): {err}") from err
         state[hf_name] = np.transpose(array) if is_kernel else array
     if not state:
-        raise CheckpointError(f"{path}: no variables of a {architecture} in this TensorFlow checkpoint")
+        raise CheckpointError(f"{prefix}: no variables of a {architecture} in this TensorFlow checkpoint")
     logger.info("read %d variables for %s from %s", len(state), architecture, path)
     return state
