@@ -182,3 +182,25 @@ def test_regex_fast_path_gives_the_parser_result_on_the_whole_sample():
 def test_quote_runs_follow_mediawiki():
     text = "'''Bold''' and ''italic'' and '''''both''''' and l''''apostrophe''' and [[wikt:x|gone]]''s''."
     assert clean_wikitext(text).paragraphs[0].text == "Bold and italic and both and l'apostrophe and s."
+
+
+@pytest.mark.parametrize(
+    "wikitext",
+    [
+        "a [[b| c ]] d [[e|f [[g]] h]] i\n[[x|\ny]] z",  # spaces inside anchors, a nested link, a broken one
+        "[[a|  ]] b [[c]][[d|e]] f",  # an anchor of spaces only, links back to back
+        "x &amp; [[y|z&nbsp;w]] <br/> v",  # entities inside and outside anchors, a line break tag
+    ],
+)
+def test_regex_fast_path_gives_the_parser_result_on_link_edge_cases(wikitext):
+    fast, slow = clean_wikitext(wikitext), clean_wikitext(wikitext, regex_fast_path=False)
+    assert [(p.text, p.links) for p in fast.paragraphs] == [(p.text, p.links) for p in slow.paragraphs]
+    for paragraph in fast.paragraphs:
+        assert all(paragraph.text[s:e].strip() == paragraph.text[s:e] for s, e in paragraph.links)
+
+
+def test_internal_anchor_markers_never_reach_the_text():
+    """The fast path marks anchors with private-use characters; an entity decoding to one must not leak."""
+    paragraphs = clean_wikitext("&#57344;x [[y]] &#57345;z").paragraphs
+    assert paragraphs[0].text == "x y z"
+    assert not any(c in p.text for p in paragraphs for c in "\ue000\ue001")

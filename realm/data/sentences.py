@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-_BOUNDARY = re.compile(r"[.!?][\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9\u00c0-\u024f])")
+# Group 1 is the sentence's last characters: the punctuation and any closing quotes or brackets.
+_BOUNDARY = re.compile(r"([.!?][\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9\u00c0-\u024f])")
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "ft", "gen", "gov", "sen", "rep", "rev", "col",
     "capt", "lt", "sgt", "maj", "cmdr", "adm", "hon", "pres", "no", "vol", "vols", "pp", "p", "ch", "fig",
@@ -20,6 +21,7 @@ _ABBREVIATIONS = {
     "u.k", "u.n", "a.d", "b.c", "ph.d", "op", "nos", "ave", "blvd", "dept", "univ", "assn", "bros", "messrs",
 }  # fmt: skip
 _LAST_WORD = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
+_INITIALS = re.compile(r"([a-z]\.)+[a-z]")
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -30,7 +32,7 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     if word in _ABBREVIATIONS:
         return True
     # Initials ("J. R. R. Tolkien", "U.S.") and single letters.
-    return len(word) == 1 or bool(re.fullmatch(r"([a-z]\.)+[a-z]", word))
+    return len(word) == 1 or bool(_INITIALS.fullmatch(word))
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -41,7 +43,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         if text[match.start()] == "." and _is_abbreviation(text, match.start()):
             continue
         end = match.end()
-        sentence_end = len(text[:end].rstrip())
+        sentence_end = match.end(1)  # where `text[:end].rstrip()` ends: the group stops at the whitespace
         if sentence_end > start:
             spans.append((start, sentence_end))
         start = end

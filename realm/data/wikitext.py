@@ -38,6 +38,9 @@ _SKIPPED_SECTIONS = {
     "discography", "filmography", "gallery",
 }  # fmt: skip
 _MARKUP_LEFTOVERS = re.compile(r"\[\[|\]\]|\{\{|\}\}|\{\||\|\}|<ref|</?[a-zA-Z][a-zA-Z0-9]*[\s/>]|^\s*[|!]")
+# Every leftover above contains one of these: one character-class scan clears most lines (the alternation above
+# is tried at every position).
+_MARKUP_CHARACTERS = re.compile(r"[\[\]{}|<!]")
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _REFERENCE = re.compile(r"<ref\b[^>]*/>|<ref\b[^>/]*>.*?</ref\s*>", re.S | re.I)
@@ -71,7 +74,6 @@ _ANCHOR_OPEN, _ANCHOR_CLOSE = "\ue000", "\ue001"
 _SENTINELS = re.compile(f"[{_ANCHOR_OPEN}{_ANCHOR_CLOSE}]")
 # No character the parser would turn into a node of its own (entities, tags, templates, nested links).
 _SIMPLE_LINK = re.compile(r"\[\[([^\[\]{}|<>&\n\ue000\ue001]+)(?:\|([^\[\]{}|<>&\n\ue000\ue001]*))?\]\]")
-_ANCHORED = re.compile(f"{_ANCHOR_OPEN}([^{_ANCHOR_CLOSE}]*){_ANCHOR_CLOSE}")
 _APOSTROPHES = re.compile(r"'{2,}")
 _ALPHANUMERIC = re.compile(r"[^\W_]")  # str.isalnum() for any character
 # List markers at line starts (a line break, which the newline before them already is) and <br> (a space).
@@ -86,13 +88,15 @@ def _is_dropped_link(target: str) -> bool:
 
 
 def _anchor_simple_link(match: re.Match) -> str:
-    target = match.group(1).strip()
+    target, anchor = match.groups()
+    shown = f"{_ANCHOR_OPEN}{target if anchor is None else anchor}{_ANCHOR_CLOSE}"
+    if ":" not in match.group(0):  # most links: no namespace prefix (never dropped) and no URL
+        return shown
     if "://" in match.group(0):
         return match.group(0)  # a URL is a node of its own: leave it to the parser
-    if _is_dropped_link(target):
+    if _is_dropped_link(target.strip()):
         return _ANCHOR_OPEN + _ANCHOR_CLOSE  # nothing, but it still separates quote runs as the node did
-    anchor = match.group(1) if match.group(2) is None else match.group(2)
-    return f"{_ANCHOR_OPEN}{anchor}{_ANCHOR_CLOSE}"
+    return shown
 
 
 def _style_quotes(match: re.Match) -> str:
@@ -117,116 +121,150 @@ def fast_prestrip(wikitext: str, regex_fast_path: bool = True) -> str:
     return _remove_repeatedly(_INNER_TABLE, text)
 
 
-class _Builder:
-    """Accumulates plain text line by line, collapsing whitespace, and remembers link anchor ranges."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, list[tuple[int, int]]]] = []
-        self._parts: list[str] = []
-        self._length = 0
-        self._links: list[tuple[int, int]] = []
-        self._space_pending = False
-
-    @property
-    def position(self) -> int:
-        return self._length + (1 if self._space_pending and self._length else 0)
-
-    def add(self, text: str, spaces_collapsed: bool = False) -> None:
-        if not spaces_collapsed:
-            text = _SPACES.sub(" ", text)
-        if "\n" not in text:
-            self._add_inline(text)
-            return
-        for i, piece in enumerate(text.split("\n")):
-            if i:
-                self.break_line()
-            self._add_inline(piece)
-
-    def _add_inline(self, text: str) -> None:
-        if not text:
-            return
-        if text.startswith(" "):
-            self._space_pending = True
-            text = text[1:]
-        if not text:
-            return
-        trailing = text.endswith(" ")
-        if trailing:
-            text = text[:-1]
-        if self._space_pending and self._length:
-            self._parts.append(" ")
-            self._length += 1
-        self._parts.append(text)
-        self._length += len(text)
-        self._space_pending = trailing
-
-    def add_link(self, start: int, end: int) -> None:
-        if end > start:
-            self._links.append((start, end))
-
-    def break_line(self) -> None:
-        if self._parts:
-            self.lines.append(("".join(self._parts), self._links))
-        self._parts, self._length, self._links, self._space_pending = [], 0, [], False
-
-    @property
-    def line_number(self) -> int:
-        return len(self.lines)
-
-
 def _link_prefix(target: str) -> str | None:
     if ":" not in target or target.startswith(":"):
         return None
     return target.split(":", 1)[0].strip().lower()
 
 
-def _add_link_text(out: _Builder, add_anchor, *args) -> None:
-    """Run `add_anchor(*args)` (which writes the anchor) and record the range it wrote as a link."""
-    line = out.line_number
-    start = out.position
-    add_anchor(*args)
-    if out.line_number == line:
-        out.add_link(start, out._length)
+# A section is assembled as one string in which the sentinels delimit link anchors (nested ones too) and "\n"
+# ends a line, so spaces are collapsed and lines split in C; only lines holding an anchor need a Python loop to
+# place its range. A sentinel the parser separated from its partner (a pre-resolved link it split into nodes)
+# is not an anchor boundary: it is dropped like every other sentinel.
+_PAIRED_ANCHOR = re.compile(f"({_ANCHOR_OPEN}[^{_ANCHOR_OPEN}{_ANCHOR_CLOSE}]*{_ANCHOR_CLOSE})")
+_SENTINEL_SPLIT = re.compile(f"([{_ANCHOR_OPEN}{_ANCHOR_CLOSE}])")
+_ANCHOR_PAIR = _ANCHOR_OPEN + _ANCHOR_CLOSE
+# `_SPACES.sub(" ", text)` is "every space that is not " " becomes one, then runs of " " become one": the
+# rare characters and the rare runs are found quickly, where `_SPACES` would stop at every word gap.
+_UNUSUAL_SPACE = re.compile(r"[\t\u00a0\u2009\u200a\u202f\u3000]")
+_DOUBLE_SPACES = re.compile("  +")
 
 
-def _add_text(text: str, out: _Builder) -> None:
-    """Plain text, in which anchors of pre-resolved links sit between sentinels and quote runs are markup."""
+def _text_fragment(text: str) -> str:
+    """A Text node's contribution: quote runs are markup; its pre-resolved anchors stay between sentinels."""
     if "''" in text:
         text = _APOSTROPHES.sub(_style_quotes, text)
-    text = _SPACES.sub(" ", text)  # once per node rather than once per piece
-    if _ANCHOR_OPEN not in text:
-        out.add(text, spaces_collapsed=True)
-        return
-    position = 0
-    for match in _ANCHORED.finditer(text):
-        out.add(text[position : match.start()], spaces_collapsed=True)
-        _add_link_text(out, out.add, match.group(1), True)
-        position = match.end()
-    out.add(_SENTINELS.sub("", text[position:]), spaces_collapsed=True)
+    if _ANCHOR_OPEN in text or _ANCHOR_CLOSE in text:
+        sentinels = "".join(_SENTINELS.findall(text))
+        if sentinels != _ANCHOR_PAIR * (len(sentinels) // 2) or len(sentinels) % 2:  # one without its partner
+            pieces = _PAIRED_ANCHOR.split(text)  # odd indices: whole anchors
+            text = "".join(piece if i % 2 else _SENTINELS.sub("", piece) for i, piece in enumerate(pieces))
+    return text
 
 
-def _walk(nodes, out: _Builder) -> None:
+def _walk(nodes, parts: list[str]) -> None:
     for node in nodes:
         if isinstance(node, mw.Text):
-            _add_text(str(node.value), out)
+            parts.append(_text_fragment(str(node.value)))
         elif isinstance(node, mw.Wikilink):
             if _is_dropped_link(str(node.title).strip()):
                 continue
             shown = node.text if node.text is not None else node.title
-            _add_link_text(out, _walk, shown.nodes, out)
+            parts.append(_ANCHOR_OPEN)
+            _walk(shown.nodes, parts)
+            parts.append(_ANCHOR_CLOSE)
         elif isinstance(node, mw.Tag):
             tag = str(node.tag).strip().lower()
             if tag in _DROPPED_TAGS or node.wiki_markup == "{|":
                 continue
             if tag in _LINE_BREAK_TAGS:
-                out.break_line() if tag != "br" else out.add(" ")
+                parts.append(" " if tag == "br" else "\n")
             if node.contents is not None and not node.self_closing:
-                _walk(node.contents.nodes, out)
+                _walk(node.contents.nodes, parts)
         elif isinstance(node, mw.HTMLEntity):
-            out.add(node.normalize())
+            parts.append(_SENTINELS.sub("", node.normalize()))
         elif isinstance(node, mw.ExternalLink) and node.title is not None:
-            _walk(node.title.nodes, out)
+            _walk(node.title.nodes, parts)
         # Templates, comments, template arguments and headings (handled by the caller) produce no text.
+
+
+def _section_lines(parts: list[str]) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Non-empty lines of a section, spaces collapsed and trimmed, with the [start, end) range of every anchor.
+
+    An anchor's range starts where its first character lands (after the separating space, unless the anchor
+    itself starts with one) and ends before a trailing space. It is kept only when no non-empty line ended
+    between its two sentinels, and only when it holds text.
+    """
+    text = "".join(parts)
+    text = _UNUSUAL_SPACE.sub(" ", text)  # with the next line, `_SPACES.sub(" ", text)` at a fraction of the cost
+    if "  " in text:
+        text = _DOUBLE_SPACES.sub(" ", text)
+    lines: list[tuple[str, list[tuple[int, int]]]] = []
+    open_anchors: list[tuple[int, int]] = []  # (non-empty lines before the anchor opened, its start)
+    for line in text.split("\n"):
+        line = line.strip(" ")
+        if _ANCHOR_OPEN not in line and _ANCHOR_CLOSE not in line:
+            if line:
+                lines.append((line, []))
+            continue
+        plain = line.replace(_ANCHOR_OPEN, "").replace(_ANCHOR_CLOSE, "")
+        if "  " in plain or plain.startswith(" ") or plain.endswith(" "):
+            plain, links = _anchored_line_with_spaces(line, open_anchors, len(lines))
+        else:
+            links = _anchored_line(line, plain, open_anchors, len(lines))
+        if plain:
+            lines.append((plain, links))
+    return lines
+
+
+def _anchored_line(line: str, plain: str, open_anchors: list[tuple[int, int]], lines_before: int) -> list:
+    """Anchor ranges of a line whose text without sentinels (`plain`) needs no space collapsed or trimmed, so a
+    sentinel's position in `plain` is its index minus the sentinels before it; an anchor ends before a space."""
+    if not open_anchors:
+        pairs = [match.span() for match in _PAIRED_ANCHOR.finditer(line)]
+        if 2 * len(pairs) == len(line) - len(plain):  # every sentinel is in a pair: no nesting, none left open
+            links = []
+            for count, (open_at, close_after) in enumerate(pairs):
+                start = open_at - 2 * count
+                end = close_after - 2 * count - 2
+                if end and plain[end - 1] == " ":
+                    end -= 1
+                if end > start:
+                    links.append((start, end))
+            return links
+    links = []
+    for count, match in enumerate(_SENTINELS.finditer(line)):
+        position = match.start() - count
+        if match.group() == _ANCHOR_OPEN:
+            open_anchors.append((lines_before, position))
+            continue
+        opened_lines_before, start = open_anchors.pop()
+        end = position - 1 if position and plain[position - 1] == " " else position
+        if opened_lines_before == lines_before and end > start:
+            links.append((start, end))
+    return links
+
+
+def _anchored_line_with_spaces(line: str, open_anchors: list[tuple[int, int]], lines_before: int) -> tuple:
+    """(text, anchor ranges) of a line where spaces meet across sentinels: the text is laid down piece by piece,
+    a space between pieces only once and none at either end of the line."""
+    pieces: list[str] = []
+    links: list[tuple[int, int]] = []
+    length = 0
+    space_pending = False  # a space goes before the next text, unless the line ends first
+    for segment in _SENTINEL_SPLIT.split(line):
+        if segment == _ANCHOR_OPEN:
+            open_anchors.append((lines_before, length + 1 if space_pending and length else length))
+        elif segment == _ANCHOR_CLOSE:
+            opened_lines_before, start = open_anchors.pop()
+            if opened_lines_before == lines_before and length > start:
+                links.append((start, length))
+        elif segment:
+            if segment[0] == " ":
+                space_pending = True
+                segment = segment[1:]
+                if not segment:
+                    continue
+            trailing = segment[-1] == " "
+            if trailing:
+                segment = segment[:-1]
+            if space_pending and length:
+                pieces.append(" ")
+                length += 1
+            pieces.append(segment)
+            length += len(segment)
+            space_pending = trailing
+    return "".join(pieces), links
 
 
 def clean_wikitext(wikitext: str, regex_fast_path: bool = True) -> CleanedText:
@@ -236,14 +274,16 @@ def clean_wikitext(wikitext: str, regex_fast_path: bool = True) -> CleanedText:
     """
     # Style tags are left as text and their apostrophes removed by rule: same text, cheaper parse.
     parsed = mwparserfromhell.parse(fast_prestrip(wikitext, regex_fast_path), skip_style_tags=True)
-    out = _Builder()
+    lines: list[tuple[str, list[tuple[int, int]]]] = []
     skipping_level = 0  # > 0 while inside a skipped section of that heading level
     section: list = []
 
     def flush() -> None:
-        _walk(section, out)
-        out.break_line()
-        section.clear()
+        if section:
+            parts: list[str] = []
+            _walk(section, parts)
+            lines.extend(_section_lines(parts))
+            section.clear()
 
     for node in parsed.nodes:
         if isinstance(node, mw.Heading):
@@ -264,8 +304,8 @@ def clean_wikitext(wikitext: str, regex_fast_path: bool = True) -> CleanedText:
 
     paragraphs: list[Paragraph] = []
     dropped = 0
-    for text, links in out.lines:
-        if _MARKUP_LEFTOVERS.search(text):
+    for text, links in lines:
+        if _MARKUP_CHARACTERS.search(text) and _MARKUP_LEFTOVERS.search(text):
             dropped += 1
             continue
         if not _ALPHANUMERIC.search(text):
