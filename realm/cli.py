@@ -76,7 +76,7 @@ def _add_preprocess(subparsers) -> None:
     )
     parser.add_argument("--input", metavar="GLOB", help="dump file(s); default: the gensim enwiki sample")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--num-shards", type=int, default=16, help="output shards (use ~256 for a full dump)")
+    parser.add_argument("--num-shards", type=int, help="output shards (default: one per 32 MiB of compressed input)")
     parser.add_argument("--vocab", metavar="FILE", help="WordPiece vocab.txt (default: BERT uncased)")
     parser.add_argument(
         "--ner-hook", metavar="MODULE:FUNCTION", help="extra salient-span finder: f(sentence) -> [(start, end, kind)]"
@@ -375,6 +375,13 @@ def _add_export(subparsers) -> None:
     parser.add_argument("--version", type=int, help="integer version (default: Unix time); never overwritten")
     parser.add_argument("--half-precision", action="store_true", help="float16 block embeddings (half the memory)")
     parser.add_argument("--max-batch", type=int, default=256, help="largest request accepted")
+    parser.add_argument(
+        "--mips-chunk-size",
+        type=int,
+        metavar="BLOCKS",
+        help="blocks scored at a time by the in-graph search; bounds a request's scores at [batch, BLOCKS] "
+        "(default: realm.retrieval.mips.DEFAULT_CHUNK_SIZE)",
+    )
     parser.add_argument("--warmup-question", action="append", help="warm-up request question (repeatable)")
     parser.set_defaults(func=_run_export)
 
@@ -390,6 +397,7 @@ def _run_export(args: argparse.Namespace) -> int:
         warmup_questions=args.warmup_question,
         half_precision=args.half_precision,
         max_batch=args.max_batch,
+        mips_chunk_size=args.mips_chunk_size,
     )
     print(path)
     return 0

@@ -3,6 +3,8 @@ warm-up records, versioning, bad requests, the TF-Hub embedder, and the REST cli
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -22,22 +24,29 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def exported(checkpoints, tmp_path_factory):  # noqa: F811
-    from realm import convert
+    """The HF checkpoint converted by `realm convert --from-hf` (the path users take), then exported."""
+    from realm import cli
 
     _, _, hf_dir = checkpoints
     root = tmp_path_factory.mktemp("export")
     converted = str(root / "converted")
-    convert.convert_hf(hf_dir, converted)
+    assert cli.main(["convert", "--from-hf", hf_dir, "--out", converted]) == 0
     with open(os.path.join(converted, "block_titles.json"), "w") as f:
         json.dump([f"Block {i}" for i in range(len(BLOCKS))], f)
     path = export_saved_model(converted, str(root / "serving"), "realm", version=7, warmup_questions=QUESTIONS[:2])
     return converted, path
 
 
-def _serve(path: str, questions) -> dict:
+@functools.cache
+def _serving_signature(path: str):
+    """Each export is loaded once per test session: loading, not answering, dominates these tests' time."""
     import tensorflow_text  # noqa: F401
 
-    out = tf.saved_model.load(path).signatures["serving_default"](question=tf.constant(questions))
+    return tf.saved_model.load(path).signatures["serving_default"]
+
+
+def _serve(path: str, questions) -> dict:
+    out = _serving_signature(path)(question=tf.constant(questions))
     return {k: v.numpy() for k, v in out.items()}
 
 
@@ -62,6 +71,74 @@ def test_export_equals_the_keras_model(exported):
     out = _serve(exported[1], QUESTIONS)
     assert out["answer"].tolist() == keras_out["predicted_answer"].numpy().tolist()
     np.testing.assert_allclose(out["answer_score"], keras_out["answer_score"].numpy(), atol=1e-5)
+
+
+def _tensor_spec(tensor_info) -> tuple[tf.DType, list[int]]:
+    return tf.dtypes.as_dtype(tensor_info.dtype), [d.size for d in tensor_info.tensor_shape.dim]
+
+
+def test_signature_contract_and_on_disk_layout(checkpoints, exported):  # noqa: F811
+    """What TF Serving and its clients read: the SignatureDefs in saved_model.pb and the version directories."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    config = checkpoints[0].config
+    k = config.reader_beam_size
+    with open(os.path.join(exported[1], "saved_model.pb"), "rb") as f:
+        (meta_graph,) = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs
+    assert "serve" in meta_graph.meta_info_def.tags
+    serving = meta_graph.signature_def["serving_default"]
+    assert {name: _tensor_spec(t) for name, t in serving.inputs.items()} == {"question": (tf.string, [-1])}
+    assert {name: _tensor_spec(t) for name, t in serving.outputs.items()} == {
+        "answer": (tf.string, [-1]),
+        "answer_score": (tf.float32, [-1]),
+        "block_ids": (tf.int64, [-1, k]),
+        "block_titles": (tf.string, [-1, k]),
+        "retrieval_scores": (tf.float32, [-1, k]),
+    }
+    embed = meta_graph.signature_def["embed_question"]
+    assert {name: _tensor_spec(t) for name, t in embed.inputs.items()} == {"question": (tf.string, [-1])}
+    assert {name: _tensor_spec(t) for name, t in embed.outputs.items()} == {
+        "embedding": (tf.float32, [-1, config.retriever_proj_size])
+    }
+    out = _serve(exported[1], QUESTIONS[:2])
+    assert {name: value.shape for name, value in out.items()} == {
+        "answer": (2,),
+        "answer_score": (2,),
+        "block_ids": (2, k),
+        "block_titles": (2, k),
+        "retrieval_scores": (2, k),
+    }
+
+    version_dir = exported[1]
+    model_root = os.path.dirname(version_dir)
+    assert os.path.basename(model_root) == "realm"
+    assert os.listdir(model_root) == ["7"]  # TF Serving takes every integer-named directory for a version
+    assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
+    variables = set(os.listdir(os.path.join(version_dir, "variables")))
+    assert {"variables.index", "variables.data-00000-of-00001"} <= variables
+    assert os.listdir(os.path.join(version_dir, "assets"))  # the WordPiece vocabulary the in-graph tokenizer reads
+    assert os.listdir(os.path.join(version_dir, "assets.extra")) == ["tf_serving_warmup_requests"]
+
+
+def test_export_cli_with_a_small_mips_chunk_searches_in_chunks(exported, tmp_path, capsys):
+    """Chunks of 3 over the 10 blocks (the last one partial, and smaller than the searcher beam of 6) take the
+    chunked loop in the exported graph and give what the single-matmul export gives."""
+    from realm import cli
+
+    out_dir = str(tmp_path / "serving")
+    argv = ["export", "--model", exported[0], "--out", out_dir, "--version", "3", "--mips-chunk-size", "3"]
+    assert cli.main(argv) == 0
+    chunked = os.path.join(out_dir, "realm", "3")
+    loops = {"While", "StatelessWhile"}
+    assert loops & saved_model_ops(chunked) and not loops & saved_model_ops(exported[1])
+    full, small = _serve(exported[1], QUESTIONS), _serve(chunked, QUESTIONS)
+    assert small["block_ids"].tolist() == full["block_ids"].tolist()
+    assert small["answer"].tolist() == full["answer"].tolist()
+    np.testing.assert_allclose(small["retrieval_scores"], full["retrieval_scores"], atol=1e-5)
+    np.testing.assert_allclose(small["answer_score"], full["answer_score"], atol=1e-5)
+    assert cli.main([*argv[:-1], "0"]) == 2
+    assert "--mips-chunk-size must be a positive number of blocks, got 0" in capsys.readouterr().err
+    assert os.listdir(os.path.join(out_dir, "realm")) == ["3"]
 
 
 def test_loads_in_a_fresh_process_with_only_tensorflow(exported):
@@ -191,27 +268,34 @@ def test_rest_client_both_forms_against_a_fake_server(exported):
         client.ask_rest("127.0.0.1:9", "realm", ["q"], timeout=2)
 
 
-def test_grpc_client_against_an_in_process_prediction_service(exported):
+def _predict_like_tf_serving(signature, questions) -> dict[str, np.ndarray]:
+    """TF Serving's Predict: the named signature on the request's tensors; a failing op fails the request."""
+    return {key: value.numpy() for key, value in signature(question=tf.constant(questions)).items()}
+
+
+@contextlib.contextmanager
+def _prediction_service(export_dir: str):
+    """An in-process gRPC PredictionService over the SavedModel, answering errors with TF's status code and
+    message as TF Serving does (InvalidArgument -> INVALID_ARGUMENT)."""
     from concurrent import futures
 
     import grpc
-    import tensorflow_text  # noqa: F401
+    from tensorflow.core.protobuf import error_codes_pb2
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from realm.export import client
-
-    signature = tf.saved_model.load(exported[1]).signatures["serving_default"]
+    signature = _serving_signature(export_dir)
     requests = []
 
     class Service(prediction_service_pb2_grpc.PredictionServiceServicer):
-        """What TF Serving does for Predict: run the named signature on the request's tensors."""
-
         def Predict(self, request, context):
             requests.append(request)
-            out = signature(question=tf.constant(tf.make_ndarray(request.inputs["question"])))
+            try:
+                out = _predict_like_tf_serving(signature, tf.make_ndarray(request.inputs["question"]))
+            except tf.errors.OpError as exc:
+                context.abort(grpc.StatusCode[error_codes_pb2.Code.Name(exc.error_code)], exc.message)
             response = predict_pb2.PredictResponse()
             for key, value in out.items():
-                response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+                response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
             return response
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
@@ -219,11 +303,87 @@ def test_grpc_client_against_an_in_process_prediction_service(exported):
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
-        rows = client.ask_grpc(f"127.0.0.1:{port}", "realm", QUESTIONS[:2])
+        yield f"127.0.0.1:{port}", requests
     finally:
         server.stop(None)
+
+
+def test_grpc_client_against_an_in_process_prediction_service(exported):
+    from realm.export import client
+
+    with _prediction_service(exported[1]) as (address, requests):
+        rows = client.ask_grpc(address, "realm", QUESTIONS[:2])
     expected = _serve(exported[1], QUESTIONS[:2])
     assert [r["answer"] for r in rows] == [a.decode() for a in expected["answer"]]
     assert rows[0]["block_ids"] == expected["block_ids"][0].tolist()
     assert requests[0].model_spec.name == "realm" and requests[0].model_spec.signature_name == "serving_default"
     assert "Q: " in client.format_answer(QUESTIONS[0], rows[0])
+
+
+def test_bad_requests_over_grpc_are_answered_or_rejected_and_the_server_keeps_serving(exported):
+    from realm.export import client
+
+    with _prediction_service(exported[1]) as (address, _):
+        for odd in ("", "x" * 100_000, b"caf\xe9 \xff\xfe bytes"):
+            (row,) = client.ask_grpc(address, "realm", [odd])
+            assert isinstance(row["answer"], str) and np.isfinite(row["answer_score"])
+            assert len(row["block_ids"]) == len(row["block_titles"]) == len(row["retrieval_scores"])
+        with pytest.raises(client.ServingError, match=r"(?s)INVALID_ARGUMENT: .*at most 256 questions"):
+            client.ask_grpc(address, "realm", ["who?"] * 1000)
+        (row,) = client.ask_grpc(address, "realm", QUESTIONS[:1])
+    assert row["answer"] == _serve(exported[1], QUESTIONS[:1])["answer"][0].decode()
+
+
+def test_bad_requests_over_rest_are_answered_or_rejected_and_the_server_keeps_serving(exported):
+    """Through a REST fake that runs the SavedModel as TF Serving's REST API does: `{"b64": ...}` for bytes that
+    are not UTF-8, HTTP 400 with `{"error": message}` for a failed request."""
+    import base64
+
+    from realm.export import client
+
+    signature = _serving_signature(exported[1])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            questions = [
+                base64.b64decode(q["b64"]) if isinstance(q, dict) else q.encode()
+                for q in (row["question"] for row in body["instances"])
+            ]
+            try:
+                out = _predict_like_tf_serving(signature, questions)
+                rows = [{key: _jsonable(value[i]) for key, value in out.items()} for i in range(len(questions))]
+                status, reply = 200, {"predictions": rows}
+            except tf.errors.InvalidArgumentError as exc:
+                status, reply = 400, {"error": exc.message}
+            data = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_port}"
+    try:
+        for odd in ("", "x" * 100_000, b"caf\xe9 \xff\xfe bytes"):
+            (row,) = client.ask_rest(address, "realm", [odd])
+            assert isinstance(row["answer"], str) and np.isfinite(row["answer_score"])
+        with pytest.raises(client.ServingError, match=r"(?s)HTTP 400: .*at most 256 questions"):
+            client.ask_rest(address, "realm", ["who?"] * 1000)
+        (row,) = client.ask_rest(address, "realm", QUESTIONS[:1])
+    finally:
+        server.shutdown()
+    assert row["answer"] == _serve(exported[1], QUESTIONS[:1])["answer"][0].decode()
+
+
+def _jsonable(value):
+    """A numpy output row as TF Serving's REST API writes it (strings decoded, numbers as JSON numbers)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value]
+    return value.item()

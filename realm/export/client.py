@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.request
@@ -15,10 +16,23 @@ class ServingError(RealmError):
     pass
 
 
-def ask_rest(server: str, model_name: str, questions: list[str], *, columnar: bool = False, timeout: float = 60.0):
+def _rest_value(question: str | bytes) -> str | dict[str, str]:
+    """JSON strings are UTF-8, so TF Serving's REST API takes other bytes base64-encoded as `{"b64": ...}`."""
+    if isinstance(question, bytes):
+        try:
+            return question.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"b64": base64.b64encode(question).decode("ascii")}
+    return question
+
+
+def ask_rest(
+    server: str, model_name: str, questions: list[str | bytes], *, columnar: bool = False, timeout: float = 60.0
+):
     """POST /v1/models/NAME:predict, in the row (`instances`) or columnar (`inputs`) form."""
     url = f"http://{server}/v1/models/{model_name}:predict"
-    body = {"inputs": {"question": questions}} if columnar else {"instances": [{"question": q} for q in questions]}
+    values = [_rest_value(q) for q in questions]
+    body = {"inputs": {"question": values}} if columnar else {"instances": [{"question": v} for v in values]}
     request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -33,21 +47,22 @@ def ask_rest(server: str, model_name: str, questions: list[str], *, columnar: bo
     return [{k: row[k] for k in OUTPUTS if k in row} for row in payload["predictions"]]
 
 
-def ask_grpc(server: str, model_name: str, questions: list[str], timeout: float = 60.0):
+def ask_grpc(server: str, model_name: str, questions: list[str | bytes], timeout: float = 60.0):
+    """PredictionService/Predict on the serving_default signature; a rejected request raises ServingError with
+    the server's status code and message."""
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    channel = grpc.insecure_channel(server)
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = "serving_default"
     request.inputs["question"].CopyFrom(tf.make_tensor_proto(questions, dtype=tf.string))
-    try:
-        response = stub.Predict(request, timeout=timeout)
-    except grpc.RpcError as exc:
-        raise ServingError(f"{server}: gRPC {exc.code().name}: {exc.details()}") from None
+    with grpc.insecure_channel(server) as channel:
+        try:
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise ServingError(f"{server}: gRPC {exc.code().name}: {exc.details()}") from None
     arrays = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
     rows = []
     for i in range(len(questions)):

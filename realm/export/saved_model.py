@@ -10,8 +10,9 @@ Signatures:
   block_ids int64 [batch, k], block_titles [batch, k], retrieval_scores [batch, k], with k = reader_beam_size;
 - `embed_question`: question -> embedding float32 [batch, retriever_proj_size].
 Everything runs in the graph with core TF and tensorflow-text ops: WordPiece tokenization, exact maximum inner
-product search chunked over the corpus, the reader, span decoding. Requests with more than `max_batch` questions
-are rejected with InvalidArgument instead of exhausting the server's memory.
+product search chunked over the corpus (`mips_chunk_size` blocks at a time, so a request's score matrix is
+[batch, mips_chunk_size] however large the index), the reader, span decoding. Requests with more than
+`max_batch` questions are rejected with InvalidArgument instead of exhausting the server's memory.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 import tensorflow as tf
 
 from realm.errors import RealmError
+from realm.retrieval.mips import DEFAULT_CHUNK_SIZE, exact_top_k
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +63,18 @@ def _track_model(module: tf.Module, model) -> None:
 class RealmServingModule(tf.Module):
     """The exported graph: a RealmForOpenQA with its corpus, block titles and optional half-precision index."""
 
-    def __init__(self, model, titles: list[str], half_precision: bool = False, max_batch: int = 256):
+    def __init__(
+        self,
+        model,
+        titles: list[str],
+        half_precision: bool = False,
+        max_batch: int = 256,
+        mips_chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ):
         super().__init__(name="realm_serving")
         _track_model(self, model)
         self.max_batch = max_batch
+        self.mips_chunk_size = mips_chunk_size
         self.block_titles = tf.Variable(tf.constant(titles, tf.string), trainable=False, name="block_titles")
         dtype = tf.float16 if half_precision else tf.float32
         self.block_embeddings = tf.Variable(tf.cast(model.block_emb, dtype), trainable=False, name="block_embeddings")
@@ -74,17 +84,18 @@ class RealmServingModule(tf.Module):
         return self._keras.value
 
     def _checked(self, questions: tf.Tensor) -> tf.Tensor:
-        tf.debugging.assert_less_equal(
+        # Everything downstream reads the returned tensor, so an oversized request fails before any tokenizing or
+        # matmul; a bare assert would only be ordered among stateful ops and could run after the whole model.
+        too_many = tf.debugging.assert_less_equal(
             tf.shape(questions)[0],
             self.max_batch,
             message=f"at most {self.max_batch} questions per request",
         )
-        return questions
+        with tf.control_dependencies([too_many]):
+            return tf.identity(questions)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question")])
     def serving_default(self, question):
-        from realm.retrieval.mips import exact_top_k
-
         question = self._checked(question)
         model = self.model
         encoded = model.tokenizer.encode_queries(question, model.query_seq_len)
@@ -92,10 +103,11 @@ class RealmServingModule(tf.Module):
             "projected_score"
         ]
         scores, ids = exact_top_k(
-            embedding, self.block_embeddings, model.config.searcher_beam_size, chunk_size=model.mips_chunk_size
+            embedding, self.block_embeddings, model.config.searcher_beam_size, chunk_size=self.mips_chunk_size
         )
         out = model.read(question, scores, ids)
-        beam = tf.shape(out["logits"])[1]
+        # A static beam keeps the signature's outputs at [batch, k] for clients that read the SignatureDef.
+        beam = min(model.config.reader_beam_size, ids.shape[1])
         block_ids = ids[:, :beam]
         return {
             "answer": out["predicted_answer"],
@@ -181,10 +193,18 @@ def export_saved_model(
     half_precision: bool = False,
     max_batch: int = 256,
     hub_embedder: bool = True,
+    mips_chunk_size: int | None = None,
 ) -> str:
-    """Export and return `<base>/<model_name>/<version>`; the version defaults to a Unix timestamp."""
+    """Export and return `<base>/<model_name>/<version>`; the version defaults to a Unix timestamp.
+
+    `mips_chunk_size` (default DEFAULT_CHUNK_SIZE) bounds the retrieval's memory per request at
+    [batch, mips_chunk_size] float32 scores.
+    """
     from realm.pretrained import from_pretrained
 
+    mips_chunk_size = DEFAULT_CHUNK_SIZE if mips_chunk_size is None else mips_chunk_size
+    if mips_chunk_size < 1:
+        raise ExportError(f"--mips-chunk-size must be a positive number of blocks, got {mips_chunk_size}")
     model = from_pretrained(model_dir, architecture="RealmForOpenQA")
     titles_path = os.path.join(model_dir, "block_titles.json")
     titles = [""] * model.config.num_block_records
@@ -201,7 +221,9 @@ def export_saved_model(
     os.makedirs(model_root, exist_ok=True)
     staging = os.path.join(model_root, f".staging-{version}-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    module = RealmServingModule(model, titles, half_precision=half_precision, max_batch=max_batch)
+    module = RealmServingModule(
+        model, titles, half_precision=half_precision, max_batch=max_batch, mips_chunk_size=mips_chunk_size
+    )
     tf.saved_model.save(
         module,
         staging,
@@ -220,7 +242,13 @@ def export_saved_model(
         if not os.path.exists(hub_dir):
             hub = EmbedderHubModule(model)
             tf.saved_model.save(hub, hub_dir, signatures={"projected": hub.projected})
-    logger.info("exported %s (%d blocks%s)", final, len(titles), ", float16 index" if half_precision else "")
+    logger.info(
+        "exported %s (%d blocks, MIPS in chunks of %d%s)",
+        final,
+        len(titles),
+        mips_chunk_size,
+        ", float16 index" if half_precision else "",
+    )
     return final
 
 

@@ -3,18 +3,29 @@
 This is the retrieval used inside exported SavedModels (only core TF ops, which TF Serving has) and as the
 exact fallback beside ScaNN. Chunking keeps the score matrix at `[queries, chunk_size]` whatever the corpus
 size, merging each chunk's top-k into a running top-k.
+
+The default chunk (65,536 blocks) keeps the scores of a batch of 32 questions at 8 MB instead of the 128 MB of
+one plain matmul over a 1M-block index, and casts a float16 index to float32 34 MB at a time instead of 512 MB
+at once. On a 1M x 128 index (2 CPU cores) it searched in 472 ms per batch of 32 against 460 ms for the single
+matmul (+3%), 73 against 104 ms for one question, and faster for a float16 index
+(benchmarks/results/half_precision.json, `search_latency_ms`).
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
+DEFAULT_CHUNK_SIZE = 1 << 16
 
-def exact_top_k(queries: tf.Tensor, block_emb: tf.Tensor, k: int, chunk_size: int = 1 << 20):
+
+def exact_top_k(queries: tf.Tensor, block_emb: tf.Tensor, k: int, chunk_size: int = DEFAULT_CHUNK_SIZE):
     """Top-k blocks by inner product. queries [q, d], block_emb [n, d] -> (scores [q, k'], ids [q, k'] int32).
 
-    k' = min(k, n). Scores are computed in float32 even for half-precision block embeddings.
+    k' = min(k, n), static whenever n is, so exported signatures keep a fixed [batch, k'] shape on either path.
+    Scores are computed in float32 even for half-precision block embeddings.
     """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive number of blocks, got {chunk_size}")
     queries = tf.cast(queries, tf.float32)
     num_blocks = tf.shape(block_emb)[0]
     static_n = block_emb.shape[0]
@@ -53,4 +64,9 @@ def exact_top_k(queries: tf.Tensor, block_emb: tf.Tensor, k: int, chunk_size: in
             tf.TensorShape([None, None]),
         ),
     )
+    if static_n is not None:
+        # Every chunk contributes min(k', chunk) candidates, so after the last one exactly k' remain.
+        static_k = min(k, static_n)
+        scores.set_shape([queries.shape[0], static_k])
+        ids.set_shape([queries.shape[0], static_k])
     return scores, ids

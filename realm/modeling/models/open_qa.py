@@ -9,7 +9,7 @@ import tensorflow as tf
 from realm.config import RealmConfig
 from realm.modeling.models.embedder import RealmEmbedder
 from realm.modeling.models.reader import RealmReader
-from realm.retrieval.mips import exact_top_k
+from realm.retrieval.mips import DEFAULT_CHUNK_SIZE, exact_top_k
 
 
 class RealmForOpenQA(keras.Model):
@@ -26,7 +26,7 @@ class RealmForOpenQA(keras.Model):
         tokenizer=None,
         block_records=None,
         query_seq_len: int = 64,
-        mips_chunk_size: int = 1 << 20,
+        mips_chunk_size: int = DEFAULT_CHUNK_SIZE,
         **kwargs,
     ):
         kwargs.setdefault("name", "realm_for_open_qa")
