@@ -85,6 +85,24 @@ def compile_pipeline(out: str, settings=None, preset: str = "minilm") -> str:
     return out
 
 
+def print_sample_answers(model_dir: str, input_pattern: str, count: int = 3) -> None:
+    """What a user runs the pipeline for: the pushed SavedModel answering a few held-out questions of the
+    sample question set (only when the corpus is the sample, which those questions are about)."""
+    from realm.export.client import format_answer
+    from realm.export.saved_model import answer_locally
+    from realm.finetuning.questions import sample_questions
+
+    if input_pattern:
+        print(f'\nAsk it: realm ask --model {model_dir} "your question"')
+        return
+    questions = sample_questions("test")[:count]
+    print(f"\nThe pushed model ({model_dir}) on {count} test questions:")
+    rows = answer_locally(model_dir, [q.question for q in questions])
+    for question, row in zip(questions, rows, strict=True):
+        print(f"{format_answer(question.question, row)}\n   gold: {' | '.join(question.answers)}")
+    print(f'Ask it more: realm ask --model {model_dir} "your question"')
+
+
 def run_local(output_dir: str, preset: str, input_pattern: str = "", overrides: dict | None = None) -> dict:
     """The whole DAG on this machine with kfp.local (tasks run one after another as subprocesses)."""
     from kfp import local
@@ -387,8 +405,7 @@ def run_command(args: argparse.Namespace) -> int:
         summary = run_local(args.output, args.preset, args.input, _params(args.param))
         print(json.dumps(summary, indent=2))
         if summary.get("pushed_model"):
-            question = "who was the 16th president of the united states"
-            print(f'\nAsk it: realm ask --model {summary["pushed_model"]} "{question}"')
+            print_sample_answers(summary["pushed_model"], args.input)
     elif command == "submit":
         package = args.package
         if not package:

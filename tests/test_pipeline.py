@@ -172,6 +172,18 @@ def test_local_run_of_the_whole_dag_pushes_a_model_that_answers(local_run):
     assert stats["articles"] >= 3 and stats["blocks"] > 50
 
 
+def test_main_command_ends_with_the_pushed_model_answering_test_questions(local_run, capsys):
+    from pipeline.cli import print_sample_answers
+    from realm.finetuning.questions import sample_questions
+
+    print_sample_answers(local_run["pushed_model"], "")
+    printed = capsys.readouterr().out
+    for question in sample_questions("test")[:3]:
+        assert f"Q: {question.question}\nA: " in printed and f"gold: {' | '.join(question.answers)}" in printed
+    print_sample_answers(local_run["pushed_model"], "gs://bucket/enwiki-*.bz2")  # not the sample: no questions
+    assert "Q: " not in capsys.readouterr().out
+
+
 # Each task's Metrics and Markdown outputs, by name.
 UI_OUTPUTS = {
     "preprocess-op": ("stats", "summary"), "warm-start-op": ("metrics", "summary"),
