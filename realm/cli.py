@@ -285,6 +285,11 @@ def _add_finetune(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="run directory")
     parser.add_argument("--pretrain", metavar="DIR", help="a `realm pretrain` run to start from")
     parser.add_argument("--init-embedder", metavar="DIR", help="question/block embedder to start from")
+    parser.add_argument(
+        "--init-reader",
+        metavar="DIR",
+        help="converted RealmReader, RealmKnowledgeAugEncoder or RealmForOpenQA to start the reader from",
+    )
     parser.add_argument("--init-bert", metavar="DIR", nargs="?", const="minilm", help="BERT warm start (MiniLM)")
     parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="minilm")
     _add_questions_args(parser, "train")
@@ -323,6 +328,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
         model=preset(args.preset, **overrides),
         pretrain_dir=args.pretrain,
         init_embedder=args.init_embedder,
+        init_reader=args.init_reader,
         init_bert=minilm_dir() if args.init_bert == "minilm" else args.init_bert,
         steps=args.steps,
         batch_size=args.batch_size,

@@ -55,6 +55,29 @@ def test_question_file_formats(tmp_path):
     assert read_questions(str(tsv)) == [Question("what year was it", ("19[0-9]{2}",), regex=True)]
 
 
+def test_orqa_distributed_webquestions_and_curatedtrec_files(tmp_path):
+    """The files as ORQA links them (DrQA's `WebQuestions-*.txt`, `CuratedTrec-*.txt`: one JSON object a line)."""
+    from realm.evaluation.answers import regex_match
+
+    webquestions = tmp_path / "WebQuestions-test.txt"
+    webquestions.write_text(
+        '{"question": "what is the name of justin bieber brother?", "answer": ["Jazmyn Bieber", "Jaxon Bieber"]}\n'
+        '{"question": "what character did natalie portman play in star wars?", "answer": ["Padm\\u00e9 Amidala"]}\n'
+    )
+    questions = read_questions(str(webquestions))
+    assert [q.answers for q in questions] == [("Jazmyn Bieber", "Jaxon Bieber"), ("Padmé Amidala",)]
+    assert not any(q.regex for q in questions)
+    trec = tmp_path / "CuratedTrec-test.txt"
+    trec.write_text(
+        '{"question": "What is the largest city in the world?", "answer": ["Tokyo|Mexico City|S.o Paulo"]}\n'
+        '{"question": "How many calories are there in a Big Mac?", "answer": ["5[43]0"]}\n'
+    )
+    questions = read_questions(str(trec))
+    assert all(q.regex for q in questions)  # automatic for CuratedTrec file names
+    assert regex_match("Mexico City", questions[0].answers) and regex_match("São Paulo", questions[0].answers)
+    assert regex_match("540", questions[1].answers) and not regex_match("560", questions[1].answers)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -155,3 +178,36 @@ def test_finetuning_resumes_from_its_checkpoint(corpus, tmp_path):
         assert [json.loads(line)["step"] for line in f] == [1, 2, 3, 4]  # the second run went on from step 2
     assert last["step"] == 4
     assert sorted(os.listdir(os.path.join(out, "index"))) == ["LATEST", "v000000000"]  # the fixed index, reused
+
+
+@pytest.mark.parametrize("source_class", ["RealmReader", "RealmKnowledgeAugEncoder", "RealmForOpenQA", "RealmEmbedder"])
+def test_reader_starts_from_a_converted_checkpoint(tmp_path, source_class):
+    """`--init-reader`: a converted HF/Google reader, encoder or open-QA model seeds fine-tuning."""
+    import numpy as np
+
+    from realm.finetuning.trainer import FinetuneConfig, FinetuningError, init_open_qa_model
+    from realm.modeling import models
+    from realm.pretrained import save_pretrained
+
+    config = preset("tiny", reader_seq_len=48, num_block_records=3)
+    source = getattr(models, source_class)(config.replace(architecture=source_class))
+    if source_class == "RealmForOpenQA":
+        source.set_block_records(np.array([b"a", b"b", b"c"], dtype=object))
+    source = source.build_for_inference()
+    directory = save_pretrained(source, str(tmp_path / "source"))
+    finetune = FinetuneConfig(output_dir=str(tmp_path / "run"), data_dir="", model=config, init_reader=directory)
+    if source_class == "RealmEmbedder":
+        with pytest.raises(FinetuningError, match="a RealmEmbedder cannot start a reader"):
+            init_open_qa_model(finetune, 3)
+        return
+    model = init_open_qa_model(finetune, 3)
+
+    def same(a, b) -> bool:
+        return all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
+
+    reader = getattr(source, "reader", source)
+    assert same(model.reader.bert, reader.bert) and same(model.reader.mlm_head, reader.mlm_head)
+    if source_class != "RealmKnowledgeAugEncoder":
+        assert same(model.reader, reader)  # the span head too
+    if source_class == "RealmForOpenQA":
+        assert same(model.embedder, source.embedder)

@@ -44,6 +44,9 @@ class FinetuneConfig:
     pretrain_dir: str | None = None  # a `realm pretrain` run: final/embedder, final/encoder, newest index
     init_embedder: str | None = None  # overrides the pre-training run's embedder
     init_bert: str | None = None  # plain BERT warm start for whatever the above does not provide
+    # A converted reader to start from (RealmReader, RealmKnowledgeAugEncoder, or RealmForOpenQA such as
+    # google/realm-orqa-nq-openqa, whose question embedder is taken too unless another embedder is given).
+    init_reader: str | None = None
     steps: int = 1000
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
@@ -108,12 +111,39 @@ def init_open_qa_model(config: FinetuneConfig, num_blocks: int):
         source = from_pretrained(embedder_dir)
         model.embedder.set_weights(getattr(source, "embedder", source).get_weights())
         logger.info("question embedder from %s", embedder_dir)
-    if config.pretrain_dir:
+    if config.pretrain_dir and not config.init_reader:
         encoder = from_pretrained(os.path.join(config.pretrain_dir, "final", "encoder"))
         model.reader.bert.set_weights(encoder.bert.get_weights())  # REALM: the reader starts from the MLM BERT
         model.reader.mlm_head.set_weights(encoder.mlm_head.get_weights())
         logger.info("reader BERT from %s", os.path.join(config.pretrain_dir, "final", "encoder"))
+    if config.init_reader:
+        _init_reader(model, config.init_reader, take_embedder=embedder_dir is None)
     return model
+
+
+def _init_reader(model, directory: str, take_embedder: bool) -> None:
+    from realm.modeling.models import RealmForOpenQA, RealmKnowledgeAugEncoder, RealmReader
+    from realm.pretrained import from_pretrained
+
+    source = from_pretrained(directory)
+    try:
+        if isinstance(source, RealmForOpenQA):
+            model.reader.set_weights(source.reader.get_weights())
+            if take_embedder:
+                model.embedder.set_weights(source.embedder.get_weights())
+        elif isinstance(source, RealmReader):
+            model.reader.set_weights(source.get_weights())
+        elif isinstance(source, RealmKnowledgeAugEncoder):  # its BERT and MLM head; the span head starts fresh
+            model.reader.bert.set_weights(source.bert.get_weights())
+            model.reader.mlm_head.set_weights(source.mlm_head.get_weights())
+        else:
+            raise FinetuningError(
+                f"{directory}: a {type(source).__name__} cannot start a reader "
+                "(expected RealmReader, RealmKnowledgeAugEncoder or RealmForOpenQA)"
+            )
+    except ValueError as err:  # Keras' set_weights on a size mismatch
+        raise FinetuningError(f"{directory}: its sizes do not match the fine-tuning config ({err})") from None
+    logger.info("reader from %s (%s)", directory, type(source).__name__)
 
 
 def label_batch(tokenizer, questions: list[Question], retrieved_texts: list[list[str]], reader_beam: int, seq_len: int):
