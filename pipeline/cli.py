@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 
@@ -42,6 +43,12 @@ def _toleration(text: str) -> dict:
     if effect:
         toleration["effect"] = effect
     return toleration
+
+
+NO_PVC_WARNING = (
+    "warning: no --pvc: on a cluster the pushed model goes to push_dir (default /workspace/serving) on the push "
+    "task's own disk and is gone when its pod ends; compile with --pvc NAME (mounted at /workspace) to keep it"
+)
 
 
 def _settings(args):
@@ -400,7 +407,10 @@ def run_command(args: argparse.Namespace) -> int:
     if command == "version":
         print(pipeline_version())
     elif command == "compile":
-        print(compile_pipeline(args.out, _settings(args), args.preset))
+        settings = _settings(args)
+        print(compile_pipeline(args.out, settings, args.preset))
+        if not settings.workspace_pvc:
+            print(NO_PVC_WARNING, file=sys.stderr)
     elif command == "run":
         summary = run_local(args.output, args.preset, args.input, _params(args.param))
         print(json.dumps(summary, indent=2))

@@ -115,6 +115,16 @@ def _fake_git(sha: str, porcelain: str):
     return run
 
 
+def test_compiling_without_a_pvc_warns_that_pushed_models_would_be_lost(tmp_path, capsys):
+    from pipeline.cli import NO_PVC_WARNING
+    from realm.cli import main
+
+    assert main(["pipeline", "compile", "--out", str(tmp_path / "realm.yaml"), "--preset", "tiny"]) == 0
+    assert NO_PVC_WARNING in capsys.readouterr().err
+    assert main(["pipeline", "compile", "--out", str(tmp_path / "pvc.yaml"), "--preset", "tiny", "--pvc", "w"]) == 0
+    assert NO_PVC_WARNING not in capsys.readouterr().err
+
+
 def test_compiled_version_is_dirty_only_with_uncommitted_changes(monkeypatch, tmp_path):
     from pipeline.version import package_version
 
