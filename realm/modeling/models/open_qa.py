@@ -92,10 +92,12 @@ class RealmForOpenQA(keras.Model):
         pairs = self.tokenizer.encode_pairs(
             tf.repeat(questions, beam), tf.reshape(blocks, [-1]), self.config.reader_seq_len
         )
-        seq = self.config.reader_seq_len
+        # Read only up to the longest pair (HF pads to the longest too): trailing padding is masked out of
+        # attention and spans, so it changes no output and only costs reader time.
+        longest = tf.reduce_max(tf.reduce_sum(pairs["attention_mask"], axis=-1))
 
         def beamed(x):
-            return tf.reshape(x, [batch, beam, seq])
+            return tf.reshape(x[:, :longest], [batch, beam, -1])
 
         reader_out = self.reader(
             beamed(pairs["input_ids"]),
