@@ -27,9 +27,9 @@ def preprocess_op(
     from components import executors
 
     result = executors.preprocess(input_pattern, num_shards, corpus.path)
-    executors.log_figures(stats, {k: result["stats"][k] for k in executors.PREPROCESS_FIGURES})
-    with open(summary.path, "w", encoding="utf-8") as f:
-        f.write(result["markdown"])
+    executors.write_ui(
+        stats, {k: result["stats"][k] for k in executors.PREPROCESS_FIGURES}, summary, result["markdown"]
+    )
     executors.record_lineage(
         [corpus, stats, summary],
         data_fingerprint=result["fingerprint"],
@@ -55,9 +55,7 @@ def warm_start_op(
     from components import executors
 
     result = executors.warm_start(corpus.path, preset, ict_steps, batch_size, retriever.path)
-    executors.log_figures(metrics, result["figures"])
-    with open(summary.path, "w", encoding="utf-8") as f:
-        f.write(result["markdown"])
+    executors.write_ui(metrics, result["figures"], summary, result["markdown"])
     executors.record_lineage(
         [retriever, metrics, summary],
         data_fingerprint=corpus.metadata.get("data_fingerprint", ""),
@@ -98,11 +96,9 @@ def pretrain_op(
         candidate_seq_len,
         model.path,
     )
-    executors.log_figures(metrics, result["metrics"])
-    with open(summary.path, "w", encoding="utf-8") as f:
-        f.write(result["markdown"])
-    with open(plots.path, "w", encoding="utf-8") as f:
-        f.write(executors.png_html(result["plot"], "REALM pre-training"))
+    executors.write_ui(
+        metrics, result["metrics"], summary, result["markdown"], plots, result["plot"], "REALM pre-training"
+    )
     executors.record_lineage(
         [model, metrics, summary, plots],
         data_fingerprint=corpus.metadata.get("data_fingerprint", ""),
@@ -131,11 +127,9 @@ def finetune_op(
     from components import executors
 
     result = executors.finetune(corpus.path, pretrained.path, preset, questions, "train", steps, batch_size, model.path)
-    executors.log_figures(metrics, result["metrics"])
-    with open(summary.path, "w", encoding="utf-8") as f:
-        f.write(result["markdown"])
-    with open(plots.path, "w", encoding="utf-8") as f:
-        f.write(executors.png_html(result["plot"], "Open-QA fine-tuning"))
+    executors.write_ui(
+        metrics, result["metrics"], summary, result["markdown"], plots, result["plot"], "Open-QA fine-tuning"
+    )
     executors.record_lineage(
         [model, metrics, summary, plots],
         data_fingerprint=corpus.metadata.get("data_fingerprint", ""),
@@ -177,11 +171,15 @@ def evaluate_op(
         model_name,
     )
     blessed = bool(result["blessing"]["blessed"])
-    executors.log_figures(metrics, {**result["metrics"], "blessed": blessed})
-    with open(report.path, "w", encoding="utf-8") as f:
-        f.write(result["markdown"])
-    with open(plots.path, "w", encoding="utf-8") as f:
-        f.write(executors.png_html(result["plot"], "Retrieval recall@k"))
+    executors.write_ui(
+        metrics,
+        {**result["metrics"], "blessed": blessed},
+        report,
+        result["markdown"],
+        plots,
+        result["plot"],
+        "Retrieval recall@k",
+    )
     executors.record_lineage(
         [evaluation, metrics, report, plots],
         data_fingerprint=model.metadata.get("data_fingerprint", ""),
@@ -206,9 +204,7 @@ def export_op(
     from components import executors
 
     result = executors.export(model.path, name, 0, serving.path)
-    executors.log_figures(metrics, result["figures"])
-    with open(summary.path, "w", encoding="utf-8") as f:
-        f.write(result["markdown"])
+    executors.write_ui(metrics, result["figures"], summary, result["markdown"])
     executors.record_lineage(
         [serving, metrics, summary],
         data_fingerprint=model.metadata.get("data_fingerprint", ""),
@@ -234,9 +230,7 @@ def infra_validate_op(
     from components import executors
 
     result = executors.infra_validate(serving.path, name, version)
-    executors.log_figures(metrics, result["figures"])
-    with open(summary.path, "w", encoding="utf-8") as f:
-        f.write(result["markdown"])
+    executors.write_ui(metrics, result["figures"], summary, result["markdown"])
     executors.record_lineage(
         [metrics, summary],
         data_fingerprint=serving.metadata.get("data_fingerprint", ""),
@@ -263,9 +257,7 @@ def push_op(
     from components import executors
 
     result = executors.push(serving.path, name, version, push_dir, evaluation.path)
-    executors.log_figures(metrics, result["figures"])
-    with open(summary.path, "w", encoding="utf-8") as f:
-        f.write(result["markdown"])
+    executors.write_ui(metrics, result["figures"], summary, result["markdown"])
     executors.record_lineage(
         [metrics, summary],
         data_fingerprint=serving.metadata.get("data_fingerprint", ""),

@@ -73,6 +73,19 @@ def log_figures(metrics_artifact, figures: dict) -> None:
             metrics_artifact.log_metric(key.replace("@", "_at_"), value)
 
 
+def write_ui(
+    metrics_artifact, figures: dict, summary_artifact, markdown: str, plots_artifact=None, png_path=None, title=""
+) -> None:
+    """A step's Kubeflow UI outputs: its figures as Metrics, its Markdown summary and, for steps that plot, an HTML
+    page with the PNG embedded."""
+    log_figures(metrics_artifact, figures)
+    with open(summary_artifact.path, "w", encoding="utf-8") as f:
+        f.write(markdown)
+    if plots_artifact is not None:
+        with open(plots_artifact.path, "w", encoding="utf-8") as f:
+            f.write(png_html(png_path, title))
+
+
 def figures_markdown(title: str, figures: dict, notes: Iterable[str] = ()) -> str:
     """The step's summary as the KFP UI renders it: a heading, a table of its figures, then notes."""
     lines = [f"# {title}", "", "| figure | value |", "|---|---|"]
