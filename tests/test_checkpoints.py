@@ -15,7 +15,7 @@ from realm.cli import main as cli_main
 from realm.errors import CheckpointError, RealmConfigError
 from tests import test_open_qa
 from tests.conftest import TINY_HF_CONFIG
-from tests.test_parity_hf import _random_inputs, _reader_case
+from tests.test_parity_hf import _random_inputs, _reader_case, assert_scorer_matches
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -180,20 +180,7 @@ def _assert_outputs_match_hf(architecture: str, hf, ours, rng) -> None:
             ref = hf(input_ids=_t(ids), attention_mask=_t(mask), token_type_ids=_t(tt)).projected_score.numpy()
         np.testing.assert_allclose(ours(ids, mask, tt)["projected_score"].numpy(), ref, atol=ATOL)
     elif architecture == "RealmScorer":
-        q_ids, q_mask, q_tt = _random_inputs(rng, (2,), 9, 99, pad_from=4)
-        c_ids, c_mask, c_tt = _random_inputs(rng, (2, 3), 15, 99, pad_from=10)
-        with torch.no_grad():
-            ref = hf(
-                input_ids=_t(q_ids),
-                attention_mask=_t(q_mask),
-                token_type_ids=_t(q_tt),
-                candidate_input_ids=_t(c_ids),
-                candidate_attention_mask=_t(c_mask),
-                candidate_token_type_ids=_t(c_tt),
-            )
-        out = ours(q_ids, c_ids, q_mask, q_tt, c_mask, c_tt)
-        for field in ("relevance_score", "query_score", "candidate_score"):
-            np.testing.assert_allclose(out[field].numpy(), getattr(ref, field).numpy(), atol=ATOL, err_msg=field)
+        assert_scorer_matches(ours, hf, rng)
     elif architecture == "RealmKnowledgeAugEncoder":
         ids, mask, tt = _random_inputs(rng, (2, 3), 12, 99, pad_from=9)
         with torch.no_grad():

@@ -224,6 +224,17 @@ def test_half_precision_index_keeps_the_ranking(exported, tmp_path):
     np.testing.assert_allclose(half["retrieval_scores"], full["retrieval_scores"], atol=1e-2)
 
 
+@contextlib.contextmanager
+def _http_server(handler):
+    """A loopback HTTP server for `handler` on a free port, shut down on leaving; yields its host:port."""
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
 def test_rest_client_both_forms_against_a_fake_server(exported):
     from realm.export import client
 
@@ -253,14 +264,9 @@ def test_rest_client_both_forms_against_a_fake_server(exported):
         def log_message(self, *args):
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    address = f"127.0.0.1:{server.server_port}"
-    try:
+    with _http_server(Handler) as address:
         by_row = client.ask_rest(address, "realm", QUESTIONS[:2])
         by_column = client.ask_rest(address, "realm", QUESTIONS[:2], columnar=True)
-    finally:
-        server.shutdown()
     assert by_row == by_column and by_row[0]["answer"] == rows["answer"][0].decode()
     assert seen[0] == ("/v1/models/realm:predict", {"instances": [{"question": q} for q in QUESTIONS[:2]]})
     assert seen[1][1] == {"inputs": {"question": QUESTIONS[:2]}}
@@ -365,18 +371,13 @@ def test_bad_requests_over_rest_are_answered_or_rejected_and_the_server_keeps_se
         def log_message(self, *args):
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    address = f"127.0.0.1:{server.server_port}"
-    try:
+    with _http_server(Handler) as address:
         for odd in ("", "x" * 100_000, b"caf\xe9 \xff\xfe bytes"):
             (row,) = client.ask_rest(address, "realm", [odd])
             assert isinstance(row["answer"], str) and np.isfinite(row["answer_score"])
         with pytest.raises(client.ServingError, match=r"(?s)HTTP 400: .*at most 256 questions"):
             client.ask_rest(address, "realm", ["who?"] * 1000)
         (row,) = client.ask_rest(address, "realm", QUESTIONS[:1])
-    finally:
-        server.shutdown()
     assert row["answer"] == _serve(exported[1], QUESTIONS[:1])["answer"][0].decode()
 
 

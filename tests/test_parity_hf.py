@@ -62,6 +62,11 @@ def test_scorer_parity(tmp_path, rng, shared):
     hf = transformers.RealmScorer(config, query_embedder=query_embedder).eval()
     ours = pretrained.from_pretrained(_save(hf, tmp_path, safe=False))
     assert ours.share_query_embedder is shared
+    assert_scorer_matches(ours, hf, rng)
+
+
+def assert_scorer_matches(ours, hf, rng) -> None:
+    """Relevance, query and candidate scores of our RealmScorer equal HF's on random padded inputs."""
     q_ids, q_mask, q_tt = _random_inputs(rng, (2,), 9, 99, pad_from=4)
     c_ids, c_mask, c_tt = _random_inputs(rng, (2, 3), 15, 99, pad_from=10)
     with torch.no_grad():
