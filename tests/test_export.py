@@ -224,6 +224,14 @@ def test_half_precision_index_keeps_the_ranking(exported, tmp_path):
     np.testing.assert_allclose(half["retrieval_scores"], full["retrieval_scores"], atol=1e-2)
 
 
+def _send_json(handler: BaseHTTPRequestHandler, status: int, reply: dict) -> None:
+    data = json.dumps(reply).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 @contextlib.contextmanager
 def _http_server(handler):
     """A loopback HTTP server for `handler` on a free port, shut down on leaving; yields its host:port."""
@@ -255,11 +263,7 @@ def test_rest_client_both_forms_against_a_fake_server(exported):
                 reply = {"predictions": [{k: values[k][i] for k in keys} for i in range(2)]}
             else:
                 reply = {"outputs": values}
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            _send_json(self, 200, reply)
 
         def log_message(self, *args):
             pass
@@ -362,11 +366,7 @@ def test_bad_requests_over_rest_are_answered_or_rejected_and_the_server_keeps_se
                 status, reply = 200, {"predictions": rows}
             except tf.errors.InvalidArgumentError as exc:
                 status, reply = 400, {"error": exc.message}
-            data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            _send_json(self, status, reply)
 
         def log_message(self, *args):
             pass
