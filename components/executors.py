@@ -302,27 +302,17 @@ def evaluate(
     model_name: str = "",
 ) -> dict:
     """Evaluate and bless; without an explicit baseline, the last model pushed to push_dir/model_name is the bar."""
-    from realm.evaluation.openqa import BlessingPolicy, report_markdown, run_evaluation
+    from realm.evaluation.openqa import BlessingPolicy, run_evaluation
     from realm.finetuning.questions import read_questions, sample_questions
 
     _setup_logging()
     if baseline and not os.path.exists(baseline):
         raise FileNotFoundError(f"baseline metrics {baseline} does not exist")
     baseline = baseline or last_pushed_metrics(push_dir, model_name) or ""
-    if baseline:
-        logger.info("blessing against the baseline metrics in %s", baseline)
+    logger.info("blessing against %s", baseline or f"nothing: no model pushed to {push_dir}/{model_name} yet")
     qs = sample_questions(split) if questions == "sample" else read_questions(questions)
     policy = BlessingPolicy(min_exact_match=min_exact_match, baseline_metrics=baseline or None, tolerance=tolerance)
     result = run_evaluation(os.path.join(model_dir, "final"), qs, out_dir, policy)
-    if not baseline:
-        where = os.path.join(push_dir, model_name) if push_dir and model_name else "the serving directory"
-        result["blessing"]["reasons"].append(f"no previous blessed model in {where} to compare with")
-        with open(os.path.join(out_dir, "blessing.json"), "w", encoding="utf-8") as f:
-            json.dump(result["blessing"], f, indent=2)
-        with open(os.path.join(out_dir, "predictions.jsonl"), encoding="utf-8") as f:
-            predictions = [json.loads(line) for line in f]
-        with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as f:
-            f.write(report_markdown(result["metrics"], predictions, result["blessing"]))
     with open(os.path.join(out_dir, "report.md"), encoding="utf-8") as f:
         result["markdown"] = f.read()
     result["plot"] = os.path.join(out_dir, "recall_at_k.png")

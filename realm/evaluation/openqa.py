@@ -93,7 +93,11 @@ def bless(metrics: dict, policy: BlessingPolicy) -> dict:
             blessed = False
             reasons.append(f"recall@{k} {value} < threshold {minimum:.4f}")
     baseline = None
-    if policy.baseline_metrics and os.path.exists(policy.baseline_metrics):
+    if not policy.baseline_metrics:
+        reasons.append("no previous blessed model to compare with")
+    elif not os.path.exists(policy.baseline_metrics):
+        reasons.append(f"no previous blessed model to compare with ({policy.baseline_metrics} does not exist)")
+    else:
         with open(policy.baseline_metrics, encoding="utf-8") as f:
             baseline = json.load(f)
         floor = baseline["exact_match"] - policy.tolerance
