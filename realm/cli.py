@@ -138,6 +138,13 @@ def _add_pretrain(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=3e-5)
     parser.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default: REALM's share of --steps)")
+    parser.add_argument(
+        "--mlm-warmup-steps",
+        type=int,
+        default=0,
+        help="first steps train only the knowledge-augmented encoder, the retriever frozen (for warm starts "
+        "without an MLM head, such as MiniLM)",
+    )
     parser.add_argument("--num-candidates", type=int, help="retrieved blocks per query, null document included")
     parser.add_argument("--query-seq-len", type=int, default=96)
     parser.add_argument("--candidate-seq-len", type=int, default=288)
@@ -148,6 +155,19 @@ def _add_pretrain(subparsers) -> None:
     parser.add_argument("--holdout-every", type=int, default=20, help="1 sentence in N kept out for evaluation")
     parser.add_argument("--no-jit", action="store_true", help="disable XLA compilation of the train step")
     parser.add_argument("--refresh-device", metavar="IDS", help="CUDA_VISIBLE_DEVICES for the refresh sidecar")
+    parser.add_argument(
+        "--distribute",
+        choices=["auto", "mirrored"],
+        default="auto",
+        help="auto: the strategy follows the hardware (TF_CONFIG, GPUs, CPU); mirrored: MirroredStrategy over "
+        "every local device",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "float32", "mixed_bfloat16"],
+        default="auto",
+        help="auto: bfloat16 compute on GPUs with compute capability >= 8.0, float32 elsewhere",
+    )
     parser.set_defaults(func=_run_pretrain)
 
 
@@ -170,6 +190,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps,
+        mlm_warmup_steps=args.mlm_warmup_steps,
         query_seq_len=args.query_seq_len,
         candidate_seq_len=args.candidate_seq_len,
         refresh_every=args.refresh_every,
@@ -179,6 +200,8 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         holdout_every=args.holdout_every,
         jit_compile=not args.no_jit,
         sidecar_env={"CUDA_VISIBLE_DEVICES": args.refresh_device} if args.refresh_device else {},
+        distribute=args.distribute,
+        precision=args.precision,
     )
     final = Pretrainer(config).run()
     print(json.dumps(final, indent=2))

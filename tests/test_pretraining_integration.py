@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from realm.data.preprocess import PreprocessOptions, run_preprocess
@@ -58,12 +59,12 @@ def test_training_learns_and_picks_up_refreshed_indexes(corpus, tmp_path):
     )
     final = Pretrainer(config).run()
     metrics = _metrics(config.output_dir)
-    assert final["step"] == 150 and metrics[-1]["step"] == 150
+    assert final["step"] == 150 and [m["step"] for m in metrics] == list(range(1, 151))  # every step recorded
     versions = sorted({m["index_version"] for m in metrics})
     assert versions[0] == 0 and len(versions) >= 3, versions  # the first index and at least two refreshes
     assert all(0 <= m["staleness_steps"] <= m["step"] for m in metrics)
-    first = sum(m["loss"] for m in metrics[:3]) / 3
-    last = sum(m["loss"] for m in metrics[-3:]) / 3
+    first = sum(m["loss"] for m in metrics[:15]) / 15
+    last = sum(m["loss"] for m in metrics[-15:]) / 15
     assert last < first - 0.5, (first, last)
     with open(os.path.join(config.output_dir, "refresh.log")) as f:
         assert len(re.findall(r"published index", f.read())) >= 3
@@ -75,6 +76,69 @@ def test_training_learns_and_picks_up_refreshed_indexes(corpus, tmp_path):
 
     assert BlockIndex.load_latest(os.path.join(config.output_dir, "index")).embedder_step == 150
     assert pretraining_final_step(config.output_dir) == 150
+
+
+def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
+    import numpy as np
+
+    from realm.config import preset
+    from realm.pretrained import from_pretrained
+    from realm.pretraining.exports import export_name
+    from realm.pretraining.trainer import PretrainConfig, Pretrainer
+
+    def run(steps: int, name: str) -> str:
+        config = PretrainConfig(
+            output_dir=str(tmp_path / name), data_dir=corpus, model=preset("tiny"), steps=steps, batch_size=4,
+            learning_rate=1e-3, warmup_steps=1, mlm_warmup_steps=4, query_seq_len=32, candidate_seq_len=64,
+            refresh_every=100, checkpoint_every=100, jit_compile=False, seed=1,
+        )  # fmt: skip
+        Pretrainer(config).run()
+        return config.output_dir
+
+    def unchanged(run_dir: str) -> bool:
+        """The final embedder equals the run's step-0 export (the untouched initial embedder)."""
+        initial = from_pretrained(os.path.join(run_dir, "exports", export_name(0))).get_weights()
+        final = from_pretrained(os.path.join(run_dir, "final", "embedder")).get_weights()
+        return all(np.array_equal(a, b) for a, b in zip(initial, final, strict=True))
+
+    frozen, trained = run(4, "frozen"), run(6, "trained")
+    assert unchanged(frozen) and not unchanged(trained)
+    assert [m["retriever_frozen"] for m in _metrics(trained)] == [1, 1, 1, 1, 0, 0]
+
+
+MIRRORED_BF16_RUN = """
+import json, logging, sys
+logging.basicConfig(level=logging.INFO)
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from realm.config import preset
+from realm.pretraining.trainer import PretrainConfig, Pretrainer
+trainer = Pretrainer(PretrainConfig(
+    output_dir=sys.argv[2], data_dir=sys.argv[1], model=preset("tiny"), steps=8, batch_size=4,
+    learning_rate=1e-3, warmup_steps=1, mlm_warmup_steps=2, query_seq_len=32, candidate_seq_len=64,
+    refresh_every=4, checkpoint_every=4, distribute="mirrored", precision="mixed_bfloat16",
+))
+last = trainer.run()
+print(json.dumps({"replicas": trainer.strategy.num_replicas_in_sync, "precision": trainer.precision, **last}))
+"""
+
+
+def test_multi_replica_mixed_precision_path_on_two_logical_cpus(corpus, tmp_path):
+    """The code a multi-GPU machine runs (MirroredStrategy, per-replica batches, bfloat16 compute), exercised
+    on a CPU split into two logical devices, since CI has no GPU."""
+    run = str(tmp_path / "run")
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED_BF16_RUN, corpus, run], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = json.loads(done.stdout.strip().splitlines()[-1])
+    assert last["replicas"] == 2 and last["precision"] == "mixed_bfloat16" and last["step"] == 8
+    metrics = _metrics(run)
+    assert [m["retriever_frozen"] for m in metrics] == [1, 1] + [0] * 6
+    assert all(np.isfinite(m["loss"]) and m["loss"] > 0 for m in metrics)
+    assert {m["index_version"] for m in metrics} >= {0}
+    assert "MLM warm-up done after 2 steps" in done.stderr
 
 
 def test_sigkilled_run_resumes_from_its_last_checkpoint(corpus, tmp_path):
@@ -156,10 +220,11 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
 
     from realm.data.block_store import BlockStore
     from realm.data.examples import read_pretraining_examples
-    from realm.evaluation.retrieval import RetrievalEvalConfig, gold_document_recall
+    from realm.evaluation.retrieval import RetrievalEvalConfig, gold_document_recall, held_out_queries
     from realm.modeling.models import RealmEmbedder
     from realm.pretrained import save_pretrained
     from realm.pretraining.masking import is_held_out
+    from realm.tokenization import RealmTokenizer
 
     flags = [bool(is_held_out(ex, 5)) for ex in read_pretraining_examples(corpus)]
     assert 0.1 < np.mean(flags) < 0.3  # about 1 in 5, decided by a hash: the same split in every process
@@ -171,17 +236,24 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
     tf.keras.utils.set_random_seed(0)
     embedder_dir = str(tmp_path / "embedder")
     save_pretrained(RealmEmbedder(preset("tiny")).build_for_inference(), embedder_dir)
-    blocks = len(BlockStore.open(corpus))
-    result = gold_document_recall(
-        RetrievalEvalConfig(
-            corpus,
-            embedder_dir,
-            k_values=(1, 10, blocks),
-            query_seq_len=32,
-            candidate_seq_len=64,
-            holdout_every=5,
-            max_queries=200,
-        )
-    )
+    store = BlockStore.open(corpus)
+    blocks = len(store)
+    config = RetrievalEvalConfig(
+        corpus, embedder_dir, k_values=(1, 10, blocks), query_seq_len=32, candidate_seq_len=64, holdout_every=5,
+        max_queries=200,
+    )  # fmt: skip
+    result = gold_document_recall(config)
     assert 50 <= result["queries"] <= 200 and result["blocks"] == blocks
     assert result["recall@1"] <= result["recall@10"] <= result[f"recall@{blocks}"] == 1.0
+    # Over every block, span recall is the share of queries whose masked span occurs in another article.
+    queries = held_out_queries(config, RealmTokenizer.from_default_vocab())
+    docs = store.doc_uids(np.arange(blocks))
+    texts = {b: " " + " ".join(map(str, store.token_ids(b))) + " " for b in range(blocks)}
+    reachable = 0
+    for own, labels, weights in zip(
+        queries["doc_uid"], queries["masked_labels"], queries["masked_weights"], strict=True
+    ):
+        span = " " + " ".join(map(str, labels[weights > 0])) + " "
+        reachable += any(docs[b] != own.decode() and span in texts[b] for b in range(blocks))
+    assert result[f"span_recall@{blocks}"] == reachable / result["queries"] > 0.2
+    assert result["span_recall@1"] <= result["span_recall@10"] <= result[f"span_recall@{blocks}"]

@@ -6,6 +6,10 @@ Accepted layouts (one question per line):
 - TSV/CSV `question<TAB>["answer", ...]` (DPR's `*.qa.csv`).
 CuratedTrec's answers are regular expressions: `regex=True`, or automatically for files whose name contains
 "trec". The sample corpus ships its own question set (`sample_questions`).
+
+A JSONL line may name its split (`"split": "train"|"dev"|"test"`): the sample set does, so that rewording a
+question never moves it between splits; lines without one fall back to a hash of the question text
+(`split_of`).
 """
 
 from __future__ import annotations
@@ -32,9 +36,15 @@ class Question:
     answers: tuple[str, ...]
     regex: bool = False
     title: str = ""  # the article the answer comes from, when known (the sample set records it)
+    split: str | None = None  # the split the file assigns ("train", "dev", "test"); None: by hash (split_of)
 
     def to_json(self) -> dict:
-        return {"question": self.question, "answer": list(self.answers), **({"regex": True} if self.regex else {})}
+        return {
+            "question": self.question,
+            "answer": list(self.answers),
+            **({"regex": True} if self.regex else {}),
+            **({"split": self.split} if self.split else {}),
+        }
 
 
 def _answers(value, path: str, line_number: int) -> tuple[str, ...]:
@@ -43,6 +53,14 @@ def _answers(value, path: str, line_number: int) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(a, str) and a.strip() for a in value):
         raise QuestionFileError(f"{path}:{line_number}: answers must be a non-empty list of strings, got {value!r}")
     return tuple(value)
+
+
+def _split(value, path: str, line_number: int) -> str | None:
+    if value is None:
+        return None
+    if value not in SPLITS:
+        raise QuestionFileError(f"{path}:{line_number}: split must be one of {SPLITS}, got {value!r}")
+    return value
 
 
 def read_questions(path: str, regex: bool | None = None) -> list[Question]:
@@ -63,6 +81,7 @@ def read_questions(path: str, regex: bool | None = None) -> list[Question]:
                 text = record.get("question")
                 answers = record.get("answer", record.get("answers"))
                 title = record.get("title", "")
+                split = _split(record.get("split"), path, line_number)
             else:
                 text, _, answer_field = line.partition("\t")
                 try:
@@ -71,17 +90,20 @@ def read_questions(path: str, regex: bool | None = None) -> list[Question]:
                     raise QuestionFileError(
                         f"{path}:{line_number}: cannot read the answer list {answer_field!r}"
                     ) from None
-                title = ""
+                title, split = "", None
             if not isinstance(text, str) or not text.strip():
                 raise QuestionFileError(f"{path}:{line_number}: no question text")
-            questions.append(Question(text.strip(), _answers(answers, path, line_number), regex, title))
+            questions.append(Question(text.strip(), _answers(answers, path, line_number), regex, title, split))
     if not questions:
         raise QuestionFileError(f"{path}: no questions")
     return questions
 
 
 def split_of(question: Question) -> str:
-    """The fixed split of a sample question: 60% train, 20% dev, 20% test by a hash of its text."""
+    """The fixed split of a question: the one its file names, else 60% train, 20% dev, 20% test by a hash of
+    its text (stable for files that never change, but a reworded question would move, hence the field)."""
+    if question.split is not None:
+        return question.split
     bucket = int(hashlib.sha1(question.question.encode()).hexdigest()[:8], 16) % 10
     return "train" if bucket < 6 else "dev" if bucket < 8 else "test"
 

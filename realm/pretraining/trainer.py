@@ -11,7 +11,7 @@ Output directory:
     exports/      embedder exports for the sidecar (+ TRAINING_DONE)
     index/        published block indexes (LATEST)
     tensorboard/  scalar summaries
-    metrics.jsonl one line per logged step
+    metrics.jsonl one line per step (the console log every `log_every` steps)
     refresh.log   the sidecar's log
     final/        embedder/ and encoder/ in save_pretrained format
 """
@@ -54,6 +54,9 @@ class PretrainConfig:
     batch_size: int = 8
     learning_rate: float = 3e-5
     warmup_steps: int | None = None
+    # Steps at the start that train only the knowledge-augmented encoder, the retriever frozen: a warm start
+    # without an MLM head (MiniLM) otherwise back-propagates the noise of a random head into the retriever.
+    mlm_warmup_steps: int = 0
     weight_decay: float = 0.01
     clip_norm: float = 1.0
     query_seq_len: int = 96
@@ -70,16 +73,27 @@ class PretrainConfig:
     max_sidecar_restarts: int = 3
     first_index_timeout: float = 3600.0
     sidecar_env: dict[str, str] = dataclasses.field(default_factory=dict)  # e.g. CUDA_VISIBLE_DEVICES for it
+    distribute: str = "auto"  # "auto" (by the hardware) or "mirrored" (MirroredStrategy over every device)
+    precision: str = "auto"  # "auto" (bfloat16 on GPUs that have it), "float32" or "mixed_bfloat16"
 
     @property
     def joint_seq_len(self) -> int:
         return self.query_seq_len + self.candidate_seq_len
 
 
-def choose_strategy():
-    """tf.distribute strategy for the hardware: multi-worker (TF_CONFIG), several GPUs, one GPU, or CPU."""
+def choose_strategy(distribute: str = "auto"):
+    """tf.distribute strategy for the hardware: multi-worker (TF_CONFIG), several GPUs, one GPU, or CPU.
+
+    `distribute="mirrored"` forces MirroredStrategy over every logical device (the GPUs, else the CPUs): the
+    multi-replica code path runs on a CPU split into logical devices, which is how it is tested without GPUs.
+    """
     import tensorflow as tf
 
+    if distribute == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if distribute != "auto":
+        raise PretrainingError(f"unknown distribute {distribute!r}: expected 'auto' or 'mirrored'")
     if os.environ.get("TF_CONFIG"):
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
@@ -90,11 +104,21 @@ def choose_strategy():
     return tf.distribute.get_strategy()
 
 
-def configure_mixed_precision() -> str:
-    """bfloat16 compute on GPUs that have it (compute capability >= 8.0); float32 elsewhere."""
+def configure_mixed_precision(precision: str = "auto") -> str:
+    """bfloat16 compute on GPUs that have it (compute capability >= 8.0); float32 elsewhere.
+
+    An explicit "float32" or "mixed_bfloat16" overrides the choice (bfloat16 needs no loss scaling, so the
+    same train step serves both). Losses and retrieval scores are computed in float32 either way.
+    """
     import keras
     import tensorflow as tf
 
+    if precision in ("float32", "mixed_bfloat16"):
+        keras.mixed_precision.set_global_policy(precision)
+        return precision
+    if precision != "auto":
+        raise PretrainingError(f"unknown precision {precision!r}: expected 'auto', 'float32' or 'mixed_bfloat16'")
+    keras.mixed_precision.set_global_policy("float32")
     for gpu in tf.config.list_physical_devices("GPU"):
         major = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))[0]
         if major >= 8:
@@ -126,8 +150,8 @@ class Pretrainer:
         from realm.tokenization import RealmTokenizer
 
         cfg = self.config
-        self.precision = configure_mixed_precision()
-        self.strategy = choose_strategy()
+        self.precision = configure_mixed_precision(cfg.precision)
+        self.strategy = choose_strategy(cfg.distribute)
         self.blocks = BlockStore.open(cfg.data_dir)
         if len(self.blocks) < 2:
             raise PretrainingError(f"{cfg.data_dir}: the corpus has {len(self.blocks)} block(s); need at least 2")
@@ -151,7 +175,8 @@ class Pretrainer:
             self.optimizer, self.schedule = bert_adamw(
                 cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.weight_decay, cfg.clip_norm
             )
-            self.variables = [*self.embedder.trainable_variables, *self.encoder.trainable_variables]
+            self.encoder_variables = list(self.encoder.trainable_variables)
+            self.variables = [*self.embedder.trainable_variables, *self.encoder_variables]
             self.optimizer.build(self.variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
 
@@ -187,7 +212,7 @@ class Pretrainer:
         def embed_queries(ids, mask):
             return tf.cast(embedder(ids, mask, training=False)["projected_score"], tf.float32)
 
-        def step_fn(batch):
+        def step_fn(batch, train_retriever: bool):
             k = tf.shape(batch["candidate_input_ids"])[1]
             cand_len = tf.shape(batch["candidate_input_ids"])[2]
             with tf.GradientTape() as tape:
@@ -204,6 +229,8 @@ class Pretrainer:
                 )
                 relevance = tf.einsum("bd,bkd->bk", query_emb, cand_emb)
                 relevance = tf.where(batch["valid"], relevance, -1e9)
+                if not train_retriever:
+                    relevance = tf.stop_gradient(relevance)
                 out = encoder(
                     batch["joint_input_ids"],
                     batch["joint_attention_mask"],
@@ -216,8 +243,9 @@ class Pretrainer:
                 )
                 loss = out["loss"]
                 scaled = loss / tf.cast(self.strategy.num_replicas_in_sync, loss.dtype)
-            grads = tape.gradient(scaled, self.variables)
-            self.optimizer.apply(grads, self.variables)
+            variables = self.variables if train_retriever else self.encoder_variables
+            grads = tape.gradient(scaled, variables)
+            self.optimizer.apply(grads, variables)
             weights = batch["masked_weights"]
             null_log_probs = out["candidate_log_probs"][:, 0, :]
             utility = tf.reduce_sum((out["marginal_log_probs"] - null_log_probs) * weights) / tf.maximum(
@@ -226,17 +254,21 @@ class Pretrainer:
             null_prob = tf.reduce_mean(tf.nn.softmax(relevance, axis=-1)[:, 0])
             return {"loss": loss, "retrieval_utility": utility, "null_document_prob": null_prob}
 
-        @tf.function(jit_compile=cfg.jit_compile)
-        def train_step(batch):
-            return step_fn(batch)
+        def make_step(train_retriever: bool):
+            @tf.function(jit_compile=cfg.jit_compile)
+            def train_step(batch):
+                return step_fn(batch, train_retriever)
 
-        @tf.function
-        def distributed_step(batch):
-            per_replica = self.strategy.run(step_fn, args=(batch,))
-            return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in per_replica.items()}
+            @tf.function
+            def distributed_step(batch):
+                per_replica = self.strategy.run(step_fn, args=(batch, train_retriever))
+                return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in per_replica.items()}
+
+            return train_step if self.strategy.num_replicas_in_sync == 1 else distributed_step
 
         self.embed_queries = embed_queries
-        self.train_step = train_step if self.strategy.num_replicas_in_sync == 1 else distributed_step
+        self.train_step = make_step(train_retriever=True)
+        self.mlm_warmup_step = make_step(train_retriever=False) if cfg.mlm_warmup_steps > 0 else None
 
     # ------------------------------------------------------------------------------------------ the index
     def _export_embedder(self, step: int) -> None:
@@ -361,29 +393,35 @@ class Pretrainer:
             self._wait_for_index(sidecar)
             window_start, window_examples = time.time(), 0
             for step in range(start_step, cfg.steps):
+                step_start = time.time()
                 self._maybe_swap_index()
                 sidecar.check()
                 batch = self._prepare_batch(next(self.iterator))
-                result = {k: float(v) for k, v in self.train_step(self._distribute(batch)).items()}
+                warming_up = step < cfg.mlm_warmup_steps
+                if step == cfg.mlm_warmup_steps and cfg.mlm_warmup_steps > 0:
+                    logger.info("MLM warm-up done after %d steps: the retriever trains from now on", step)
+                train_step = self.mlm_warmup_step if warming_up else self.train_step
+                result = {k: float(v) for k, v in train_step(self._distribute(batch)).items()}
                 self.step.assign(step + 1)
                 window_examples += cfg.batch_size
                 done = step + 1
                 if done % cfg.refresh_every == 0 or done == cfg.steps:
                     self._export_embedder(done)
+                exported_at = self.export_times.get(self.index.embedder_step, self.index.meta["published_at"])
+                last = {
+                    **result,
+                    "step": done,
+                    "learning_rate": float(self.schedule(done)),
+                    "retriever_frozen": int(warming_up),
+                    "index_version": self.index.embedder_step,
+                    "staleness_steps": done - self.index.embedder_step,
+                    "staleness_seconds": time.time() - exported_at,
+                    "examples_per_second": cfg.batch_size / max(time.time() - step_start, 1e-9),
+                    "sidecar_restarts": sidecar.restarts,
+                }
+                self._record(writer, last)  # every step; the console gets every log_every-th
                 if done % cfg.log_every == 0 or done == cfg.steps or done == start_step + 1:
-                    elapsed = max(time.time() - window_start, 1e-9)
-                    exported_at = self.export_times.get(self.index.embedder_step, self.index.meta["published_at"])
-                    last = {
-                        **result,
-                        "step": done,
-                        "learning_rate": float(self.schedule(done)),
-                        "index_version": self.index.embedder_step,
-                        "staleness_steps": done - self.index.embedder_step,
-                        "staleness_seconds": time.time() - exported_at,
-                        "examples_per_second": window_examples / elapsed,
-                        "sidecar_restarts": sidecar.restarts,
-                    }
-                    self._log(writer, last)
+                    self._print_progress(last, window_examples / max(time.time() - window_start, 1e-9))
                     window_start, window_examples = time.time(), 0
                 if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                     self.manager.save(checkpoint_number=done)
@@ -396,7 +434,7 @@ class Pretrainer:
             writer.close()
         return self._finish(sidecar, last)
 
-    def _log(self, writer, metrics: dict[str, float]) -> None:
+    def _record(self, writer, metrics: dict[str, float]) -> None:
         import tensorflow as tf
 
         step = int(metrics["step"])
@@ -406,16 +444,20 @@ class Pretrainer:
                     tf.summary.scalar(name, value)
         with open(self.metrics_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(metrics) + "\n")
-        eta = (self.config.steps - step) / max(metrics["examples_per_second"] / self.config.batch_size, 1e-9)
+
+    def _print_progress(self, metrics: dict[str, float], examples_per_second: float) -> None:
+        step = int(metrics["step"])
+        eta = (self.config.steps - step) / max(examples_per_second / self.config.batch_size, 1e-9)
         logger.info(
-            "step %d/%d loss %.4f utility %.4f index v%d (stale %d steps) %.1f ex/s ETA %.0fs",
+            "step %d/%d loss %.4f utility %.4f index v%d (stale %d steps)%s %.1f ex/s ETA %.0fs",
             step,
             self.config.steps,
             metrics["loss"],
             metrics["retrieval_utility"],
             metrics["index_version"],
             metrics["staleness_steps"],
-            metrics["examples_per_second"],
+            " retriever frozen (MLM warm-up)" if metrics["retriever_frozen"] else "",
+            examples_per_second,
             eta,
         )
 
