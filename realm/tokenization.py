@@ -7,17 +7,20 @@ Ids equal Hugging Face's `BertTokenizer`/`RealmTokenizer`: tensorflow-text's own
 *folding* (NFKC_Casefold: "…" -> "...", "ª" -> "a", "ς" -> "σ"), which differs from BERT's `str.lower()` + NFD +
 accent stripping on about 0.2% of Wikipedia sentences. So we normalise per code point with a table built from
 Python's `unicodedata` (exactly HF's rule: drop control characters, map whitespace to space, pad CJK characters
-with spaces, lower-case, NFD, drop combining marks) and then run `FastBertTokenizer` without its normaliser.
+with spaces, lower-case, NFD, drop combining marks) and then run `FastWordpieceTokenizer` (BERT's splitting on
+whitespace and punctuation, and WordPiece) on the result, without tensorflow-text's normaliser.
 Because each output byte remembers the source code point it came from, token offsets point into the
 *original* text, which is how a predicted answer span is returned as the source words.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import unicodedata
 from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -66,9 +69,103 @@ def normalization_table() -> tuple[list[int], list[str]]:
     return keys, values
 
 
+@dataclasses.dataclass(frozen=True)
+class NormalizationSlices:
+    """BERT normalisation of every code point as a slice of one vector of output code points.
+
+    `values[bmp_starts[cp]:bmp_limits[cp]]` is what BMP code point `cp` becomes (itself, nothing, its
+    `normalization_table()` entry, or itself between spaces for CJK); beyond the BMP only code points with a
+    `normalization_table()` entry have a row (`supp_keys[i]` -> `values[supp_starts[i]:supp_limits[i]]`), the
+    others are handled by range as before (CJK padded, private use dropped, everything else kept).
+    `bmp_bytes` / `supp_bytes`: the UTF-8 length of each row's output.
+    """
+
+    values: np.ndarray
+    bmp_starts: np.ndarray
+    bmp_limits: np.ndarray
+    bmp_bytes: np.ndarray
+    supp_keys: np.ndarray
+    supp_starts: np.ndarray
+    supp_limits: np.ndarray
+    supp_bytes: np.ndarray
+
+
+@functools.lru_cache(maxsize=1)
+def tf_text_control_characters() -> frozenset[int]:
+    """Code points tensorflow-text's BERT normaliser (without lower-casing) turns into a space: its control
+    characters, by its own Unicode data.
+
+    FastBertTokenizer used to run that normaliser after ours; FastWordpieceTokenizer alone does not, so where
+    the two disagree (e.g. format controls newer than Python's `unicodedata`, which keeps them as unassigned
+    characters), the space is put in by our table instead and every id and offset stays what it was.
+    """
+    with tf.init_scope():  # eager even when the tokenizer is built inside a graph
+        code_points = np.array([c for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF], np.int64)
+        normalizer = tf_text.FastBertNormalizer(lower_case_nfd_strip_accents=False)
+        text = "".join(map(chr, code_points.tolist()))
+        out = tf.strings.unicode_decode(normalizer.normalize(tf.constant([text])), "UTF-8")[0].numpy()
+    if len(out) != len(code_points) or not (out[out != code_points] == 32).all():
+        raise RuntimeError("tensorflow-text's BERT normaliser does more than map characters to spaces")
+    return frozenset(code_points[out != code_points].tolist())
+
+
+@functools.lru_cache(maxsize=1)
+def normalization_slices() -> NormalizationSlices:
+    """The precedence is that of the string-per-code-point rule it replaces: private use -> nothing, else CJK ->
+    padded with spaces, else the table entry, else unchanged; then tensorflow-text's control characters among
+    the result become spaces (see `tf_text_control_characters`)."""
+    keys, normalized = normalization_table()
+    controls = tf_text_control_characters()
+    table = {
+        key: "".join(" " if ord(c) in controls else c for c in value)
+        for key, value in zip(keys, normalized, strict=True)
+    }
+    for code_point in controls:
+        in_ranges = any(lo <= code_point <= hi for lo, hi in _PRIVATE_USE_RANGES + _CJK_RANGES)
+        if code_point not in table and not in_ranges:
+            table[code_point] = " "
+    values: list[int] = []
+    starts, limits = np.zeros(0x10000, np.int64), np.zeros(0x10000, np.int64)
+    for code_point in range(0x10000):
+        starts[code_point] = len(values)
+        if any(lo <= code_point <= hi for lo, hi in _PRIVATE_USE_RANGES):
+            pass
+        elif any(lo <= code_point <= hi for lo, hi in _CJK_RANGES):
+            values += (32, code_point, 32)
+        elif code_point in table:
+            values += map(ord, table[code_point])
+        else:
+            values.append(code_point)
+        limits[code_point] = len(values)
+    supp_keys = np.array(sorted(k for k in table if k > 0xFFFF), np.int64)
+    supp_starts, supp_limits = np.zeros(len(supp_keys), np.int64), np.zeros(len(supp_keys), np.int64)
+    for i, code_point in enumerate(supp_keys.tolist()):
+        supp_starts[i] = len(values)
+        values += map(ord, table[code_point])
+        supp_limits[i] = len(values)
+    values_array = np.array(values, np.int32)
+    value_bytes = np.concatenate([[0], np.cumsum([len(chr(v).encode("utf-8", "surrogatepass")) for v in values])])
+    return NormalizationSlices(
+        values_array,
+        starts,
+        limits,
+        value_bytes[limits] - value_bytes[starts],
+        supp_keys,
+        supp_starts,
+        supp_limits,
+        value_bytes[supp_limits] - value_bytes[supp_starts],
+    )
+
+
 def _in_ranges(code_points: tf.Tensor, ranges) -> tf.Tensor:
     hits = [tf.logical_and(code_points >= lo, code_points <= hi) for lo, hi in ranges]
     return functools.reduce(tf.logical_or, hits)
+
+
+def _source_code_point(out_splits: tf.Tensor, byte_positions: tf.Tensor) -> tf.Tensor:
+    """Index of the source code point whose output holds each byte position (code points whose output is empty
+    own no byte): the number of code points whose output ends at or before it."""
+    return tf.searchsorted(out_splits[1:], byte_positions, side="right")
 
 
 def _to_string_tensor(texts) -> tf.Tensor:
@@ -106,16 +203,33 @@ class RealmTokenizer(tf.Module):
         self.pad_id, self.unk_id = index["[PAD]"], index["[UNK]"]
         self.cls_id, self.sep_id, self.mask_id = index["[CLS]"], index["[SEP]"], index["[MASK]"]
         self.special_ids = sorted({index[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")})
-        self._wordpiece = tf_text.FastBertTokenizer(
+        # FastWordpieceTokenizer itself (splitting on whitespace and punctuation, then WordPiece), not
+        # FastBertTokenizer: that one always runs its FastBertNormalizer first, which even without lower-casing
+        # maps control characters to spaces and returns a per-byte offset map its token offsets are then
+        # gathered through, more than half of the tokenizer's time. Our texts reach it already normalised (no
+        # control characters left), so it would change nothing: the tests compare the two on every code point.
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=vocab,
             token_out_type=tf.int32,
             unknown_token="[UNK]",
-            lower_case_nfd_strip_accents=False,
+            no_pretokenization=False,
         )
-        keys, values = normalization_table()
-        self._normalizer_table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.int32), tf.constant(values, tf.string)),
-            default_value="\x00",  # "no entry": a NUL never survives normalisation, so it cannot collide
+        slices = normalization_slices()
+        self._norm_values = tf.constant(slices.values, tf.int32)
+        self._bmp_starts = tf.constant(slices.bmp_starts, tf.int64)
+        self._bmp_limits = tf.constant(slices.bmp_limits, tf.int64)
+        self._bmp_bytes = tf.constant(slices.bmp_bytes, tf.int64)
+        self._supp_starts = tf.constant(slices.supp_starts, tf.int64)
+        self._supp_limits = tf.constant(slices.supp_limits, tf.int64)
+        self._supp_bytes = tf.constant(slices.supp_bytes, tf.int64)
+        self._bmp_source_bytes = tf.constant(
+            [len(chr(c).encode("utf-8", "surrogatepass")) for c in range(0x10000)], tf.int64
+        )
+        self._supp_rows = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(slices.supp_keys, tf.int64), tf.range(len(slices.supp_keys), dtype=tf.int64)
+            ),
+            default_value=-1,
         )
         self._vocab_tensor = tf.constant(vocab)
 
@@ -126,32 +240,82 @@ class RealmTokenizer(tf.Module):
         return cls(default_vocab_file())
 
     # ------------------------------------------------------------------------------------------ normalisation
-    def normalize_with_offsets(self, texts: tf.Tensor):
-        """BERT normalisation; returns (normalized [b], source_start, source_end) with one offset per output byte.
+    def _normalize(self, texts: tf.Tensor):
+        """BERT normalisation of a batch, and where each output byte came from, without per-byte tensors.
 
-        source_start/end[i, j] are the byte range in the original text of the code point that produced
-        normalized byte j. Invalid UTF-8 is replaced by U+FFFD first (which BERT then drops).
+        Returns (normalized [b], out_splits [n+1], text_splits [b+1], source_start [n], source_end [n]) over the
+        batch's n source code points: source code point i produced the normalized bytes [out_splits[i],
+        out_splits[i+1]) of the batch's concatenated output (text t owns [text_splits[t], text_splits[t+1])), and
+        spans the bytes [source_start[i], source_end[i]) of its own text.
+
+        Works on code points, not on one string per code point: every code point becomes a [start, limit) slice
+        of the static normalisation table (beyond the BMP, code points without a table row instead get a slice of
+        `" " cp " "` built for this call: itself, or itself padded for CJK), the slices are gathered at once and
+        each text is UTF-8 encoded once; the output's byte length per code point is a table lookup too. The
+        string-per-code-point version (encode, look up, concatenate, join, repeat offsets per byte) cost as much
+        as tokenizing ten times as many ASCII bytes.
         """
         code_points, starts = tf.strings.unicode_decode_with_offsets(
             texts, "UTF-8", errors="replace", replacement_char=0xFFFD
         )
-        flat_cp = code_points.flat_values
-        chars = tf.strings.unicode_encode(tf.expand_dims(flat_cp, 1), "UTF-8")
-        char_bytes = tf.strings.length(chars)
-        looked_up = self._normalizer_table.lookup(flat_cp)
-        replaced = tf.where(tf.equal(looked_up, "\x00"), chars, looked_up)
-        replaced = tf.where(_in_ranges(flat_cp, _CJK_RANGES), " " + chars + " ", replaced)
-        replaced = tf.where(_in_ranges(flat_cp, _PRIVATE_USE_RANGES), "", replaced)
-        out_bytes = tf.strings.length(replaced)
-        per_text = code_points.with_flat_values(replaced)
-        normalized = tf.strings.reduce_join(per_text, axis=-1)
-        flat_starts = starts.flat_values
-        source_start = tf.repeat(flat_starts, out_bytes)
+        flat_cp = tf.cast(code_points.flat_values, tf.int64)
+        bmp = tf.minimum(flat_cp, 0xFFFF)
+        slice_start = tf.gather(self._bmp_starts, bmp)
+        slice_limit = tf.gather(self._bmp_limits, bmp)
+        out_bytes = tf.gather(self._bmp_bytes, bmp)
+        # Beyond the BMP (rare): a table row found by hash lookup, else the code point itself, padded for CJK,
+        # nothing for private use. Only those positions are looked up, then patched in.
+        beyond = flat_cp > 0xFFFF
+        supplementary = tf.where(beyond)
+        supp_cp = tf.gather_nd(flat_cp, supplementary)
+        supp_row = self._supp_rows.lookup(supp_cp)
+        static_size = tf.size(self._norm_values, out_type=tf.int64)
+        padded_at = static_size + 3 * tf.range(tf.size(supp_cp, out_type=tf.int64))  # its `" " cp " "`
+        cjk = _in_ranges(supp_cp, _CJK_RANGES)
+        private = _in_ranges(supp_cp, _PRIVATE_USE_RANGES)
+        in_table = supp_row >= 0
+        row = tf.maximum(supp_row, 0)
+        supp_start = tf.where(in_table, tf.gather(self._supp_starts, row), tf.where(cjk, padded_at, padded_at + 1))
+        supp_limit = tf.where(in_table, tf.gather(self._supp_limits, row), tf.where(cjk, padded_at + 3, padded_at + 2))
+        supp_limit = tf.where(private, supp_start, supp_limit)
+        four = tf.fill(tf.shape(supp_cp), tf.constant(4, tf.int64))  # UTF-8 bytes of a code point beyond the BMP
+        supp_bytes = tf.where(in_table, tf.gather(self._supp_bytes, row), tf.where(cjk, four + 2, four))
+        supp_bytes = tf.where(private, tf.zeros_like(supp_bytes), supp_bytes)
+        slice_start = tf.tensor_scatter_nd_update(slice_start, supplementary, supp_start)
+        slice_limit = tf.tensor_scatter_nd_update(slice_limit, supplementary, supp_limit)
+        out_bytes = tf.tensor_scatter_nd_update(out_bytes, supplementary, supp_bytes)
+
+        positions = tf.ragged.range(slice_start, slice_limit)  # [source code point, (output code points)]
+        index = positions.flat_values
+        spaces = tf.fill(tf.shape(supp_cp), tf.constant(32, tf.int32))
+        padded = tf.reshape(tf.stack([spaces, tf.cast(supp_cp, tf.int32), spaces], axis=1), [-1])
+        out_cp = tf.where(
+            index < static_size,
+            tf.gather(self._norm_values, tf.minimum(index, static_size - 1)),
+            tf.gather(tf.concat([padded, [0]], 0), tf.maximum(index - static_size, 0)),
+        )
+        per_text_cps = tf.RaggedTensor.from_row_splits(
+            out_cp, tf.gather(positions.row_splits, code_points.row_splits), validate=False
+        )
+        normalized = tf.strings.unicode_encode(per_text_cps, "UTF-8")
+        out_splits = tf.concat([[0], tf.cumsum(out_bytes)], 0)
+        text_splits = tf.gather(out_splits, code_points.row_splits)
+        source_start = starts.flat_values
         # U+FFFD (also what invalid UTF-8 decodes to) normalises to nothing, so its byte length never matters.
-        source_end = tf.repeat(flat_starts + tf.cast(char_bytes, tf.int64), out_bytes)
-        row_bytes = tf.cast(tf.reduce_sum(code_points.with_flat_values(out_bytes), axis=1), tf.int64)
-        source_start = tf.RaggedTensor.from_row_lengths(source_start, row_bytes)
-        source_end = tf.RaggedTensor.from_row_lengths(source_end, row_bytes)
+        source_end = source_start + tf.where(beyond, tf.constant(4, tf.int64), tf.gather(self._bmp_source_bytes, bmp))
+        return normalized, out_splits, text_splits, source_start, source_end
+
+    def normalize_with_offsets(self, texts: tf.Tensor):
+        """BERT normalisation; returns (normalized [b], source_start, source_end) with one offset per output byte.
+
+        source_start/end[i, j] are the byte range in the original text of the code point that produced
+        normalized byte j. Invalid UTF-8 is replaced by U+FFFD first (which BERT then drops). The text is what
+        WordPiece reads: tensorflow-text's control characters are spaces in it (`tf_text_control_characters`).
+        """
+        normalized, out_splits, text_splits, source_start, source_end = self._normalize(texts)
+        source = _source_code_point(out_splits, tf.range(out_splits[-1]))
+        source_start = tf.RaggedTensor.from_row_splits(tf.gather(source_start, source), text_splits, validate=False)
+        source_end = tf.RaggedTensor.from_row_splits(tf.gather(source_end, source), text_splits, validate=False)
         return normalized, source_start, source_end
 
     # ----------------------------------------------------------------------------------------------- tokenize
@@ -160,36 +324,35 @@ class RealmTokenizer(tf.Module):
         """One compiled graph for the whole path (eager op-by-op execution is several times slower).
 
         Texts of printable ASCII need no normalisation table: BERT's normalisation of them is lower-casing,
-        which keeps every byte offset, so they skip the per-code-point path (most English sentences: about
-        3x faster). The two groups are tokenized separately and put back in input order.
+        which keeps every byte offset, so only the others (about 1 in 13 Wikipedia sentences) take the
+        per-code-point path. Their normalised text is put in place of the lower-cased one and the whole batch
+        goes through WordPiece at once (it works row by row); then only their tokens' offsets are mapped back
+        to the source text. (Tokenizing the two groups separately and merging the ragged results back into
+        input order cost more than the normalisation.)
         """
         plain = tf.strings.regex_full_match(texts, r"[\x20-\x7e\t\n\r]*")
-        plain_rows = tf.where(plain)[:, 0]
         other_rows = tf.where(tf.logical_not(plain))[:, 0]
-        plain_ids, plain_starts, plain_ends = self._wordpiece.tokenize_with_offsets(
-            tf.strings.lower(tf.gather(texts, plain_rows))
-        )
-        other_ids, other_starts, other_ends = self._tokenize_normalized(tf.gather(texts, other_rows))
-        order = tf.argsort(tf.concat([plain_rows, other_rows], 0))
-
-        def merge(a: tf.RaggedTensor, b: tf.RaggedTensor) -> tf.RaggedTensor:
-            if a.shape.rank == 3:
-                a = a.merge_dims(-2, -1)
-            return tf.gather(tf.concat([tf.cast(a, b.dtype), b], 0), order)
-
-        return merge(plain_ids, other_ids), merge(plain_starts, other_starts), merge(plain_ends, other_ends)
-
-    def _tokenize_normalized(self, texts: tf.Tensor):
-        normalized, source_start, source_end = self.normalize_with_offsets(texts)
-        ids, starts, ends = self._wordpiece.tokenize_with_offsets(normalized)
+        normalized, out_splits, text_splits, source_start, source_end = self._normalize(tf.gather(texts, other_rows))
+        prepared = tf.tensor_scatter_nd_update(tf.strings.lower(texts), other_rows[:, None], normalized)
+        ids, starts, ends = self._wordpiece.tokenize_with_offsets(prepared)
         if ids.shape.rank == 3:
             ids, starts, ends = (x.merge_dims(-2, -1) for x in (ids, starts, ends))
-        starts = tf.cast(starts, tf.int64)
-        ends = tf.cast(ends, tf.int64)
-        # Map normalized byte offsets back through the per-byte source map.
-        orig_start = tf.gather(source_start, starts, batch_dims=1)
-        orig_end = tf.gather(source_end, tf.maximum(ends - 1, 0), batch_dims=1)
-        return ids, orig_start, orig_end
+        # The other rows' tokens: their flat positions, and which of those rows each belongs to.
+        token_splits = ids.row_splits
+        other_tokens = tf.ragged.range(tf.gather(token_splits, other_rows), tf.gather(token_splits, other_rows + 1))
+        positions = other_tokens.flat_values
+        # Map each token's first and last normalised byte back to its source code point (only token ends are
+        # looked up, not every byte).
+        text_start = tf.gather(text_splits, other_tokens.value_rowids())
+        first = text_start + tf.cast(tf.gather(starts.flat_values, positions), tf.int64)
+        last = text_start + tf.maximum(tf.cast(tf.gather(ends.flat_values, positions), tf.int64) - 1, 0)
+        mapped_start = tf.gather(source_start, _source_code_point(out_splits, first))
+        mapped_end = tf.gather(source_end, _source_code_point(out_splits, last))
+        flat_starts = tf.tensor_scatter_nd_update(
+            tf.cast(starts.flat_values, tf.int64), positions[:, None], mapped_start
+        )
+        flat_ends = tf.tensor_scatter_nd_update(tf.cast(ends.flat_values, tf.int64), positions[:, None], mapped_end)
+        return ids, starts.with_flat_values(flat_starts), ends.with_flat_values(flat_ends)
 
     def tokenize_with_offsets(self, texts):
         """Wordpiece ids [b, (tokens)] with start/end byte offsets into the original texts."""

@@ -204,3 +204,117 @@ def test_internal_anchor_markers_never_reach_the_text():
     paragraphs = clean_wikitext("&#57344;x [[y]] &#57345;z").paragraphs
     assert paragraphs[0].text == "x y z"
     assert not any(c in p.text for p in paragraphs for c in "\ue000\ue001")
+
+
+# ------------------------------------------------------------------------------------ token walk, fast paths
+def test_token_walk_gives_the_tree_walk_result_on_the_whole_sample():
+    """`clean_wikitext` reads the parser's token stream instead of building mwparserfromhell's node tree; the
+    tree walk it replaces must give the same paragraphs, links and counts, with and without the regex pass."""
+    from realm.resources import sample_wikipedia_dump
+
+    pages = list(map(parse_page, iter_raw_pages(sample_wikipedia_dump())))
+    for page in pages:
+        for fast in (True, False):
+            tokens, tree = clean_wikitext(page.text, fast), clean_wikitext(page.text, fast, token_walk=False)
+            assert [(p.text, p.links) for p in tokens.paragraphs] == [(p.text, p.links) for p in tree.paragraphs]
+            assert tokens.dropped_markup_lines == tree.dropped_markup_lines, page.title
+
+
+@pytest.mark.parametrize(
+    "wikitext",
+    [
+        # tags: dropped, kept with attributes, nested, self-closing, line breaks, wiki-markup lists and tables
+        'a <sub class="x">b [[c]] <sup>d</sup></sub> e <math>x^2</math> f<br/>g <span>h<span>i</span></span>',
+        "a <div>b</div> c <small>d</small> <nowiki>[[e]]</nowiki> f <ref name=x/> <b>g</b> <unclosed>h",
+        "; term : definition [[x]]\n:: indented <!-- open comment",
+        "{| class=x\n|-\n| a || b\n|}\n{|\n| [[x|y]] {|\n| nested\n|}\n|}\ntext after",
+        # links: nested markup, namespaces, interlanguage, empty anchors, external with and without titles
+        "[[a|b ''c'' [[d]]]] [[File:x.jpg|thumb|cap [[y]]]] [[de:X]] [[:Category:Y|shown]] [[z|]] [[ w ]]",
+        "[http://x.org title [[y]] &amp;] [http://bare.org] http://free.org [[a|see http://x.org]] [[b|c]]",
+        # entities, headings with markup, skipped sections with deeper levels, templates and arguments
+        "&nbsp;x&#91;y&#x5D;z&bogus; &#57344;q [[r|s&eacute;t]]",
+        "== [[History]] of ''x'' ==\ntext\n== References ==\n=== Deeper ===\ngone\n== Notes <!-- c --> ==\n"
+        "gone too\n= Top =\nback\n==Empty==\n== {{tmpl}} ==\nkept",
+        "{{a|{{b}}|c=[[d]]}} {{{arg|default}}} {{unclosed [[x]] text\n{{#if:x|y}} tail",
+    ],
+)
+def test_token_walk_gives_the_tree_walk_result_on_edge_cases(wikitext):
+    for fast in (True, False):
+        tokens, tree = clean_wikitext(wikitext, fast), clean_wikitext(wikitext, fast, token_walk=False)
+        assert [(p.text, p.links) for p in tokens.paragraphs] == [(p.text, p.links) for p in tree.paragraphs]
+        assert tokens.dropped_markup_lines == tree.dropped_markup_lines
+
+
+def test_rewritten_prestrip_patterns_match_what_their_plain_forms_match():
+    """The reference and table patterns are written out without a lazy `.*?` for speed; same matches."""
+    import random
+    import re
+
+    from realm.data import wikitext
+
+    reference = re.compile(r"<ref\b[^>]*/>|<ref\b[^>/]*>.*?</ref\s*>", re.S | re.I)
+    table = re.compile(r"\{\|(?:(?!\{\|).)*?\n\|\}", re.S)
+    pieces = ["<ref>", "<ref n=1>", "<REF>", "</ref>", "</ref >", "</Ref\n>", "<ref/>", "<ref a/>", "<refs>", "</re",
+              "{|", "|}", "\n|}", "\n", "{", "|", "}", "<", "/", ">", "a", " "]  # fmt: skip
+    rng = random.Random(0)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert wikitext._REFERENCE.sub("", text) == reference.sub("", text), text
+        assert wikitext._INNER_TABLE.sub("", text) == table.sub("", text), text
+
+
+def _split_sentences_by_the_plain_rule(text: str) -> list[tuple[int, int]]:
+    """The splitter's rule without its shortcuts: one boundary pattern, every full stop's word looked up."""
+    import re
+
+    from realm.data import sentences
+
+    boundary = re.compile(r"([.!?][\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9\u00c0-\u024f])")
+    spans, start = [], 0
+    for match in boundary.finditer(text):
+        if text[match.start()] == ".":
+            word = re.compile(r"([A-Za-z][A-Za-z.]*)\.$").search(text, max(0, match.start() - 12), match.start() + 1)
+            if word:
+                word = word.group(1).lower()
+                if word in sentences._ABBREVIATIONS or len(word) == 1 or re.fullmatch(r"([a-z]\.)+[a-z]", word):
+                    continue
+        if match.end(1) > start:
+            spans.append((start, match.end(1)))
+        start = match.end()
+    if len(text.rstrip()) > start:
+        spans.append((start, len(text.rstrip())))
+    return spans
+
+
+def test_sentence_splitter_shortcuts_change_nothing():
+    import random
+
+    pieces = ["abcdefghijklmno", "Abcdefg", "approx", "Messrs", "x.y.z", "e.g", "u.s", "J. R", "Mr", "p", "Q", "A",
+              " ", ". ", ".", "!", "? ", '"', ")", "é", "1865", "\t"]  # fmt: skip
+    rng = random.Random(0)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert split_sentences(text) == _split_sentences_by_the_plain_rule(text), text
+
+
+def test_token_shapes_the_walk_does_not_read_itself_go_through_the_builder():
+    """Token shapes the C tokenizer does not produce today (a tag name in two pieces, a tag without its `</`, an
+    external link with two separators) are handed to mwparserfromhell's Builder: same parts as the tree walk."""
+    from mwparserfromhell.parser import tokens as tk
+    from mwparserfromhell.parser.builder import Builder
+
+    from realm.data import wikitext
+
+    streams = [
+        [tk.TagOpenOpen(), tk.Text(text="s"), tk.Text(text="pan"), tk.TagCloseOpen(padding=""), tk.Text(text="x"),
+         tk.TagOpenClose(), tk.Text(text="span"), tk.TagCloseClose(), tk.Text(text=" y")],
+        [tk.TagOpenOpen(), tk.Text(text="b"), tk.TagCloseOpen(padding=""), tk.Text(text="x"), tk.TagCloseClose()],
+        [tk.ExternalLinkOpen(brackets=True), tk.Text(text="http://a.b"), tk.ExternalLinkSeparator(),
+         tk.Text(text="t"), tk.ExternalLinkSeparator(), tk.Text(text="u"), tk.ExternalLinkClose()],
+        [tk.WikilinkOpen(), tk.Text(text="a"), tk.Text(text="b"), tk.WikilinkClose(), tk.Text(text="c")],
+    ]  # fmt: skip
+    for stream in streams:
+        read, walked = [], []
+        wikitext._emit_tokens(list(stream), 0, len(stream), read)
+        wikitext._walk(Builder().build(list(stream)).nodes, walked)
+        assert "".join(read) == "".join(walked)

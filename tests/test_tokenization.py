@@ -162,3 +162,64 @@ def test_survives_a_saved_model_round_trip(ours, tmp_path):
     tf.saved_model.save(Serving(ours), str(tmp_path / "tok"))
     loaded = tf.saved_model.load(str(tmp_path / "tok"))
     assert (loaded.encode(tf.constant(texts))["input_ids"].numpy() == expected).all()
+
+
+def _every_code_point_in_chunks(size: int = 1000) -> list[str]:
+    code_points = [c for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]
+    return ["".join(map(chr, code_points[i : i + size])) for i in range(0, len(code_points), size)]
+
+
+def test_normalization_of_every_code_point_follows_the_rule(ours):
+    """The slice tables give, for every code point, BERT's rule (private use dropped, CJK padded, else the
+    `normalization_table` entry or the code point itself, then tensorflow-text's control characters as spaces),
+    and every output byte points at the bytes of the code point it came from."""
+    from realm.tokenization import _CJK_RANGES, _PRIVATE_USE_RANGES, normalization_table, tf_text_control_characters
+
+    table = dict(zip(*normalization_table(), strict=True))
+    controls = tf_text_control_characters()
+
+    def rule(char: str) -> str:
+        code_point = ord(char)
+        if any(lo <= code_point <= hi for lo, hi in _PRIVATE_USE_RANGES):
+            return ""
+        if any(lo <= code_point <= hi for lo, hi in _CJK_RANGES):
+            return f" {char} "
+        return "".join(" " if ord(c) in controls else c for c in table.get(code_point, char))
+
+    texts = _every_code_point_in_chunks()
+    for start in range(0, len(texts), 100):
+        batch = texts[start : start + 100]
+        normalized, source_start, source_end = ours.normalize_with_offsets(tf.constant(batch))
+        for text, got, starts, ends in zip(
+            batch, normalized.numpy(), source_start.to_list(), source_end.to_list(), strict=True
+        ):
+            expected, expected_starts, expected_ends, offset = [], [], [], 0
+            for char in text:
+                out, width = rule(char).encode(), len(char.encode())
+                expected.append(out)
+                expected_starts += [offset] * len(out)
+                expected_ends += [offset + width] * len(out)
+                offset += width
+            assert got == b"".join(expected)
+            assert (starts, ends) == (expected_starts, expected_ends)
+
+
+def test_wordpiece_needs_no_tensorflow_text_normaliser_after_ours(ours):
+    """We run FastWordpieceTokenizer, not FastBertTokenizer, whose extra normaliser would change nothing on text
+    we normalised: same ids and offsets on every code point (and on the real sample's sentences, above)."""
+    import tensorflow_text as tf_text
+
+    bert = tf_text.FastBertTokenizer(
+        vocab=ours._vocab_list, token_out_type=tf.int32, unknown_token="[UNK]", lower_case_nfd_strip_accents=False
+    )
+    texts = _every_code_point_in_chunks() + TRICKY + ["a\tb\nc\rd", "x\x00y\x7fz"]
+    normalized = ours.normalize_with_offsets(tf.constant(texts))[0]
+    for ours_part, bert_part in zip(
+        ours._wordpiece.tokenize_with_offsets(normalized), bert.tokenize_with_offsets(normalized), strict=True
+    ):
+        assert ours_part.to_list() == bert_part.to_list()
+    lowered = tf.strings.lower(tf.constant(["Plain ASCII, as the fast path sends it.\tTabs\nand\rreturns ~!@#"]))
+    for ours_part, bert_part in zip(
+        ours._wordpiece.tokenize_with_offsets(lowered), bert.tokenize_with_offsets(lowered), strict=True
+    ):
+        assert ours_part.to_list() == bert_part.to_list()
