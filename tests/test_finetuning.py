@@ -211,3 +211,31 @@ def test_reader_starts_from_a_converted_checkpoint(tmp_path, source_class):
         assert same(model.reader, reader)  # the span head too
     if source_class == "RealmForOpenQA":
         assert same(model.embedder, source.embedder)
+
+
+def test_pretraining_index_is_reused_only_when_it_matches(tmp_path, monkeypatch):
+    import numpy as np
+    import tensorflow as tf
+
+    import realm.pretraining.refresh as refresh
+    from realm.finetuning.trainer import FinetuneConfig, load_block_embeddings
+    from realm.retrieval.index import publish_index
+
+    run = tmp_path / "pretrain"
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(7))
+    tf.train.CheckpointManager(checkpoint, str(run / "checkpoints"), max_to_keep=1).save(checkpoint_number=7)
+    stored = np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32)
+    publish_index(str(run / "index"), stored, embedder_step=7, extra_meta={"block_seq_len": 64})
+    fresh = np.zeros((12, 4), np.float32)
+    monkeypatch.setattr(refresh, "embed_corpus", lambda embedder, blocks, batch, length: fresh)
+
+    def embeddings(blocks=12, length=64):
+        config = FinetuneConfig(output_dir=str(tmp_path / "ft"), data_dir="", pretrain_dir=str(run))
+        config.candidate_seq_len = length
+        return load_block_embeddings(config, None, range(blocks))
+
+    np.testing.assert_array_equal(embeddings(), stored)
+    assert embeddings(length=288) is fresh  # blocks embedded shorter than fine-tuning reads them
+    assert embeddings(blocks=13) is fresh  # another corpus
+    publish_index(str(run / "index"), stored, embedder_step=5, extra_meta={"block_seq_len": 64})
+    assert embeddings() is fresh  # not the final embedder's

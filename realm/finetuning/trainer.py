@@ -83,13 +83,23 @@ def load_block_embeddings(config: FinetuneConfig, embedder, blocks) -> np.ndarra
     if config.pretrain_dir and not config.init_embedder:
         index = BlockIndex.load_latest(os.path.join(config.pretrain_dir, "index"))
         final_step = pretraining_final_step(config.pretrain_dir)
-        if index is not None and len(index) == len(blocks) and index.embedder_step == final_step:
-            logger.info("reusing block embeddings of %s", index.path)
-            return np.asarray(index.embeddings, np.float32)
+        # Reused only when it is exactly what embedding now would give: same corpus, the final embedder, and
+        # blocks truncated to the same length (a run may pre-train on shorter blocks than fine-tuning reads).
+        problems = []
         if index is not None:
-            logger.info(
-                "the pre-training index %s is not the final embedder's (step %s); re-embedding", index.path, final_step
-            )
+            if len(index) != len(blocks):
+                problems.append(f"{len(index)} blocks, the corpus has {len(blocks)}")
+            if index.embedder_step != final_step:
+                problems.append(f"embedder step {index.embedder_step}, the final one is {final_step}")
+            if index.meta.get("block_seq_len") != config.candidate_seq_len:
+                problems.append(
+                    f"blocks embedded at {index.meta.get('block_seq_len', 'an unrecorded')} wordpieces, "
+                    f"fine-tuning uses {config.candidate_seq_len}"
+                )
+            if not problems:
+                logger.info("reusing block embeddings of %s", index.path)
+                return np.asarray(index.embeddings, np.float32)
+            logger.info("not reusing the pre-training index %s (%s); re-embedding", index.path, "; ".join(problems))
     logger.info("embedding %d blocks with the initial embedder (fixed during fine-tuning)", len(blocks))
     return embed_corpus(embedder, blocks, 64, config.candidate_seq_len)
 

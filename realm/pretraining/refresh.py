@@ -68,7 +68,7 @@ def refresh_once(
         step,
         k=k,
         keep=keep,
-        extra_meta={"embed_seconds": embed_seconds, "export_dir": export_dir},
+        extra_meta={"embed_seconds": embed_seconds, "export_dir": export_dir, "block_seq_len": max_length},
     )
     logger.info("refresh for step %d: embed %.1fs, total %.1fs -> %s", step, embed_seconds, time.time() - started, path)
     return path
