@@ -92,10 +92,9 @@ def load_block_embeddings(config: FinetuneConfig, embedder, blocks) -> np.ndarra
             if index.embedder_step != final_step:
                 problems.append(f"embedder step {index.embedder_step}, the final one is {final_step}")
             if index.meta.get("block_seq_len") != config.candidate_seq_len:
-                problems.append(
-                    f"blocks embedded at {index.meta.get('block_seq_len', 'an unrecorded')} wordpieces, "
-                    f"fine-tuning uses {config.candidate_seq_len}"
-                )
+                embedded_at = index.meta.get("block_seq_len")
+                embedded = f"{embedded_at} wordpieces" if embedded_at else "an unrecorded length"
+                problems.append(f"blocks embedded at {embedded}, fine-tuning uses {config.candidate_seq_len}")
             if not problems:
                 logger.info("reusing block embeddings of %s", index.path)
                 return np.asarray(index.embeddings, np.float32)
