@@ -145,6 +145,13 @@ def _add_pretrain(subparsers) -> None:
         help="first steps train only the knowledge-augmented encoder, the retriever frozen (for warm starts "
         "without an MLM head, such as MiniLM)",
     )
+    parser.add_argument(
+        "--trivial-retrieval",
+        choices=("block", "article"),
+        default="block",
+        help="what a masked sentence may not retrieve: the block holding it (REALM, the default) or every block "
+        "of its article (stricter)",
+    )
     parser.add_argument("--num-candidates", type=int, help="retrieved blocks per query, null document included")
     parser.add_argument("--query-seq-len", type=int, default=96)
     parser.add_argument("--candidate-seq-len", type=int, default=288)
@@ -191,6 +198,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps,
         mlm_warmup_steps=args.mlm_warmup_steps,
+        trivial_retrieval=args.trivial_retrieval,
         query_seq_len=args.query_seq_len,
         candidate_seq_len=args.candidate_seq_len,
         refresh_every=args.refresh_every,
@@ -246,6 +254,12 @@ def _add_evaluate_retriever(subparsers) -> None:
     parser.add_argument("--holdout-every", type=int, default=20, help="the pre-training run's held-out split")
     parser.add_argument("--max-queries", type=int, default=2000)
     parser.add_argument(
+        "--trivial-retrieval",
+        choices=("block", "article"),
+        default="block",
+        help="what masked-span recall drops, as the pre-training run did",
+    )
+    parser.add_argument(
         "--questions", metavar="FILE", help="also zero-shot answer recall@k on a question file (or `sample`)"
     )
     parser.add_argument("--split", default="test", help="split of the sample question set")
@@ -265,6 +279,7 @@ def _run_evaluate_retriever(args: argparse.Namespace) -> int:
             candidate_seq_len=args.candidate_seq_len,
             holdout_every=args.holdout_every,
             max_queries=args.max_queries,
+            trivial_retrieval=args.trivial_retrieval,
         )
     )
     if args.questions:

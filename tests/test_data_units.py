@@ -7,7 +7,7 @@ import bz2
 import numpy as np
 import pytest
 
-from realm.data.blocks import TokenizedText, pack_blocks
+from realm.data.blocks import TokenizedText, blocks_of_sentences, pack_blocks
 from realm.data.pages import MalformedPageError, RawPage, iter_raw_pages, parse_page
 from realm.data.process import PageProcessor, skip_reason
 from realm.data.sentences import split_sentences
@@ -139,6 +139,21 @@ def test_pack_blocks_is_greedy_within_the_budget():
     blocks = pack_blocks(3, [_sentence(100), _sentence(100), _sentence(80), _sentence(50)], 288, continuation)
     assert [len(b.body_ids) for b in blocks] == [280, 50]  # 3 specials + 3 title + 280 <= 288
     assert [b.block_index for b in blocks] == [0, 1]
+    assert [b.sentence_indices for b in blocks] == [(0, 1, 2), (3,)]
+    assert blocks_of_sentences(blocks, 4) == [[0], [0], [0], [1]]
+
+
+def test_a_sentence_cut_across_blocks_is_held_by_each_of_them():
+    continuation = np.zeros(5000, bool)
+    blocks = pack_blocks(
+        2,
+        [_sentence(20), _sentence(400), TokenizedText("", np.array([], int), [], []), _sentence(9)],
+        288,
+        continuation,
+    )
+    # 283 pieces per block: the 400-piece sentence fills block 1 and starts block 2
+    assert [b.sentence_indices for b in blocks] == [(0,), (1,), (1, 3)]
+    assert blocks_of_sentences(blocks, 4) == [[0], [1, 2], [], [2]]
 
 
 def test_over_long_sentence_is_cut_at_word_starts_and_nothing_is_lost():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import bz2
+import collections
 import glob
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from realm.cli import main as realm_main
-from realm.data.block_store import BlockStore
+from realm.data.block_store import BlockStore, BlockStoreError
 from realm.data.examples import read_blocks, read_pretraining_examples
 from realm.data.pages import DumpReadError, iter_raw_pages, parse_page
 from realm.data.preprocess import (
@@ -152,6 +154,7 @@ def test_block_store_matches_the_tfrecords(sample_run, sample_blocks):
     by_id = {b["block_id"]: b for b in sample_blocks}
     assert store.titles(picked) == [_decode(by_id[i]["title"]) for i in picked]
     assert store.doc_uids(picked) == [_decode(by_id[i]["doc_uid"]) for i in picked]
+    assert store.block_indices(picked).tolist() == [by_id[i]["block_index"] for i in picked]
     input_ids, mask, types = store.padded_token_ids(picked, 64)
     for row, block_id in enumerate(picked):
         tokens = by_id[block_id]["token_ids"].tolist()
@@ -160,6 +163,30 @@ def test_block_store_matches_the_tfrecords(sample_run, sample_blocks):
         assert mask[row].sum() == min(len(tokens), 64)
         assert types[row, : by_id[block_id]["title_length"] + 2].sum() == 0
         assert types[row].sum() == mask[row].sum() - by_id[block_id]["title_length"] - 2
+
+
+def test_each_example_names_the_block_holding_its_sentence(sample_blocks, sample_examples):
+    """The trivial retrieval pre-training drops: the sentence's wordpieces lie in that block of its article."""
+    by_key = {(_decode(b["doc_uid"]), int(b["block_index"])): b["token_ids"].tolist() for b in sample_blocks}
+    blocks_per_doc = collections.Counter(_decode(b["doc_uid"]) for b in sample_blocks)
+    for example in sample_examples:
+        own = example["block_indices"].tolist()
+        assert own, "every example names at least one block"
+        pieces = [by_key[(_decode(example["doc_uid"]), i)] for i in own]
+        joined = " " + " ".join(str(t) for piece in pieces for t in piece) + " "
+        if len(own) == 1:
+            sentence = " " + " ".join(str(t) for t in example["token_ids"].tolist()) + " "
+            assert sentence in joined
+        assert all(0 <= i < blocks_per_doc[_decode(example["doc_uid"])] for i in own)
+
+
+def test_block_store_of_an_older_version_asks_for_a_rerun(sample_run, tmp_path):
+    copy = tmp_path / "block_store"
+    shutil.copytree(os.path.join(sample_run[0], "block_store"), copy)
+    index = json.loads((copy / "index.json").read_text())
+    (copy / "index.json").write_text(json.dumps({**index, "version": 1}))
+    with pytest.raises(BlockStoreError, match="re-run `realm preprocess`"):
+        BlockStore.open(str(copy))
 
 
 def test_outputs_are_byte_identical_across_runs_and_worker_counts(sample_run, tmp_path):

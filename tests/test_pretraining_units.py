@@ -79,6 +79,9 @@ class FakeBlocks:
     def doc_uids(self, ids):
         return [self.docs[i] for i in ids]
 
+    def block_indices(self, ids):
+        return np.array([self.docs[: i + 1].count(self.docs[i]) - 1 for i in ids])
+
     def padded_token_ids(self, ids, max_length):
         out = np.zeros((len(ids), max_length), np.int32)
         types = np.zeros_like(out)
@@ -105,6 +108,15 @@ def test_trivial_retrieval_removed_and_padding():
     assert ids.tolist() == [[1, 3, 4], [2, 1, 0]]
     few = retrieve_non_trivial(FakeIndex([0, 2]), np.zeros((1, 4)), ["a"], blocks, count=2, margin=0)
     assert few.tolist() == [[NO_BLOCK, NO_BLOCK]]
+
+
+def test_only_the_block_holding_the_sentence_is_trivial():
+    """REALM drops the query's own block; the article's other blocks stay retrievable."""
+    blocks = FakeBlocks(["a", "b", "a", "c", "b"])  # block_index: a0 b0 a1 c0 b1
+    index = FakeIndex([2, 1, 0, 3, 4])
+    own = np.array([[1, -1], [-1, -1], [0, 1]])  # a's block 1 (id 2); none; b's blocks 0 and 1 (ids 1, 4)
+    ids = retrieve_non_trivial(index, np.zeros((3, 4)), ["a", "c", "b"], blocks, count=3, margin=2, own_blocks=own)
+    assert ids.tolist() == [[1, 0, 3], [2, 1, 0], [2, 0, 3]]
 
 
 def test_null_document_first_and_joint_inputs():

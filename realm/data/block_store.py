@@ -2,11 +2,13 @@
 
 Layout of `<preprocess out>/block_store/` (written by `realm preprocess`):
 
-- `index.json`: `{"format": "realm-block-store", "version": 1, "num_blocks": N, "shards": [{"file":
+- `index.json`: `{"format": "realm-block-store", "version": 2, "num_blocks": N, "shards": [{"file":
   "shard-00000.arrow", "first_block_id": 0, "num_blocks": n0}, ...]}`. Block ids are dense, 0..N-1, and shard
   `s` holds ids `first_block_id .. first_block_id + num_blocks - 1` in row order.
 - `shard-SSSSS.arrow`: one Arrow IPC file per shard with columns `block_id` (int64), `doc_uid` (string),
-  `title` (string), `text` (string), `token_ids` (list<int32>: `[CLS] title [SEP] text [SEP]`),
+  `block_index` (int32, position of the block in its article: with `doc_uid`, what names a pre-training
+  example's trivial retrieval), `title` (string), `text` (string), `token_ids` (list<int32>:
+  `[CLS] title [SEP] text [SEP]`),
   `title_length` (int32, wordpieces of the title).
 
 The files are memory-mapped: opening a 13M-block store costs no RAM up front and every process (trainer,
@@ -26,12 +28,13 @@ import pyarrow as pa
 from realm.errors import RealmError
 
 FORMAT = "realm-block-store"
-VERSION = 1
+VERSION = 2  # 2 added `block_index`
 INDEX_FILE = "index.json"
 SCHEMA = pa.schema(
     [
         ("block_id", pa.int64()),
         ("doc_uid", pa.string()),
+        ("block_index", pa.int32()),
         ("title", pa.string()),
         ("text", pa.string()),
         ("token_ids", pa.list_(pa.int32())),
@@ -54,6 +57,7 @@ def blocks_to_table(blocks: Sequence[dict], first_block_id: int) -> pa.Table:
         {
             "block_id": pa.array(np.arange(first_block_id, first_block_id + len(blocks), dtype=np.int64)),
             "doc_uid": pa.array([b["doc_uid"] for b in blocks], pa.string()),
+            "block_index": pa.array([int(b["block_index"]) for b in blocks], pa.int32()),
             "title": pa.array([b["title"] for b in blocks], pa.string()),
             "text": pa.array([b["text"] for b in blocks], pa.string()),
             "token_ids": pa.array([np.asarray(b["token_ids"], np.int32) for b in blocks], pa.list_(pa.int32())),
@@ -96,6 +100,7 @@ class _Shard:
         self.offsets = token_ids.offsets.to_numpy()
         self.values = token_ids.values.to_numpy()
         self.title_length = table.column("title_length").to_numpy()
+        self.block_index = table.column("block_index").to_numpy()
         self._strings: dict[str, pa.Array] = {}
 
     def strings(self, column: str) -> pa.Array:
@@ -117,8 +122,13 @@ class BlockStore:
                 f"{directory}: no {INDEX_FILE}; point at the output directory of `realm preprocess` "
                 "(or its block_store/ subdirectory)"
             ) from None
-        if index.get("format") != FORMAT or index.get("version") != VERSION:
-            raise BlockStoreError(f"{index_path}: not a {FORMAT} v{VERSION} index")
+        if index.get("format") != FORMAT:
+            raise BlockStoreError(f"{index_path}: not a {FORMAT} index")
+        if index.get("version") != VERSION:
+            raise BlockStoreError(
+                f"{index_path}: block store version {index.get('version')}, this code reads version {VERSION}; "
+                "re-run `realm preprocess` to rewrite the corpus"
+            )
         self.directory = directory
         self.index = index
         self._shards = [_Shard(os.path.join(directory, s["file"]), s["num_blocks"]) for s in index["shards"]]
@@ -154,6 +164,15 @@ class BlockStore:
 
     def doc_uids(self, block_ids) -> list[str]:
         return self._strings("doc_uid", block_ids)
+
+    def block_indices(self, block_ids) -> np.ndarray:
+        """Each block's position within its article."""
+        shards, rows = self._locate(block_ids)
+        out = np.zeros(len(rows), np.int64)
+        for s in np.unique(shards):
+            where = shards == s
+            out[where] = self._shards[s].block_index[rows[where]]
+        return out
 
     def titles(self, block_ids) -> list[str]:
         return self._strings("title", block_ids)

@@ -28,6 +28,7 @@ class Block:
     block_index: int  # position within the document
     text: str
     body_ids: np.ndarray  # wordpieces of `text`, no special tokens
+    sentence_indices: tuple[int, ...] = ()  # the document's sentences with text in this block (in order)
 
 
 def document_uid(title: str, text: str) -> str:
@@ -71,15 +72,18 @@ def pack_blocks(
     blocks: list[Block] = []
     texts: list[str] = []
     ids: list[np.ndarray] = []
+    members: list[int] = []
     used = 0
 
     def flush() -> None:
-        nonlocal texts, ids, used
+        nonlocal texts, ids, members, used
         if texts:
-            blocks.append(Block(len(blocks), " ".join(texts), np.concatenate(ids).astype(np.int32)))
-        texts, ids, used = [], [], 0
+            blocks.append(
+                Block(len(blocks), " ".join(texts), np.concatenate(ids).astype(np.int32), tuple(dict.fromkeys(members)))
+            )
+        texts, ids, members, used = [], [], [], 0
 
-    for sentence in sentences:
+    for index, sentence in enumerate(sentences):
         if not len(sentence.ids):
             continue
         parts = [sentence] if len(sentence.ids) <= budget else word_aligned_pieces(sentence, budget, is_continuation)
@@ -88,6 +92,17 @@ def pack_blocks(
                 flush()
             texts.append(part.text)
             ids.append(part.ids)
+            members.append(index)
             used += len(part.ids)
     flush()
     return blocks
+
+
+def blocks_of_sentences(blocks: list[Block], num_sentences: int) -> list[list[int]]:
+    """For each sentence, the block indices holding its text: the trivial retrievals of a query made from it
+    (one block, or several when an over-long sentence was cut into pieces)."""
+    holders: list[list[int]] = [[] for _ in range(num_sentences)]
+    for block in blocks:
+        for index in block.sentence_indices:
+            holders[index].append(block.block_index)
+    return holders

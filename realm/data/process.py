@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from realm.data.blocks import TokenizedText, document_uid, pack_blocks
+from realm.data.blocks import TokenizedText, blocks_of_sentences, document_uid, pack_blocks
 from realm.data.pages import MalformedPageError, Page, RawPage, parse_page
 from realm.data.sentences import split_sentences
 from realm.data.spans import SpanFinder, salient_spans
@@ -140,7 +140,9 @@ class PageProcessor:
             for text, a, b in zip(texts, splits[:-1], splits[1:], strict=True)
         ]
 
-    def _example(self, article: _Article, doc_uid: str, index: int, tokens: TokenizedText, stats) -> dict | None:
+    def _example(
+        self, article: _Article, doc_uid: str, index: int, tokens: TokenizedText, block_indices: list[int], stats
+    ) -> dict | None:
         sentence, links = article.sentences[index]
         if len(tokens.ids) < self.config.min_example_tokens:
             return None
@@ -161,6 +163,7 @@ class PageProcessor:
         return {
             "doc_uid": doc_uid,
             "sentence_index": index,
+            "block_indices": np.array(block_indices, np.int32),
             "title": article.title,
             "text": sentence,
             "token_ids": tokens.ids.astype(np.int32),
@@ -198,7 +201,8 @@ class PageProcessor:
             stats["articles"] += 1
             stats["sentences"] += len(sentences)
             doc_uid = document_uid(article.title, article.text)
-            for block in pack_blocks(len(title.ids), sentences, self.config.block_max_tokens, self.is_continuation):
+            packed = pack_blocks(len(title.ids), sentences, self.config.block_max_tokens, self.is_continuation)
+            for block in packed:
                 token_ids = np.concatenate([[cls_id], title.ids, [sep_id], block.body_ids, [sep_id]]).astype(np.int32)
                 blocks.append(
                     {
@@ -214,8 +218,9 @@ class PageProcessor:
                 stats["block_tokens"] += len(token_ids)
                 low = (len(token_ids) - 1) // HISTOGRAM_BIN * HISTOGRAM_BIN
                 stats[f"block_length_histogram.{low + 1}-{low + HISTOGRAM_BIN}"] += 1
+            holders = blocks_of_sentences(packed, len(sentences))
             for index, tokens in enumerate(sentences):
-                example = self._example(article, doc_uid, index, tokens, stats)
+                example = self._example(article, doc_uid, index, tokens, holders[index], stats)
                 if example is not None:
                     examples.append(example)
                     stats["examples"] += 1

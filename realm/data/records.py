@@ -39,6 +39,7 @@ def pretraining_example(example: dict) -> bytes:
     feature = {
         "doc_uid": _bytes([example["doc_uid"]]),
         "sentence_index": _ints([example["sentence_index"]]),
+        "block_indices": _ints(example["block_indices"]),
         "title": _bytes([example["title"]]),
         "text": _bytes([example["text"]]),
         "token_ids": _ints(example["token_ids"]),
@@ -64,6 +65,9 @@ BLOCK_FEATURES = {
 EXAMPLE_FEATURES = {
     "doc_uid": tf.io.FixedLenFeature([], tf.string),
     "sentence_index": tf.io.FixedLenFeature([], tf.int64),
+    # block_index of the article's block(s) holding the sentence: the trivial retrieval pre-training drops.
+    # Empty in corpora written before it existed (the trainer then asks for a re-run of `realm preprocess`).
+    "block_indices": tf.io.RaggedFeature(tf.int64),
     "title": tf.io.FixedLenFeature([], tf.string),
     "text": tf.io.FixedLenFeature([], tf.string),
     "token_ids": tf.io.RaggedFeature(tf.int64),

@@ -3,11 +3,12 @@
 Each held-out pre-training example becomes the query the trainer would build (one salient span masked, same
 seed); the retriever embeds it and searches every block of the corpus exactly. Two hits are counted at k:
 - gold document (`recall@k`): one of the top-k blocks comes from the sentence's own article (its doc_uid), the
-  only document label an unsupervised corpus has. Pre-training never rewards it: that article is excluded as a
-  trivial retrieval.
-- masked span (`span_recall@k`): after dropping the own article's blocks, as pre-training does, one of the top-k
-  blocks contains the masked span's wordpieces. This is the retrieval the MLM signal rewards (a block that
-  lets the encoder fill in the span), so it is the figure pre-training is expected to move first.
+  only document label an unsupervised corpus has. Pre-training never rewards the sentence's own block (the
+  trivial retrieval); it does reward the article's other blocks when they help fill in the span.
+- masked span (`span_recall@k`): after dropping the trivial retrieval as pre-training does (the sentence's own
+  block, or its whole article with `trivial_retrieval="article"`), one of the top-k blocks contains the masked
+  span's wordpieces. This is the retrieval the MLM signal rewards (a block that lets the encoder fill in the
+  span), so it is the figure pre-training is expected to move first.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class RetrievalEvalConfig:
     max_queries: int = 2000
     batch_size: int = 64
     seed: int = 0
+    trivial_retrieval: str = "block"  # as the pre-training run's: "block" or "article"
 
 
 def held_out_queries(config: RetrievalEvalConfig, tokenizer) -> dict[str, np.ndarray]:
@@ -55,7 +57,7 @@ def held_out_queries(config: RetrievalEvalConfig, tokenizer) -> dict[str, np.nda
         .take(config.max_queries)
         .batch(config.batch_size)
     )
-    keys = ("query_input_ids", "query_attention_mask", "doc_uid", "masked_labels", "masked_weights")
+    keys = ("query_input_ids", "query_attention_mask", "doc_uid", "own_blocks", "masked_labels", "masked_weights")
     parts = [{k: q[k].numpy() for k in keys} for q in queries]
     if not parts:
         raise ValueError(f"{config.data_dir}: no held-out examples with a usable salient span")
@@ -67,6 +69,7 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
 
     from realm.data.block_store import BlockStore
     from realm.pretrained import from_pretrained
+    from realm.pretraining.masking import MAX_OWN_BLOCKS
     from realm.pretraining.refresh import embed_corpus
     from realm.retrieval.mips import exact_top_k
     from realm.tokenization import RealmTokenizer
@@ -74,14 +77,24 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
     tokenizer = RealmTokenizer.from_default_vocab()
     embedder = from_pretrained(config.embedder_dir)
     embedder = getattr(embedder, "embedder", embedder)  # a RealmScorer directory works too
+    if config.trivial_retrieval not in ("block", "article"):
+        raise ValueError(f"unknown trivial_retrieval {config.trivial_retrieval!r}: expected 'block' or 'article'")
     blocks = BlockStore.open(config.data_dir)
     queries = held_out_queries(config, tokenizer)
+    by_block = config.trivial_retrieval == "block"
+    if by_block and (queries["own_blocks"] < 0).all(axis=1).any():
+        raise ValueError(
+            f"{config.data_dir}: held-out examples do not say which block holds their sentence (written by an "
+            "older `realm preprocess`); re-run `realm preprocess`, or pass --trivial-retrieval article"
+        )
     logger.info("embedding %d blocks and %d held-out queries", len(blocks), len(queries["doc_uid"]))
     block_embeddings = embed_corpus(embedder, blocks, config.batch_size, config.candidate_seq_len)
     block_docs = np.asarray(blocks.doc_uids(np.arange(len(blocks))), dtype=object)
+    block_positions = blocks.block_indices(np.arange(len(blocks)))
     k_max = min(max(config.k_values), len(blocks))
-    # Deep enough that k blocks remain after dropping the largest article's blocks.
-    depth = min(len(blocks), k_max + max(np.unique(block_docs, return_counts=True)[1]))
+    # Deep enough that k blocks remain after dropping the trivial retrieval (at most the largest article).
+    dropped = MAX_OWN_BLOCKS if by_block else max(np.unique(block_docs, return_counts=True)[1])
+    depth = min(len(blocks), k_max + dropped)
     spans = _SpanFinder(blocks)
     hits = {k: 0 for k in config.k_values}
     span_hits = {k: 0 for k in config.k_values}
@@ -95,10 +108,18 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
         found = block_docs[ids[:, :k_max]] == gold
         for k in config.k_values:
             hits[k] += int(found[:, :k].any(axis=1).sum())
-        for row, own, labels, weights in zip(
-            ids, gold[:, 0], queries["masked_labels"][sl], queries["masked_weights"][sl], strict=True
+        for row, own, own_blocks, labels, weights in zip(
+            ids,
+            gold[:, 0],
+            queries["own_blocks"][sl],
+            queries["masked_labels"][sl],
+            queries["masked_weights"][sl],
+            strict=True,
         ):
-            others = [b for b in row if block_docs[b] != own][:k_max]
+            trivial = block_docs[row] == own
+            if by_block:
+                trivial &= np.isin(block_positions[row], own_blocks[own_blocks >= 0])
+            others = row[~trivial][:k_max]
             span = labels[weights > 0]
             first = next((rank for rank, b in enumerate(others) if spans.contains(b, span)), None)
             for k in config.k_values:

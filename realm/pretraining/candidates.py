@@ -26,19 +26,34 @@ class CandidateBatch:
 
 
 def retrieve_non_trivial(
-    index, query_embeddings: np.ndarray, query_doc_uids, blocks, count: int, margin: int = 8
+    index,
+    query_embeddings: np.ndarray,
+    query_doc_uids,
+    blocks,
+    count: int,
+    margin: int = 8,
+    own_blocks: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Top `count` block ids per query from the index, skipping blocks of the query's own document.
+    """Top `count` block ids per query from the index, skipping the query's trivial retrieval.
 
-    Retrieving the sentence's own article would let the model copy the masked span (REALM's "trivial
-    retrieval"). Rows with too few other blocks are padded with NO_BLOCK.
+    The block the masked sentence came from holds its unmasked text, so the encoder could copy the span (REALM
+    §3.4). `own_blocks` [B, M] (-1 padded) names that block (or blocks, for a sentence cut across several) by
+    its `block_index` within the query's article, and only it is dropped, as REALM's example generator drops
+    the one candidate whose uid is the query's. `own_blocks=None` drops every block of the query's article, a
+    stricter rule that also hides the article's other blocks. Rows with too few blocks left are padded with
+    NO_BLOCK.
     """
     ids, _ = index.search(query_embeddings, count + margin)
-    doc_uids = np.asarray(blocks.doc_uids(ids.reshape(-1)), dtype=object).reshape(ids.shape)
+    flat = ids.reshape(-1)
+    doc_uids = np.asarray(blocks.doc_uids(flat), dtype=object).reshape(ids.shape)
+    positions = None if own_blocks is None else blocks.block_indices(flat).reshape(ids.shape)
     out = np.full((len(ids), count), NO_BLOCK, np.int64)
     for row, query_doc in enumerate(query_doc_uids):
         query_doc = query_doc.decode() if isinstance(query_doc, bytes) else query_doc
-        kept = [int(b) for b, d in zip(ids[row], doc_uids[row], strict=True) if d != query_doc][:count]
+        trivial = doc_uids[row] == query_doc
+        if positions is not None:
+            trivial &= np.isin(positions[row], own_blocks[row][own_blocks[row] >= 0])
+        kept = ids[row][~trivial][:count]
         out[row, : len(kept)] = kept
     return out
 

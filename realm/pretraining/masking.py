@@ -10,6 +10,10 @@ import dataclasses
 
 import tensorflow as tf
 
+# A query keeps this many of its sentence's blocks (a sentence longer than a block spans several); the query
+# is truncated to `query_seq_len` wordpieces, so its masked span lies in the first of them.
+MAX_OWN_BLOCKS = 4
+
 
 @dataclasses.dataclass(frozen=True)
 class MaskingConfig:
@@ -62,8 +66,18 @@ def mask_salient_span(example: dict[str, tf.Tensor], index: tf.Tensor, config: M
             tf.pad(tf.ones_like(span_positions, tf.float32), [[0, mask_pad]]), [config.max_masks]
         ),
         "doc_uid": example["doc_uid"],
+        "own_blocks": _own_blocks(example),
         "valid": valid,
     }
+
+
+def _own_blocks(example: dict[str, tf.Tensor]) -> tf.Tensor:
+    """block_index(es) of the sentence within its article, padded with -1 to MAX_OWN_BLOCKS (all -1 when the
+    corpus predates the field)."""
+    own = example.get("block_indices")
+    own = tf.zeros([0], tf.int32) if own is None else tf.cast(own, tf.int32)[:MAX_OWN_BLOCKS]
+    padded = tf.pad(own, [[0, MAX_OWN_BLOCKS - tf.shape(own)[0]]], constant_values=-1)
+    return tf.ensure_shape(padded, [MAX_OWN_BLOCKS])
 
 
 def pretraining_dataset(

@@ -57,6 +57,9 @@ class PretrainConfig:
     # Steps at the start that train only the knowledge-augmented encoder, the retriever frozen: a warm start
     # without an MLM head (MiniLM) otherwise back-propagates the noise of a random head into the retriever.
     mlm_warmup_steps: int = 0
+    # What a query may not retrieve: "block" (REALM: the block holding the query's sentence) or "article" (every
+    # block of its article; stricter, and on a small corpus it hides most blocks that mention the span).
+    trivial_retrieval: str = "block"
     weight_decay: float = 0.01
     clip_norm: float = 1.0
     query_seq_len: int = 96
@@ -150,6 +153,10 @@ class Pretrainer:
         from realm.tokenization import RealmTokenizer
 
         cfg = self.config
+        if cfg.trivial_retrieval not in ("block", "article"):
+            raise PretrainingError(
+                f"unknown trivial_retrieval {cfg.trivial_retrieval!r}: expected 'block' or 'article'"
+            )
         self.precision = configure_mixed_precision(cfg.precision)
         self.strategy = choose_strategy(cfg.distribute)
         self.blocks = BlockStore.open(cfg.data_dir)
@@ -309,8 +316,21 @@ class Pretrainer:
         query_ids = batch["query_input_ids"].numpy()
         query_mask = batch["query_attention_mask"].numpy()
         query_emb = self.embed_queries(batch["query_input_ids"], batch["query_attention_mask"]).numpy()
+        own_blocks = None
+        if cfg.trivial_retrieval == "block":
+            own_blocks = batch["own_blocks"].numpy()
+            if (own_blocks < 0).all(axis=1).any():
+                raise PretrainingError(
+                    f"{cfg.data_dir}: pre-training examples do not say which block holds their sentence (written "
+                    "by an older `realm preprocess`); re-run `realm preprocess`, or pass --trivial-retrieval article"
+                )
         retrieved = retrieve_non_trivial(
-            self.index, query_emb, batch["doc_uid"].numpy(), self.blocks, cfg.model.num_candidates - 1
+            self.index,
+            query_emb,
+            batch["doc_uid"].numpy(),
+            self.blocks,
+            cfg.model.num_candidates - 1,
+            own_blocks=own_blocks,
         )
         cands = build_candidates(
             retrieved,
