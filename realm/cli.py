@@ -146,6 +146,18 @@ def _add_pretrain(subparsers) -> None:
         "without an MLM head, such as MiniLM)",
     )
     parser.add_argument(
+        "--retriever-learning-rate",
+        type=float,
+        help="peak learning rate of the retriever if it should differ from --learning-rate (own AdamW, whose "
+        "schedule starts after the MLM warm-up)",
+    )
+    parser.add_argument(
+        "--mlm-warmup-own-block",
+        action="store_true",
+        help="during the MLM warm-up, give the encoder the block holding the sentence as a candidate, so it learns "
+        "to read blocks before the retriever trains",
+    )
+    parser.add_argument(
         "--trivial-retrieval",
         choices=("block", "article"),
         default="block",
@@ -198,6 +210,8 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps,
         mlm_warmup_steps=args.mlm_warmup_steps,
+        mlm_warmup_own_block=args.mlm_warmup_own_block,
+        retriever_learning_rate=args.retriever_learning_rate,
         trivial_retrieval=args.trivial_retrieval,
         query_seq_len=args.query_seq_len,
         candidate_seq_len=args.candidate_seq_len,

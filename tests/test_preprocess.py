@@ -155,6 +155,9 @@ def test_block_store_matches_the_tfrecords(sample_run, sample_blocks):
     assert store.titles(picked) == [_decode(by_id[i]["title"]) for i in picked]
     assert store.doc_uids(picked) == [_decode(by_id[i]["doc_uid"]) for i in picked]
     assert store.block_indices(picked).tolist() == [by_id[i]["block_index"] for i in picked]
+    docs = store.doc_uids(picked)
+    assert store.find_blocks(docs, store.block_indices(picked)).tolist() == picked.tolist()
+    assert store.find_blocks([docs[0], "no-such-article"], [10_000, 0]).tolist() == [-1, -1]
     input_ids, mask, types = store.padded_token_ids(picked, 64)
     for row, block_id in enumerate(picked):
         tokens = by_id[block_id]["token_ids"].tolist()

@@ -3,6 +3,7 @@ sidecar child process, index hot-swaps, learning, and a SIGKILLed run resuming f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -85,15 +86,14 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
     from realm.pretrained import from_pretrained
     from realm.pretraining.exports import export_name
     from realm.pretraining.trainer import PretrainConfig, Pretrainer
+    from realm.retrieval.index import BlockIndex
 
-    def run(steps: int, name: str) -> str:
-        config = PretrainConfig(
+    def config(steps: int, name: str, **options) -> PretrainConfig:
+        return PretrainConfig(
             output_dir=str(tmp_path / name), data_dir=corpus, model=preset("tiny"), steps=steps, batch_size=4,
             learning_rate=1e-3, warmup_steps=1, mlm_warmup_steps=4, query_seq_len=32, candidate_seq_len=64,
-            refresh_every=100, checkpoint_every=100, jit_compile=False, seed=1,
+            refresh_every=100, checkpoint_every=100, jit_compile=False, seed=1, **options,
         )  # fmt: skip
-        Pretrainer(config).run()
-        return config.output_dir
 
     def unchanged(run_dir: str) -> bool:
         """The final embedder equals the run's step-0 export (the untouched initial embedder)."""
@@ -101,9 +101,26 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
         final = from_pretrained(os.path.join(run_dir, "final", "embedder")).get_weights()
         return all(np.array_equal(a, b) for a, b in zip(initial, final, strict=True))
 
-    frozen, trained = run(4, "frozen"), run(6, "trained")
-    assert unchanged(frozen) and not unchanged(trained)
-    assert [m["retriever_frozen"] for m in _metrics(trained)] == [1, 1, 1, 1, 0, 0]
+    frozen = config(4, "frozen")
+    Pretrainer(frozen).run()
+    # The retriever with its own optimizer and rate, and the warm-up reading the sentence's own block.
+    trained = config(6, "trained", retriever_learning_rate=5e-4, mlm_warmup_own_block=True)
+    trainer = Pretrainer(trained)
+    trainer.run()
+    assert unchanged(frozen.output_dir) and not unchanged(trained.output_dir)
+    assert [m["retriever_frozen"] for m in _metrics(trained.output_dir)] == [1, 1, 1, 1, 0, 0]
+    assert int(trainer.retriever_optimizer.iterations.numpy()) == 2  # it steps only once the warm-up is over
+    assert int(trainer.optimizer.iterations.numpy()) == 6
+
+    # Warm-up batches carry the sentence's own block as the first retrieved candidate; later ones never do.
+    trainer.index = BlockIndex.load_latest(os.path.join(trained.output_dir, "index"))
+    raw = next(trainer.iterator)
+    own_ids = trainer.blocks.find_blocks(raw["doc_uid"].numpy(), raw["own_blocks"].numpy()[:, 0])
+    own_tokens = trainer.blocks.padded_token_ids(own_ids, trained.candidate_seq_len)[0]
+    warm = trainer._prepare_batch(raw, warming_up=True)["candidate_input_ids"]
+    later = trainer._prepare_batch(raw, warming_up=False)["candidate_input_ids"]
+    assert np.array_equal(warm[:, 1], own_tokens)
+    assert not any((later[row] == own_tokens[row]).all(axis=-1).any() for row in range(len(own_ids)))
 
 
 MIRRORED_BF16_RUN = """
@@ -245,15 +262,23 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
     result = gold_document_recall(config)
     assert 50 <= result["queries"] <= 200 and result["blocks"] == blocks
     assert result["recall@1"] <= result["recall@10"] <= result[f"recall@{blocks}"] == 1.0
-    # Over every block, span recall is the share of queries whose masked span occurs in another article.
+    # Over every block, span recall is the share of queries whose masked span occurs in a block other than the
+    # trivial retrieval: the sentence's own block by default, its whole article with trivial_retrieval="article".
     queries = held_out_queries(config, RealmTokenizer.from_default_vocab())
     docs = store.doc_uids(np.arange(blocks))
+    positions = store.block_indices(np.arange(blocks))
     texts = {b: " " + " ".join(map(str, store.token_ids(b))) + " " for b in range(blocks)}
-    reachable = 0
-    for own, labels, weights in zip(
-        queries["doc_uid"], queries["masked_labels"], queries["masked_weights"], strict=True
+    reachable = {"block": 0, "article": 0}
+    for own, own_blocks, labels, weights in zip(
+        queries["doc_uid"], queries["own_blocks"], queries["masked_labels"], queries["masked_weights"], strict=True
     ):
         span = " " + " ".join(map(str, labels[weights > 0])) + " "
-        reachable += any(docs[b] != own.decode() and span in texts[b] for b in range(blocks))
-    assert result[f"span_recall@{blocks}"] == reachable / result["queries"] > 0.2
+        holders = [b for b in range(blocks) if span in texts[b]]
+        reachable["article"] += any(docs[b] != own.decode() for b in holders)
+        reachable["block"] += any(docs[b] != own.decode() or positions[b] not in own_blocks for b in holders)
+    assert result[f"span_recall@{blocks}"] == reachable["block"] / result["queries"]
+    assert reachable["block"] > reachable["article"] > 0.2 * result["queries"]  # the article's other blocks count
+    strict = gold_document_recall(dataclasses.replace(config, trivial_retrieval="article"))
+    assert strict[f"span_recall@{blocks}"] == reachable["article"] / result["queries"]
+    assert strict["recall@1"] == result["recall@1"]
     assert result["span_recall@1"] <= result["span_recall@10"] <= result[f"span_recall@{blocks}"]

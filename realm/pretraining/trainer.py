@@ -54,9 +54,16 @@ class PretrainConfig:
     batch_size: int = 8
     learning_rate: float = 3e-5
     warmup_steps: int | None = None
+    # Peak learning rate of the retriever (embedder) when it should differ from the encoder's: a fresh MLM head
+    # wants a high rate, while the retriever's gradient is only as good as that head. None: one optimizer for
+    # both, as REALM. Otherwise the retriever gets its own AdamW, whose schedule starts after the MLM warm-up.
+    retriever_learning_rate: float | None = None
     # Steps at the start that train only the knowledge-augmented encoder, the retriever frozen: a warm start
     # without an MLM head (MiniLM) otherwise back-propagates the noise of a random head into the retriever.
     mlm_warmup_steps: int = 0
+    # During that warm-up, make the block holding the sentence (the trivial retrieval) the first retrieved
+    # candidate: the encoder learns to read a block that answers the query before the retriever depends on it.
+    mlm_warmup_own_block: bool = False
     # What a query may not retrieve: "block" (REALM: the block holding the query's sentence) or "article" (every
     # block of its article; stricter, and on a small corpus it hides most blocks that mention the span).
     trivial_retrieval: str = "block"
@@ -183,8 +190,22 @@ class Pretrainer:
                 cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.weight_decay, cfg.clip_norm
             )
             self.encoder_variables = list(self.encoder.trainable_variables)
-            self.variables = [*self.embedder.trainable_variables, *self.encoder_variables]
-            self.optimizer.build(self.variables)
+            self.retriever_variables = list(self.embedder.trainable_variables)
+            self.variables = [*self.retriever_variables, *self.encoder_variables]
+            self.retriever_optimizer = None
+            if cfg.retriever_learning_rate is None:
+                self.optimizer.build(self.variables)
+            else:
+                retriever_steps = max(1, cfg.steps - cfg.mlm_warmup_steps)
+                self.retriever_optimizer, _ = bert_adamw(
+                    cfg.retriever_learning_rate,
+                    retriever_steps,
+                    None if cfg.warmup_steps is None else min(cfg.warmup_steps, retriever_steps),
+                    cfg.weight_decay,
+                    cfg.clip_norm,
+                )
+                self.optimizer.build(self.encoder_variables)
+                self.retriever_optimizer.build(self.retriever_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
 
         masking = MaskingConfig(
@@ -201,8 +222,14 @@ class Pretrainer:
         )
         self.dataset = pretraining_dataset(examples, masking, cfg.batch_size)
         self.iterator = iter(self.dataset)
+        optimizers = {} if self.retriever_optimizer is None else {"retriever_optimizer": self.retriever_optimizer}
         self.checkpoint = tf.train.Checkpoint(
-            embedder=self.embedder, encoder=self.encoder, optimizer=self.optimizer, step=self.step, data=self.iterator
+            embedder=self.embedder,
+            encoder=self.encoder,
+            optimizer=self.optimizer,
+            step=self.step,
+            data=self.iterator,
+            **optimizers,
         )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.paths["checkpoints"], max_to_keep=cfg.keep_checkpoints
@@ -252,7 +279,12 @@ class Pretrainer:
                 scaled = loss / tf.cast(self.strategy.num_replicas_in_sync, loss.dtype)
             variables = self.variables if train_retriever else self.encoder_variables
             grads = tape.gradient(scaled, variables)
-            self.optimizer.apply(grads, variables)
+            if train_retriever and self.retriever_optimizer is not None:
+                split = len(self.retriever_variables)
+                self.retriever_optimizer.apply(grads[:split], self.retriever_variables)
+                self.optimizer.apply(grads[split:], self.encoder_variables)
+            else:
+                self.optimizer.apply(grads, variables)
             weights = batch["masked_weights"]
             null_log_probs = out["candidate_log_probs"][:, 0, :]
             utility = tf.reduce_sum((out["marginal_log_probs"] - null_log_probs) * weights) / tf.maximum(
@@ -311,13 +343,14 @@ class Pretrainer:
             time.sleep(0.5)
 
     # -------------------------------------------------------------------------------------------- one step
-    def _prepare_batch(self, batch) -> dict[str, np.ndarray]:
+    def _prepare_batch(self, batch, warming_up: bool = False) -> dict[str, np.ndarray]:
         cfg = self.config
+        with_own_block = warming_up and cfg.mlm_warmup_own_block
         query_ids = batch["query_input_ids"].numpy()
         query_mask = batch["query_attention_mask"].numpy()
         query_emb = self.embed_queries(batch["query_input_ids"], batch["query_attention_mask"]).numpy()
         own_blocks = None
-        if cfg.trivial_retrieval == "block":
+        if cfg.trivial_retrieval == "block" or with_own_block:
             own_blocks = batch["own_blocks"].numpy()
             if (own_blocks < 0).all(axis=1).any():
                 raise PretrainingError(
@@ -329,9 +362,14 @@ class Pretrainer:
             query_emb,
             batch["doc_uid"].numpy(),
             self.blocks,
-            cfg.model.num_candidates - 1,
-            own_blocks=own_blocks,
+            cfg.model.num_candidates - 1 - int(with_own_block),
+            own_blocks=own_blocks if cfg.trivial_retrieval == "block" else None,
         )
+        if with_own_block:
+            own = self.blocks.find_blocks(batch["doc_uid"].numpy(), own_blocks[:, 0])
+            if (own < 0).any():
+                raise PretrainingError(f"{cfg.data_dir}: an example names a block the block store does not have")
+            retrieved = np.concatenate([own[:, None], retrieved], axis=1)
         cands = build_candidates(
             retrieved,
             query_ids,
@@ -416,8 +454,8 @@ class Pretrainer:
                 step_start = time.time()
                 self._maybe_swap_index()
                 sidecar.check()
-                batch = self._prepare_batch(next(self.iterator))
                 warming_up = step < cfg.mlm_warmup_steps
+                batch = self._prepare_batch(next(self.iterator), warming_up)
                 if step == cfg.mlm_warmup_steps and cfg.mlm_warmup_steps > 0:
                     logger.info("MLM warm-up done after %d steps: the retriever trains from now on", step)
                 train_step = self.mlm_warmup_step if warming_up else self.train_step
