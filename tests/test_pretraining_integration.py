@@ -262,6 +262,8 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
     result = gold_document_recall(config)
     assert 50 <= result["queries"] <= 200 and result["blocks"] == blocks
     assert result["recall@1"] <= result["recall@10"] <= result[f"recall@{blocks}"] == 1.0
+    assert -1 < result["query_mean_cosine"] < 1 and -1 < result["block_mean_cosine"] < 1
+    assert result["score_std"] > 0
     # Over every block, span recall is the share of queries whose masked span occurs in a block other than the
     # trivial retrieval: the sentence's own block by default, its whole article with trivial_retrieval="article".
     queries = held_out_queries(config, RealmTokenizer.from_default_vocab())

@@ -154,3 +154,17 @@ def test_warmup_linear_decay():
     assert float(schedule(55)) == pytest.approx(0.5)
     assert float(schedule(100)) == pytest.approx(0.0)
     assert realm_warmup_steps(200_000) == 10_000 and realm_warmup_steps(50) == 50 and realm_warmup_steps(2000) == 200
+
+
+def test_embedding_spread_tells_collapsed_from_spread_embeddings():
+    from realm.evaluation.retrieval import embedding_spread
+
+    rng = np.random.default_rng(0)
+    spread = embedding_spread(rng.normal(size=(50, 16)), rng.normal(size=(80, 16)))
+    shared = rng.normal(size=16) * 5
+    collapsed = embedding_spread(shared + rng.normal(size=(50, 16)) * 0.1, shared + rng.normal(size=(80, 16)) * 0.1)
+    assert abs(spread["query_mean_cosine"]) < 0.1 and collapsed["query_mean_cosine"] > 0.9
+    assert collapsed["block_mean_cosine"] > 0.9 > abs(spread["block_mean_cosine"])
+    assert spread["score_std"] > collapsed["score_std"]
+    identical = embedding_spread(np.ones((3, 4)), np.ones((5, 4)))
+    assert identical["query_mean_cosine"] == pytest.approx(1.0) and identical["score_std"] == pytest.approx(0.0)

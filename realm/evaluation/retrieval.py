@@ -99,9 +99,11 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
     hits = {k: 0 for k in config.k_values}
     span_hits = {k: 0 for k in config.k_values}
     n = len(queries["doc_uid"])
+    query_embeddings = []
     for start in range(0, n, config.batch_size):
         sl = slice(start, start + config.batch_size)
         emb = embedder(queries["query_input_ids"][sl], queries["query_attention_mask"][sl])["projected_score"]
+        query_embeddings.append(np.asarray(emb, np.float32))
         _, ids = exact_top_k(tf.cast(emb, tf.float32), tf.constant(block_embeddings), depth)
         ids = ids.numpy()
         gold = np.array([d.decode() for d in queries["doc_uid"][sl]], dtype=object)[:, None]
@@ -126,8 +128,33 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
                 span_hits[k] += int(first is not None and first < k)
     result = {f"recall@{k}": hits[k] / n for k in config.k_values}
     result.update({f"span_recall@{k}": span_hits[k] / n for k in config.k_values})
+    result.update(embedding_spread(np.concatenate(query_embeddings), block_embeddings))
     result.update(queries=n, blocks=len(blocks))
     return result
+
+
+def embedding_spread(queries: np.ndarray, blocks: np.ndarray, sample: int = 1000) -> dict[str, float]:
+    """How spread out the embeddings are, to tell a retriever that ranks from one that collapses.
+
+    A retriever trained by a reader whose per-block predictions are noise is rewarded for *flattening* p(z|x)
+    (the log of a mixture beats the mixture of logs), which it does by pulling every embedding toward one
+    direction: the mean cosines rise and the spread of a query's scores over blocks (`score_std`) falls.
+    """
+    rng = np.random.default_rng(0)
+    blocks = blocks[rng.permutation(len(blocks))[:sample]]
+    queries = queries[:sample]
+
+    def mean_cosine(x: np.ndarray) -> float:
+        unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        n = len(unit)
+        return float(((unit @ unit.T).sum() - n) / max(n * (n - 1), 1))
+
+    scores = queries @ blocks.T
+    return {
+        "query_mean_cosine": mean_cosine(queries),
+        "block_mean_cosine": mean_cosine(blocks),
+        "score_std": float(scores.std(axis=1).mean()),
+    }
 
 
 class _SpanFinder:
