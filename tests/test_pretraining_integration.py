@@ -116,10 +116,11 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
     trainer.index = BlockIndex.load_latest(os.path.join(trained.output_dir, "index"))
     raw = next(trainer.iterator)
     own_ids = trainer.blocks.find_blocks(raw["doc_uid"].numpy(), raw["own_blocks"].numpy()[:, 0])
-    own_tokens = trainer.blocks.padded_token_ids(own_ids, trained.candidate_seq_len)[0]
     warm = trainer._prepare_batch(raw, warming_up=True)["candidate_input_ids"]
     later = trainer._prepare_batch(raw, warming_up=False)["candidate_input_ids"]
-    assert np.array_equal(warm[:, 1], own_tokens)
+    assert warm.shape[1] == 2 and later.shape[1] == trained.model.num_candidates  # null + own block; null + k-1
+    assert np.array_equal(warm[:, 1], trainer.blocks.padded_token_ids(own_ids, trained.joint_seq_len)[0])
+    own_tokens = trainer.blocks.padded_token_ids(own_ids, trained.candidate_seq_len)[0]
     assert not any((later[row] == own_tokens[row]).all(axis=-1).any() for row in range(len(own_ids)))
 
 

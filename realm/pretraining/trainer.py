@@ -61,8 +61,9 @@ class PretrainConfig:
     # Steps at the start that train only the knowledge-augmented encoder, the retriever frozen: a warm start
     # without an MLM head (MiniLM) otherwise back-propagates the noise of a random head into the retriever.
     mlm_warmup_steps: int = 0
-    # During that warm-up, make the block holding the sentence (the trivial retrieval) the first retrieved
-    # candidate: the encoder learns to read a block that answers the query before the retriever depends on it.
+    # During that warm-up, the candidates are the null document and the block holding the sentence (the trivial
+    # retrieval), equally likely: the encoder learns to read a block that holds the span before the retriever
+    # depends on it, at a fraction of a full step's cost (no retrieval, two candidates instead of k).
     mlm_warmup_own_block: bool = False
     # What a query may not retrieve: "block" (REALM: the block holding the query's sentence) or "article" (every
     # block of its article; stricter, and on a small corpus it hides most blocks that mention the span).
@@ -246,23 +247,27 @@ class Pretrainer:
         def embed_queries(ids, mask):
             return tf.cast(embedder(ids, mask, training=False)["projected_score"], tf.float32)
 
-        def step_fn(batch, train_retriever: bool):
+        def step_fn(batch, train_retriever: bool, reader_only: bool = False):
             k = tf.shape(batch["candidate_input_ids"])[1]
             cand_len = tf.shape(batch["candidate_input_ids"])[2]
             with tf.GradientTape() as tape:
-                query = embedder(batch["query_input_ids"], batch["query_attention_mask"], training=True)
-                candidates = embedder(
-                    tf.reshape(batch["candidate_input_ids"], [-1, cand_len]),
-                    tf.reshape(batch["candidate_attention_mask"], [-1, cand_len]),
-                    tf.reshape(batch["candidate_token_type_ids"], [-1, cand_len]),
-                    training=True,
-                )
-                query_emb = tf.cast(query["projected_score"], tf.float32)
-                cand_emb = tf.reshape(
-                    tf.cast(candidates["projected_score"], tf.float32), [tf.shape(query_emb)[0], k, -1]
-                )
-                relevance = tf.einsum("bd,bkd->bk", query_emb, cand_emb)
-                relevance = tf.where(batch["valid"], relevance, -1e9)
+                if reader_only:
+                    # The own-block warm-up: null document and own block, equally likely, no retriever at all.
+                    relevance = tf.where(batch["valid"], tf.zeros(tf.shape(batch["valid"]), tf.float32), -1e9)
+                else:
+                    query = embedder(batch["query_input_ids"], batch["query_attention_mask"], training=True)
+                    candidates = embedder(
+                        tf.reshape(batch["candidate_input_ids"], [-1, cand_len]),
+                        tf.reshape(batch["candidate_attention_mask"], [-1, cand_len]),
+                        tf.reshape(batch["candidate_token_type_ids"], [-1, cand_len]),
+                        training=True,
+                    )
+                    query_emb = tf.cast(query["projected_score"], tf.float32)
+                    cand_emb = tf.reshape(
+                        tf.cast(candidates["projected_score"], tf.float32), [tf.shape(query_emb)[0], k, -1]
+                    )
+                    relevance = tf.einsum("bd,bkd->bk", query_emb, cand_emb)
+                    relevance = tf.where(batch["valid"], relevance, -1e9)
                 if not train_retriever:
                     relevance = tf.stop_gradient(relevance)
                 out = encoder(
@@ -293,21 +298,23 @@ class Pretrainer:
             null_prob = tf.reduce_mean(tf.nn.softmax(relevance, axis=-1)[:, 0])
             return {"loss": loss, "retrieval_utility": utility, "null_document_prob": null_prob}
 
-        def make_step(train_retriever: bool):
+        def make_step(train_retriever: bool, reader_only: bool = False):
             @tf.function(jit_compile=cfg.jit_compile)
             def train_step(batch):
-                return step_fn(batch, train_retriever)
+                return step_fn(batch, train_retriever, reader_only)
 
             @tf.function
             def distributed_step(batch):
-                per_replica = self.strategy.run(step_fn, args=(batch, train_retriever))
+                per_replica = self.strategy.run(step_fn, args=(batch, train_retriever, reader_only))
                 return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in per_replica.items()}
 
             return train_step if self.strategy.num_replicas_in_sync == 1 else distributed_step
 
         self.embed_queries = embed_queries
         self.train_step = make_step(train_retriever=True)
-        self.mlm_warmup_step = make_step(train_retriever=False) if cfg.mlm_warmup_steps > 0 else None
+        self.mlm_warmup_step = (
+            make_step(train_retriever=False, reader_only=cfg.mlm_warmup_own_block) if cfg.mlm_warmup_steps > 0 else None
+        )
 
     # ------------------------------------------------------------------------------------------ the index
     def _export_embedder(self, step: int) -> None:
@@ -348,7 +355,6 @@ class Pretrainer:
         with_own_block = warming_up and cfg.mlm_warmup_own_block
         query_ids = batch["query_input_ids"].numpy()
         query_mask = batch["query_attention_mask"].numpy()
-        query_emb = self.embed_queries(batch["query_input_ids"], batch["query_attention_mask"]).numpy()
         own_blocks = None
         if cfg.trivial_retrieval == "block" or with_own_block:
             own_blocks = batch["own_blocks"].numpy()
@@ -357,25 +363,27 @@ class Pretrainer:
                     f"{cfg.data_dir}: pre-training examples do not say which block holds their sentence (written "
                     "by an older `realm preprocess`); re-run `realm preprocess`, or pass --trivial-retrieval article"
                 )
-        retrieved = retrieve_non_trivial(
-            self.index,
-            query_emb,
-            batch["doc_uid"].numpy(),
-            self.blocks,
-            cfg.model.num_candidates - 1 - int(with_own_block),
-            own_blocks=own_blocks if cfg.trivial_retrieval == "block" else None,
-        )
         if with_own_block:
-            own = self.blocks.find_blocks(batch["doc_uid"].numpy(), own_blocks[:, 0])
-            if (own < 0).any():
+            retrieved = self.blocks.find_blocks(batch["doc_uid"].numpy(), own_blocks[:, 0])[:, None]
+            if (retrieved < 0).any():
                 raise PretrainingError(f"{cfg.data_dir}: an example names a block the block store does not have")
-            retrieved = np.concatenate([own[:, None], retrieved], axis=1)
+        else:
+            query_emb = self.embed_queries(batch["query_input_ids"], batch["query_attention_mask"]).numpy()
+            retrieved = retrieve_non_trivial(
+                self.index,
+                query_emb,
+                batch["doc_uid"].numpy(),
+                self.blocks,
+                cfg.model.num_candidates - 1,
+                own_blocks=own_blocks if cfg.trivial_retrieval == "block" else None,
+            )
         cands = build_candidates(
             retrieved,
             query_ids,
             batch["query_length"].numpy(),
             self.blocks,
-            candidate_len=cfg.candidate_seq_len,
+            # The own-block warm-up embeds nothing: the joint input may then show more of the block.
+            candidate_len=cfg.joint_seq_len if with_own_block else cfg.candidate_seq_len,
             joint_len=cfg.joint_seq_len,
             cls_id=self.special["cls_id"],
             sep_id=self.special["sep_id"],
