@@ -471,7 +471,8 @@ class Pretrainer:
                 self.step.assign(step + 1)
                 window_examples += cfg.batch_size
                 done = step + 1
-                if done % cfg.refresh_every == 0 or done == cfg.steps:
+                # A frozen retriever has nothing new to index: the sidecar would re-embed the same weights.
+                if (done % cfg.refresh_every == 0 and not warming_up) or done == cfg.steps:
                     self._export_embedder(done)
                 exported_at = self.export_times.get(self.index.embedder_step, self.index.meta["published_at"])
                 last = {
