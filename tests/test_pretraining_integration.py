@@ -109,6 +109,8 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
     trainer.run()
     assert unchanged(frozen.output_dir) and not unchanged(trained.output_dir)
     assert [m["retriever_frozen"] for m in _metrics(trained.output_dir)] == [1, 1, 1, 1, 0, 0]
+    # The step-0 index is exact while the retriever is frozen; it ages only with retriever steps.
+    assert [m["staleness_steps"] for m in _metrics(trained.output_dir)] == [0, 0, 0, 0, 1, 2]
     assert int(trainer.retriever_optimizer.iterations.numpy()) == 2  # it steps only once the warm-up is over
     assert int(trainer.optimizer.iterations.numpy()) == 6
 

@@ -481,7 +481,8 @@ class Pretrainer:
                     "learning_rate": float(self.schedule(done)),
                     "retriever_frozen": int(warming_up),
                     "index_version": self.index.embedder_step,
-                    "staleness_steps": done - self.index.embedder_step,
+                    # Retriever steps the index lags behind: a frozen retriever does not age the index.
+                    "staleness_steps": done - max(self.index.embedder_step, min(done, cfg.mlm_warmup_steps)),
                     "staleness_seconds": time.time() - exported_at,
                     "examples_per_second": cfg.batch_size / max(time.time() - step_start, 1e-9),
                     "sidecar_restarts": sidecar.restarts,
