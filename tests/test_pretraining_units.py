@@ -168,3 +168,15 @@ def test_embedding_spread_tells_collapsed_from_spread_embeddings():
     assert spread["score_std"] > collapsed["score_std"]
     identical = embedding_spread(np.ones((3, 4)), np.ones((5, 4)))
     assert identical["query_mean_cosine"] == pytest.approx(1.0) and identical["score_std"] == pytest.approx(0.0)
+
+
+def test_a_corpus_whose_examples_name_no_block_asks_for_a_rerun():
+    from realm.errors import RealmError
+    from realm.pretraining.candidates import require_own_blocks, trivial_mask
+
+    require_own_blocks(np.array([[3, -1], [0, 1]]), "corpus")
+    with pytest.raises(RealmError, match="re-run `realm preprocess`"):
+        require_own_blocks(np.array([[3, -1], [-1, -1]]), "corpus")
+    docs, positions = np.array(["a", "a", "b"], dtype=object), np.array([0, 1, 0])
+    assert trivial_mask(docs, positions, b"a", np.array([1, -1])).tolist() == [False, True, False]
+    assert trivial_mask(docs, positions, "a", None).tolist() == [True, True, False]

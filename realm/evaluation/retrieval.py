@@ -69,6 +69,7 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
 
     from realm.data.block_store import BlockStore
     from realm.pretrained import from_pretrained
+    from realm.pretraining.candidates import require_own_blocks, trivial_mask
     from realm.pretraining.masking import MAX_OWN_BLOCKS
     from realm.pretraining.refresh import embed_corpus
     from realm.retrieval.mips import exact_top_k
@@ -82,11 +83,8 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
     blocks = BlockStore.open(config.data_dir)
     queries = held_out_queries(config, tokenizer)
     by_block = config.trivial_retrieval == "block"
-    if by_block and (queries["own_blocks"] < 0).all(axis=1).any():
-        raise ValueError(
-            f"{config.data_dir}: held-out examples do not say which block holds their sentence (written by an "
-            "older `realm preprocess`); re-run `realm preprocess`, or pass --trivial-retrieval article"
-        )
+    if by_block:
+        require_own_blocks(queries["own_blocks"], config.data_dir)
     logger.info("embedding %d blocks and %d held-out queries", len(blocks), len(queries["doc_uid"]))
     block_embeddings = embed_corpus(embedder, blocks, config.batch_size, config.candidate_seq_len)
     block_docs = np.asarray(blocks.doc_uids(np.arange(len(blocks))), dtype=object)
@@ -118,9 +116,7 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
             queries["masked_weights"][sl],
             strict=True,
         ):
-            trivial = block_docs[row] == own
-            if by_block:
-                trivial &= np.isin(block_positions[row], own_blocks[own_blocks >= 0])
+            trivial = trivial_mask(block_docs[row], block_positions[row], own, own_blocks if by_block else None)
             others = row[~trivial][:k_max]
             span = labels[weights > 0]
             first = next((rank for rank, b in enumerate(others) if spans.contains(b, span)), None)

@@ -10,6 +10,8 @@ import dataclasses
 
 import numpy as np
 
+from realm.errors import RealmError
+
 NO_BLOCK = -1  # block id of the null document and of padding candidates
 
 
@@ -23,6 +25,26 @@ class CandidateBatch:
     joint_input_ids: np.ndarray  # [B, K, joint_len]: `[CLS] masked query [SEP] body [SEP]`
     joint_attention_mask: np.ndarray
     joint_token_type_ids: np.ndarray
+
+
+def trivial_mask(doc_uids: np.ndarray, positions: np.ndarray | None, query_doc, own_blocks: np.ndarray | None):
+    """Which of one query's retrieved blocks (their doc_uids and block_index positions) are its trivial retrieval:
+    the blocks named by `own_blocks` (-1 padded) in the query's article, or, with `own_blocks=None`, every block
+    of that article."""
+    query_doc = query_doc.decode() if isinstance(query_doc, bytes) else query_doc
+    trivial = np.asarray(doc_uids, dtype=object) == query_doc
+    if own_blocks is not None:
+        trivial &= np.isin(positions, own_blocks[own_blocks >= 0])
+    return trivial
+
+
+def require_own_blocks(own_blocks: np.ndarray, data_dir: str) -> None:
+    """Corpora written before examples named their block carry only -1s: say how to get a usable one."""
+    if (own_blocks < 0).all(axis=1).any():
+        raise RealmError(
+            f"{data_dir}: pre-training examples do not say which block holds their sentence (written by an older "
+            "`realm preprocess`); re-run `realm preprocess`, or pass --trivial-retrieval article"
+        )
 
 
 def retrieve_non_trivial(
@@ -49,10 +71,8 @@ def retrieve_non_trivial(
     positions = None if own_blocks is None else blocks.block_indices(flat).reshape(ids.shape)
     out = np.full((len(ids), count), NO_BLOCK, np.int64)
     for row, query_doc in enumerate(query_doc_uids):
-        query_doc = query_doc.decode() if isinstance(query_doc, bytes) else query_doc
-        trivial = doc_uids[row] == query_doc
-        if positions is not None:
-            trivial &= np.isin(positions[row], own_blocks[row][own_blocks[row] >= 0])
+        own = None if own_blocks is None else own_blocks[row]
+        trivial = trivial_mask(doc_uids[row], None if positions is None else positions[row], query_doc, own)
         kept = ids[row][~trivial][:count]
         out[row, : len(kept)] = kept
     return out

@@ -29,7 +29,7 @@ import numpy as np
 from realm.config import RealmConfig
 from realm.errors import RealmError
 from realm.pretraining import exports
-from realm.pretraining.candidates import build_candidates, retrieve_non_trivial
+from realm.pretraining.candidates import build_candidates, require_own_blocks, retrieve_non_trivial
 from realm.pretraining.masking import MaskingConfig, is_held_out, pretraining_dataset
 from realm.pretraining.schedule import bert_adamw
 from realm.pretraining.sidecar import SidecarSupervisor
@@ -358,11 +358,7 @@ class Pretrainer:
         own_blocks = None
         if cfg.trivial_retrieval == "block" or with_own_block:
             own_blocks = batch["own_blocks"].numpy()
-            if (own_blocks < 0).all(axis=1).any():
-                raise PretrainingError(
-                    f"{cfg.data_dir}: pre-training examples do not say which block holds their sentence (written "
-                    "by an older `realm preprocess`); re-run `realm preprocess`, or pass --trivial-retrieval article"
-                )
+            require_own_blocks(own_blocks, cfg.data_dir)
         if with_own_block:
             retrieved = self.blocks.find_blocks(batch["doc_uid"].numpy(), own_blocks[:, 0])[:, None]
             if (retrieved < 0).any():
