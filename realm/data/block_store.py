@@ -195,11 +195,12 @@ class BlockStore:
         finds an article's blocks without an in-memory table of all ids (13M blocks for the full dump).
         """
         out = np.full(len(doc_uids), -1, np.int64)
+        columns = [_ArrowStrings(shard.strings("doc_uid")) for shard in self._shards]
         for row, (doc, position) in enumerate(zip(doc_uids, block_indices, strict=True)):
             doc = doc.decode() if isinstance(doc, bytes) else doc
-            for start, shard in zip(self._starts, self._shards, strict=False):
-                column = shard.strings("doc_uid")
-                first = bisect.bisect_left(_ArrowStrings(column), doc)
+            for start, shard, sorted_docs in zip(self._starts, self._shards, columns, strict=False):
+                column = sorted_docs.column
+                first = bisect.bisect_left(sorted_docs, doc)
                 candidate = first + int(position)
                 if first < len(column) and column[first].as_py() == doc:
                     if candidate < len(column) and column[candidate].as_py() == doc:
