@@ -170,6 +170,25 @@ def test_blessing_thresholds_and_baseline(tmp_path):
     assert bless(metrics, BlessingPolicy(baseline_metrics=str(baseline), tolerance=0.1))["blessed"]
 
 
+def test_the_seed_fixes_the_fresh_weights(corpus, tmp_path):
+    """`seed` fixes the freshly initialised heads (not only the data order), so a run can be repeated."""
+    import numpy as np
+
+    from realm.finetuning.trainer import FinetuneConfig, Finetuner
+
+    def initial_weights(seed, name):
+        config = FinetuneConfig(
+            output_dir=str(tmp_path / name), data_dir=corpus, model=preset("tiny", reader_seq_len=48), seed=seed
+        )
+        finetuner = Finetuner(config, QUESTIONS)
+        finetuner._build()
+        return finetuner.model.get_weights()
+
+    first, again, other = initial_weights(0, "a"), initial_weights(0, "b"), initial_weights(1, "c")
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(first, other, strict=True))
+
+
 def test_finetuning_resumes_from_its_checkpoint(corpus, tmp_path):
     out = str(tmp_path / "run")
     _finetune(corpus, out, steps=2)

@@ -217,6 +217,7 @@ class Finetuner:
         self.metrics_path = os.path.join(config.output_dir, "metrics.jsonl")
 
     def _build(self) -> None:
+        import keras
         import tensorflow as tf
 
         from realm.data.block_store import BlockStore
@@ -224,6 +225,7 @@ class Finetuner:
         from realm.retrieval.index import BlockIndex, publish_index
 
         cfg = self.config
+        keras.utils.set_random_seed(cfg.seed)  # fresh heads and dropout masks, not only the data order
         self.blocks = BlockStore.open(cfg.data_dir)
         self.model = init_open_qa_model(cfg, len(self.blocks))
         self.tokenizer = self.model.tokenizer

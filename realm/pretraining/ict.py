@@ -97,9 +97,12 @@ class ICTTrainer:
         self.metrics_path = os.path.join(config.output_dir, "metrics.jsonl")
 
     def _build(self) -> None:
+        import keras
+
         from realm.data.block_store import BlockStore
 
         cfg = self.config
+        keras.utils.set_random_seed(cfg.seed)  # fresh weights and dropout masks, not only the data order
         self.blocks = BlockStore.open(cfg.data_dir)
         self.batcher = ICTBatcher(self.blocks, cfg.batch_size, cfg.seed, cfg.remove_query_probability)
         self._build_model_and_optimizer()

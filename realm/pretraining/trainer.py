@@ -151,6 +151,7 @@ class Pretrainer:
 
     # --------------------------------------------------------------------------------------------- set-up
     def _build(self) -> None:
+        import keras
         import tensorflow as tf
 
         from realm.checkpoints.bert import warm_start_from_bert
@@ -165,6 +166,7 @@ class Pretrainer:
             raise PretrainingError(
                 f"unknown trivial_retrieval {cfg.trivial_retrieval!r}: expected 'block' or 'article'"
             )
+        keras.utils.set_random_seed(cfg.seed)  # fresh weights and dropout masks, not only the data order
         self.precision = configure_mixed_precision(cfg.precision)
         self.strategy = choose_strategy(cfg.distribute)
         self.blocks = BlockStore.open(cfg.data_dir)
