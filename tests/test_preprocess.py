@@ -168,6 +168,18 @@ def test_block_store_matches_the_tfrecords(sample_run, sample_blocks):
         assert types[row].sum() == mask[row].sum() - by_id[block_id]["title_length"] - 2
 
 
+def test_block_store_says_when_a_length_cuts_blocks(sample_run, sample_blocks):
+    """Embedding or reading blocks at a length shorter than theirs hides their tails: the store says so."""
+    store = BlockStore.open(sample_run[0])
+    lengths = [len(b["token_ids"]) for b in sample_blocks]
+    assert store.truncation_warning(max(lengths)) is None
+    warning = store.truncation_warning(128)
+    cut = sum(length > 128 for length in lengths)
+    assert 0 < cut < len(lengths)
+    assert warning.startswith(f"{cut} of {len(lengths)} blocks are longer than 128 wordpieces (up to {max(lengths)})")
+    assert "--block-max-tokens 128" in warning
+
+
 def test_each_example_names_the_block_holding_its_sentence(sample_blocks, sample_examples):
     """The trivial retrieval pre-training drops: the sentence's wordpieces lie in that block of its article."""
     by_key = {(_decode(b["doc_uid"]), int(b["block_index"])): b["token_ids"].tolist() for b in sample_blocks}

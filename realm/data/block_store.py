@@ -243,6 +243,22 @@ class BlockStore:
             types[i, min(int(part.title_length[r]) + 2, length) : length] = 1
         return input_ids, mask, types
 
+    def truncation_warning(self, max_length: int, flag: str = "--candidate-seq-len") -> str | None:
+        """A sentence for the log when some blocks are longer than `max_length` wordpieces, else None.
+
+        A block cut to its first `max_length` wordpieces is embedded (and read) without its tail, so sentences
+        there are invisible to the retriever and the encoder while the corpus still counts them as its own.
+        """
+        longer = sum(int((np.diff(part.offsets) > max_length).sum()) for part in self._shards)
+        if not longer:
+            return None
+        longest = max(int(np.diff(part.offsets).max(initial=0)) for part in self._shards)
+        return (
+            f"{longer} of {len(self)} blocks are longer than {max_length} wordpieces (up to {longest}): only their "
+            f"first {max_length} are seen. Raise {flag} to {longest}, or re-run `realm preprocess "
+            f"--block-max-tokens {max_length}` for blocks that fit"
+        )
+
     def iter_batches(
         self, batch_size: int, max_length: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:

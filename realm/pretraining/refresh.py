@@ -31,6 +31,9 @@ def embed_corpus(embedder, blocks, batch_size: int, max_length: int, log_every_s
     def embed(ids, mask, types):
         return embedder(ids, mask, types, training=False)["projected_score"]
 
+    truncated = blocks.truncation_warning(max_length)
+    if truncated:
+        logger.warning("%s", truncated)
     out = np.zeros((len(blocks), embedder.config.retriever_proj_size), np.float32)
     started = last_log = time.time()
     done = 0

@@ -172,6 +172,9 @@ class Pretrainer:
         self.blocks = BlockStore.open(cfg.data_dir)
         if len(self.blocks) < 2:
             raise PretrainingError(f"{cfg.data_dir}: the corpus has {len(self.blocks)} block(s); need at least 2")
+        truncated = self.blocks.truncation_warning(cfg.candidate_seq_len)
+        if truncated:  # the sidecar embeds, and the encoder reads, each candidate's first candidate_seq_len
+            logger.warning("%s", truncated)
         vocab = os.path.join(cfg.init_bert, "vocab.txt") if cfg.init_bert else None
         tokenizer = RealmTokenizer(vocab) if vocab and os.path.exists(vocab) else RealmTokenizer.from_default_vocab()
         self.special = dict(
