@@ -17,6 +17,7 @@ from components.image import GPU_IMAGE, IMAGE
 def preprocess_op(
     input_pattern: str,
     num_shards: int,
+    block_max_tokens: int,
     pipeline_version: str,
     run_id: str,
     corpus: Output[Dataset],
@@ -26,7 +27,7 @@ def preprocess_op(
     """Wikipedia dump -> blocks, block store and pre-training examples (Beam)."""
     from components import executors
 
-    result = executors.preprocess(input_pattern, num_shards, corpus.path)
+    result = executors.preprocess(input_pattern, num_shards, corpus.path, block_max_tokens=block_max_tokens)
     executors.write_ui(
         stats, {k: result["stats"][k] for k in executors.PREPROCESS_FIGURES}, summary, result["markdown"]
     )

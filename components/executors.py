@@ -113,15 +113,26 @@ def _numeric(values: dict) -> dict:
 PREPROCESS_FIGURES = ("pages_read", "articles", "blocks", "examples", "spans_total", "quarantined")
 
 
-def preprocess(input_pattern: str, num_shards: int, out_dir: str, beam_args: list[str] | None = None) -> dict:
+def preprocess(
+    input_pattern: str,
+    num_shards: int,
+    out_dir: str,
+    beam_args: list[str] | None = None,
+    block_max_tokens: int = 288,
+) -> dict:
     from realm.data.preprocess import PreprocessOptions, run_preprocess, stats_markdown
+    from realm.data.process import ProcessConfig
     from realm.resources import sample_wikipedia_dump
 
     _setup_logging()
-    stats = run_preprocess(
-        PreprocessOptions(input_pattern or sample_wikipedia_dump(), out_dir, num_shards=num_shards, overwrite=True),
-        beam_args or [],
+    options = PreprocessOptions(
+        input_pattern or sample_wikipedia_dump(),
+        out_dir,
+        num_shards=num_shards,
+        process=ProcessConfig(block_max_tokens=block_max_tokens),
+        overwrite=True,
     )
+    stats = run_preprocess(options, beam_args or [])
     return {
         "stats": stats,
         "markdown": stats_markdown(stats),

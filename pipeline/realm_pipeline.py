@@ -107,6 +107,9 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
         refresh_every: int = defaults["refresh_every"],
         query_seq_len: int = defaults["query_seq_len"],
         candidate_seq_len: int = defaults["candidate_seq_len"],
+        # Wordpieces per block: at most candidate_seq_len, or the retriever embeds (and the reader reads) only
+        # each block's head.
+        block_max_tokens: int = defaults["candidate_seq_len"],
         finetune_steps: int = defaults["finetune_steps"],
         finetune_batch_size: int = defaults["finetune_batch_size"],
         questions: str = "sample",
@@ -120,6 +123,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
         corpus = preprocess_op(
             input_pattern=input_pattern,
             num_shards=num_shards,
+            block_max_tokens=block_max_tokens,
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         )

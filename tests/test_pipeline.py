@@ -180,6 +180,8 @@ def test_local_run_of_the_whole_dag_pushes_a_model_that_answers(local_run):
     with open(os.path.join(local_run["run_dir"], "preprocess-op", "corpus", "stats.json")) as f:
         stats = json.load(f)
     assert stats["articles"] >= 3 and stats["blocks"] > 50
+    # Blocks are cut to the preset's candidate_seq_len (64 for tiny): the retriever embeds them whole.
+    assert max(b["max_tokens"] for b in stats["block_length_histogram"] if b["blocks"]) <= 64
 
 
 def test_main_command_ends_with_the_pushed_model_answering_test_questions(local_run, capsys):
