@@ -248,13 +248,24 @@ def test_pretraining_index_is_reused_only_when_it_matches(tmp_path, monkeypatch)
     fresh = np.zeros((12, 4), np.float32)
     monkeypatch.setattr(refresh, "embed_corpus", lambda embedder, blocks, batch, length: fresh)
 
-    def embeddings(blocks=12, length=64):
+    class Blocks:  # a block store's size and longest block
+        def __init__(self, count, longest):
+            self.count, self.longest = count, longest
+
+        def __len__(self):
+            return self.count
+
+        def longest_block(self):
+            return self.longest
+
+    def embeddings(blocks=12, length=64, longest=200):
         config = FinetuneConfig(output_dir=str(tmp_path / "ft"), data_dir="", pretrain_dir=str(run))
         config.candidate_seq_len = length
-        return load_block_embeddings(config, None, range(blocks))
+        return load_block_embeddings(config, None, Blocks(blocks, longest))
 
     np.testing.assert_array_equal(embeddings(), stored)
     assert embeddings(length=288) is fresh  # blocks embedded shorter than fine-tuning reads them
+    np.testing.assert_array_equal(embeddings(length=288, longest=64), stored)  # both lengths hold every block
     assert embeddings(blocks=13) is fresh  # another corpus
     publish_index(str(run / "index"), stored, embedder_step=5, extra_meta={"block_seq_len": 64})
     assert embeddings() is fresh  # not the final embedder's

@@ -172,7 +172,7 @@ def test_block_store_says_when_a_length_cuts_blocks(sample_run, sample_blocks):
     """Embedding or reading blocks at a length shorter than theirs hides their tails: the store says so."""
     store = BlockStore.open(sample_run[0])
     lengths = [len(b["token_ids"]) for b in sample_blocks]
-    assert store.truncation_warning(max(lengths)) is None
+    assert store.longest_block() == max(lengths) and store.truncation_warning(max(lengths)) is None
     warning = store.truncation_warning(128)
     cut = sum(length > 128 for length in lengths)
     assert 0 < cut < len(lengths)

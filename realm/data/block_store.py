@@ -243,6 +243,10 @@ class BlockStore:
             types[i, min(int(part.title_length[r]) + 2, length) : length] = 1
         return input_ids, mask, types
 
+    def longest_block(self) -> int:
+        """Wordpieces in the longest block: any sequence length at least this embeds every block whole."""
+        return max((int(np.diff(part.offsets).max(initial=0)) for part in self._shards), default=0)
+
     def truncation_warning(self, max_length: int, flag: str = "--candidate-seq-len") -> str | None:
         """A sentence for the log when some blocks are longer than `max_length` wordpieces, else None.
 
@@ -252,7 +256,7 @@ class BlockStore:
         longer = sum(int((np.diff(part.offsets) > max_length).sum()) for part in self._shards)
         if not longer:
             return None
-        longest = max(int(np.diff(part.offsets).max(initial=0)) for part in self._shards)
+        longest = self.longest_block()
         return (
             f"{longer} of {len(self)} blocks are longer than {max_length} wordpieces (up to {longest}): only their "
             f"first {max_length} are seen. Raise {flag} to {longest}, or re-run `realm preprocess "

@@ -84,15 +84,18 @@ def load_block_embeddings(config: FinetuneConfig, embedder, blocks) -> np.ndarra
         index = BlockIndex.load_latest(os.path.join(config.pretrain_dir, "index"))
         final_step = pretraining_final_step(config.pretrain_dir)
         # Reused only when it is exactly what embedding now would give: same corpus, the final embedder, and
-        # blocks truncated to the same length (a run may pre-train on shorter blocks than fine-tuning reads).
+        # blocks truncated alike (a run may pre-train on shorter blocks than fine-tuning reads; two lengths
+        # that both hold the longest block truncate nothing).
         problems = []
         if index is not None:
             if len(index) != len(blocks):
                 problems.append(f"{len(index)} blocks, the corpus has {len(blocks)}")
             if index.embedder_step != final_step:
                 problems.append(f"embedder step {index.embedder_step}, the final one is {final_step}")
-            if index.meta.get("block_seq_len") != config.candidate_seq_len:
-                embedded_at = index.meta.get("block_seq_len")
+            embedded_at = index.meta.get("block_seq_len")
+            if embedded_at != config.candidate_seq_len and (
+                not embedded_at or min(embedded_at, config.candidate_seq_len) < blocks.longest_block()
+            ):
                 embedded = f"{embedded_at} wordpieces" if embedded_at else "an unrecorded length"
                 problems.append(f"blocks embedded at {embedded}, fine-tuning uses {config.candidate_seq_len}")
             if not problems:
