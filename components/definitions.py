@@ -27,7 +27,7 @@ def preprocess_op(
     """Wikipedia dump -> blocks, block store and pre-training examples (Beam)."""
     from components import executors
 
-    result = executors.preprocess(input_pattern, num_shards, corpus.path, block_max_tokens=block_max_tokens)
+    result = executors.preprocess(input_pattern, num_shards, corpus.path, block_max_tokens)
     executors.write_ui(
         stats, {k: result["stats"][k] for k in executors.PREPROCESS_FIGURES}, summary, result["markdown"]
     )

@@ -117,8 +117,8 @@ def preprocess(
     input_pattern: str,
     num_shards: int,
     out_dir: str,
+    block_max_tokens: int,
     beam_args: list[str] | None = None,
-    block_max_tokens: int = 288,
 ) -> dict:
     from realm.data.preprocess import PreprocessOptions, run_preprocess, stats_markdown
     from realm.data.process import ProcessConfig

@@ -253,10 +253,13 @@ class BlockStore:
         A block cut to its first `max_length` wordpieces is embedded (and read) without its tail, so sentences
         there are invisible to the retriever and the encoder while the corpus still counts them as its own.
         """
-        longer = sum(int((np.diff(part.offsets) > max_length).sum()) for part in self._shards)
+        longer = longest = 0
+        for part in self._shards:
+            lengths = np.diff(part.offsets)
+            longer += int((lengths > max_length).sum())
+            longest = max(longest, int(lengths.max(initial=0)))
         if not longer:
             return None
-        longest = self.longest_block()
         return (
             f"{longer} of {len(self)} blocks are longer than {max_length} wordpieces (up to {longest}): only their "
             f"first {max_length} are seen. Raise {flag} to {longest}, or re-run `realm preprocess "
