@@ -158,6 +158,14 @@ def _add_pretrain(subparsers) -> None:
         "to read blocks before the retriever trains",
     )
     parser.add_argument(
+        "--mlm-warmup-distractors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --mlm-warmup-own-block, also show the encoder N retrieved blocks that are not the sentence's and "
+        "train it on each candidate, so it learns to copy only from a block that holds the span",
+    )
+    parser.add_argument(
         "--trivial-retrieval",
         choices=("block", "article"),
         default="block",
@@ -211,6 +219,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup_steps,
         mlm_warmup_steps=args.mlm_warmup_steps,
         mlm_warmup_own_block=args.mlm_warmup_own_block,
+        mlm_warmup_distractors=args.mlm_warmup_distractors,
         retriever_learning_rate=args.retriever_learning_rate,
         trivial_retrieval=args.trivial_retrieval,
         query_seq_len=args.query_seq_len,

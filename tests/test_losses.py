@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from realm.modeling.losses import gold_token_log_probs, marginal_log_loss, realm_mlm_marginal_loss
+from realm.modeling.losses import (
+    gold_token_log_probs,
+    marginal_log_loss,
+    per_candidate_mlm_loss,
+    realm_mlm_marginal_loss,
+)
 
 
 def _lse(values):
@@ -46,6 +51,20 @@ def test_realm_mlm_loss_with_no_masked_positions_is_zero():
         np.zeros((1, 2), np.float32), np.zeros((1, 2, 3), np.float32), np.zeros((1, 3), np.float32)
     )
     assert float(loss) == 0.0
+
+
+def test_per_candidate_mlm_loss_by_hand():
+    # Two examples, three candidates; the second example's last candidate is padding, its second position unmasked.
+    log_probs = np.log(np.array([[[0.1, 0.5], [0.4, 0.9], [0.2, 0.3]], [[0.5, 0.7], [0.8, 0.6], [0.9, 0.9]]]))
+    mask = np.array([[1.0, 1.0], [1.0, 0.0]], np.float32)
+    valid = np.array([[True, True, True], [True, True, False]])
+    counted = [0.1, 0.5, 0.4, 0.9, 0.2, 0.3, 0.5, 0.8]
+    expected = -sum(math.log(p) for p in counted) / len(counted)
+    loss = per_candidate_mlm_loss(log_probs.astype(np.float32), mask, valid)
+    assert float(loss) == pytest.approx(expected, abs=1e-6)
+    # Unlike the marginal, a candidate that explains the span badly still carries its full weight.
+    _, marginal = realm_mlm_marginal_loss(np.zeros((2, 3), np.float32), log_probs.astype(np.float32), mask)
+    assert float(loss) > -float(np.sum(marginal.numpy() * mask) / mask.sum())
 
 
 def test_gold_token_log_probs_ignores_minus_100():

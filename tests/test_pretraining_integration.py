@@ -85,7 +85,7 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
     from realm.config import preset
     from realm.pretrained import from_pretrained
     from realm.pretraining.exports import export_name
-    from realm.pretraining.trainer import PretrainConfig, Pretrainer
+    from realm.pretraining.trainer import PretrainConfig, Pretrainer, PretrainingError
     from realm.retrieval.index import BlockIndex
 
     def config(steps: int, name: str, **options) -> PretrainConfig:
@@ -103,8 +103,9 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
 
     frozen = config(4, "frozen")
     Pretrainer(frozen).run()
-    # The retriever with its own optimizer and rate, and the warm-up reading the sentence's own block.
-    trained = config(6, "trained", retriever_learning_rate=5e-4, mlm_warmup_own_block=True)
+    # The retriever with its own optimizer and rate, and the warm-up reading the sentence's own block and two
+    # retrieved blocks besides.
+    trained = config(6, "trained", retriever_learning_rate=5e-4, mlm_warmup_own_block=True, mlm_warmup_distractors=2)
     trainer = Pretrainer(trained)
     trainer.run()
     assert unchanged(frozen.output_dir) and not unchanged(trained.output_dir)
@@ -114,16 +115,23 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
     assert int(trainer.retriever_optimizer.iterations.numpy()) == 2  # it steps only once the warm-up is over
     assert int(trainer.optimizer.iterations.numpy()) == 6
 
-    # Warm-up batches carry the sentence's own block as the first retrieved candidate; later ones never do.
+    # Warm-up batches carry the sentence's own block as the first retrieved candidate, then two other retrieved
+    # blocks; later ones never carry it.
     trainer.index = BlockIndex.load_latest(os.path.join(trained.output_dir, "index"))
     raw = next(trainer.iterator)
     own_ids = trainer.blocks.find_blocks(raw["doc_uid"].numpy(), raw["own_blocks"].numpy()[:, 0])
     warm = trainer._prepare_batch(raw, warming_up=True)["candidate_input_ids"]
     later = trainer._prepare_batch(raw, warming_up=False)["candidate_input_ids"]
-    assert warm.shape[1] == 2 and later.shape[1] == trained.model.num_candidates  # null + own block; null + k-1
-    assert np.array_equal(warm[:, 1], trainer.blocks.padded_token_ids(own_ids, trained.joint_seq_len)[0])
+    assert warm.shape[1] == 4 and later.shape[1] == trained.model.num_candidates  # null + own + 2; null + k-1
+    own_joint = trainer.blocks.padded_token_ids(own_ids, trained.joint_seq_len)[0]
+    assert np.array_equal(warm[:, 1], own_joint)
+    assert not any((warm[row, 2:] == own_joint[row]).all(axis=-1).any() for row in range(len(own_ids)))
+    assert (warm[:, 2:, 0] != 0).all()  # the distractors are real blocks, not padding
     own_tokens = trainer.blocks.padded_token_ids(own_ids, trained.candidate_seq_len)[0]
     assert not any((later[row] == own_tokens[row]).all(axis=-1).any() for row in range(len(own_ids)))
+    # Distractors without the own-block warm-up they belong to are refused before any work starts.
+    with pytest.raises(PretrainingError, match="mlm_warmup_distractors"):
+        Pretrainer(config(4, "bad", mlm_warmup_distractors=2)).run()
 
 
 MIRRORED_BF16_RUN = """

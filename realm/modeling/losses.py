@@ -33,6 +33,19 @@ def realm_mlm_marginal_loss(relevance_score, mlm_log_probs, mlm_mask):
     return loss, marginal
 
 
+def per_candidate_mlm_loss(mlm_log_probs, mlm_mask, candidate_valid):
+    """-mean over valid candidates and masked positions of log p(y_j|z, x): each candidate trained on its own.
+
+    The reader's warm-up objective, before the retriever weighs the candidates. Under the marginal likelihood a
+    candidate that explains the span badly gets almost no gradient (its posterior is small), so nothing teaches
+    the encoder to fall back on its own knowledge when a block does not hold the span; trained on each block,
+    it learns to copy from the block that holds the span and not from the others.
+    mlm_log_probs [batch, candidates, positions]; mlm_mask [batch, positions]; candidate_valid [batch, candidates].
+    """
+    weights = ops.cast(candidate_valid, "float32")[:, :, None] * ops.cast(mlm_mask, "float32")[:, None, :]
+    return -ops.sum(ops.cast(mlm_log_probs, "float32") * weights) / ops.maximum(ops.sum(weights), 1e-9)
+
+
 def gold_token_log_probs(logits, labels, ignore_index: int = -100):
     """log softmax(logits)[label] per position; 0 where the label is `ignore_index` (as CrossEntropy(ignore))."""
     valid = ops.not_equal(labels, ignore_index)

@@ -65,6 +65,12 @@ class PretrainConfig:
     # retrieval), equally likely: the encoder learns to read a block that holds the span before the retriever
     # depends on it, at a fraction of a full step's cost (no retrieval, two candidates instead of k).
     mlm_warmup_own_block: bool = False
+    # With the own-block warm-up, also this many retrieved blocks (initial index, trivial retrieval dropped), and
+    # each candidate trained on its own rather than through the marginal. An encoder warmed on its own block only
+    # learns to copy from whatever block it is shown; the blocks the retriever brings next then cost it more
+    # than the null document, and the retriever answers by moving all of p(z|x) to the null document. Shown
+    # blocks that do not hold the span, it learns to copy from the one that does and to ignore the others.
+    mlm_warmup_distractors: int = 0
     # What a query may not retrieve: "block" (REALM: the block holding the query's sentence) or "article" (every
     # block of its article; stricter, and on a small corpus it hides most blocks that mention the span).
     trivial_retrieval: str = "block"
@@ -166,6 +172,11 @@ class Pretrainer:
             raise PretrainingError(
                 f"unknown trivial_retrieval {cfg.trivial_retrieval!r}: expected 'block' or 'article'"
             )
+        if cfg.mlm_warmup_distractors < 0 or (cfg.mlm_warmup_distractors and not cfg.mlm_warmup_own_block):
+            raise PretrainingError(
+                f"mlm_warmup_distractors={cfg.mlm_warmup_distractors}: distractors join the own-block warm-up; "
+                "pass a count >= 0 together with --mlm-warmup-own-block"
+            )
         keras.utils.set_random_seed(cfg.seed)  # fresh weights and dropout masks, not only the data order
         self.precision = configure_mixed_precision(cfg.precision)
         self.strategy = choose_strategy(cfg.distribute)
@@ -245,6 +256,8 @@ class Pretrainer:
     def _compile_functions(self) -> None:
         import tensorflow as tf
 
+        from realm.modeling.losses import per_candidate_mlm_loss
+
         cfg = self.config
         embedder, encoder = self.embedder, self.encoder
 
@@ -257,7 +270,8 @@ class Pretrainer:
             cand_len = tf.shape(batch["candidate_input_ids"])[2]
             with tf.GradientTape() as tape:
                 if reader_only:
-                    # The own-block warm-up: null document and own block, equally likely, no retriever at all.
+                    # The own-block warm-up: null document, own block (and distractors), equally likely, no
+                    # retriever at all.
                     relevance = tf.where(batch["valid"], tf.zeros(tf.shape(batch["valid"]), tf.float32), -1e9)
                 else:
                     query = embedder(batch["query_input_ids"], batch["query_attention_mask"], training=True)
@@ -286,7 +300,14 @@ class Pretrainer:
                     training=True,
                 )
                 loss = out["loss"]
-                scaled = loss / tf.cast(self.strategy.num_replicas_in_sync, loss.dtype)
+                # The own-block warm-up trains the encoder on each candidate (see mlm_warmup_distractors); the
+                # marginal `loss` is still what is logged, so the curve reads the same across the two phases.
+                objective = (
+                    per_candidate_mlm_loss(out["candidate_log_probs"], batch["masked_weights"], batch["valid"])
+                    if reader_only and cfg.mlm_warmup_distractors > 0
+                    else loss
+                )
+                scaled = objective / tf.cast(self.strategy.num_replicas_in_sync, objective.dtype)
             variables = self.variables if train_retriever else self.encoder_variables
             grads = tape.gradient(scaled, variables)
             if train_retriever and self.retriever_optimizer is not None:
@@ -364,20 +385,24 @@ class Pretrainer:
         if cfg.trivial_retrieval == "block" or with_own_block:
             own_blocks = batch["own_blocks"].numpy()
             require_own_blocks(own_blocks, cfg.data_dir)
+        retrieved = np.zeros((len(query_ids), 0), np.int64)
         if with_own_block:
-            retrieved = self.blocks.find_blocks(batch["doc_uid"].numpy(), own_blocks[:, 0])[:, None]
-            if (retrieved < 0).any():
+            own = self.blocks.find_blocks(batch["doc_uid"].numpy(), own_blocks[:, 0])[:, None]
+            if (own < 0).any():
                 raise PretrainingError(f"{cfg.data_dir}: an example names a block the block store does not have")
-        else:
+        count = cfg.mlm_warmup_distractors if with_own_block else cfg.model.num_candidates - 1
+        if count > 0:
             query_emb = self.embed_queries(batch["query_input_ids"], batch["query_attention_mask"]).numpy()
             retrieved = retrieve_non_trivial(
                 self.index,
                 query_emb,
                 batch["doc_uid"].numpy(),
                 self.blocks,
-                cfg.model.num_candidates - 1,
+                count,
                 own_blocks=own_blocks if cfg.trivial_retrieval == "block" else None,
             )
+        if with_own_block:
+            retrieved = np.concatenate([own, retrieved], axis=1)
         cands = build_candidates(
             retrieved,
             query_ids,
