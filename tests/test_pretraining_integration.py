@@ -282,9 +282,11 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
     positions = store.block_indices(np.arange(blocks))
     texts = {b: " " + " ".join(map(str, store.token_ids(b))) + " " for b in range(blocks)}
     reachable = {"block": 0, "article": 0}
+    other_blocks = 0  # queries whose article has a block besides the sentence's own
     for own, own_blocks, labels, weights in zip(
         queries["doc_uid"], queries["own_blocks"], queries["masked_labels"], queries["masked_weights"], strict=True
     ):
+        other_blocks += any(docs[b] == own.decode() and positions[b] not in own_blocks for b in range(blocks))
         span = " " + " ".join(map(str, labels[weights > 0])) + " "
         holders = [b for b in range(blocks) if span in texts[b]]
         reachable["article"] += any(docs[b] != own.decode() for b in holders)
@@ -294,4 +296,8 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
     strict = gold_document_recall(dataclasses.replace(config, trivial_retrieval="article"))
     assert strict[f"span_recall@{blocks}"] == reachable["article"] / result["queries"]
     assert strict["recall@1"] == result["recall@1"]
+    # Over every block, the article is found beyond the trivial retrieval exactly when it has another block.
+    assert result[f"nontrivial_recall@{blocks}"] == other_blocks / result["queries"] > 0
+    assert result["nontrivial_recall@1"] <= result["nontrivial_recall@10"] <= result[f"nontrivial_recall@{blocks}"]
+    assert strict[f"nontrivial_recall@{blocks}"] == 0.0
     assert result["span_recall@1"] <= result["span_recall@10"] <= result[f"span_recall@{blocks}"]

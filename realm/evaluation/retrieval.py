@@ -5,6 +5,10 @@ seed); the retriever embeds it and searches every block of the corpus exactly. T
 - gold document (`recall@k`): one of the top-k blocks comes from the sentence's own article (its doc_uid), the
   only document label an unsupervised corpus has. Pre-training never rewards the sentence's own block (the
   trivial retrieval); it does reward the article's other blocks when they help fill in the span.
+- gold document beyond the trivial retrieval (`nontrivial_recall@k`): after dropping the trivial retrieval as
+  pre-training does, one of the top-k blocks still comes from the sentence's article. `recall@k` is mostly the
+  sentence's own block, which pre-training never rewards; this is the part of it that pre-training can move
+  (0 by construction when the whole article is the trivial retrieval).
 - masked span (`span_recall@k`): after dropping the trivial retrieval as pre-training does (the sentence's own
   block, or its whole article with `trivial_retrieval="article"`), one of the top-k blocks contains the masked
   span's wordpieces. This is the retrieval the MLM signal rewards (a block that lets the encoder fill in the
@@ -96,6 +100,7 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
     spans = _SpanFinder(blocks)
     hits = {k: 0 for k in config.k_values}
     span_hits = {k: 0 for k in config.k_values}
+    nontrivial_hits = {k: 0 for k in config.k_values}
     n = len(queries["doc_uid"])
     query_embeddings = []
     for start in range(0, n, config.batch_size):
@@ -118,11 +123,15 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
         ):
             trivial = trivial_mask(block_docs[row], block_positions[row], own, own_blocks if by_block else None)
             others = row[~trivial][:k_max]
+            same_article = np.flatnonzero(block_docs[others] == own)
+            for k in config.k_values:
+                nontrivial_hits[k] += int(len(same_article) > 0 and same_article[0] < k)
             span = labels[weights > 0]
             first = next((rank for rank, b in enumerate(others) if spans.contains(b, span)), None)
             for k in config.k_values:
                 span_hits[k] += int(first is not None and first < k)
     result = {f"recall@{k}": hits[k] / n for k in config.k_values}
+    result.update({f"nontrivial_recall@{k}": nontrivial_hits[k] / n for k in config.k_values})
     result.update({f"span_recall@{k}": span_hits[k] / n for k in config.k_values})
     result.update(embedding_spread(np.concatenate(query_embeddings), block_embeddings))
     result.update(queries=n, blocks=len(blocks))
