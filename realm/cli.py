@@ -285,6 +285,12 @@ def _add_evaluate_retriever(subparsers) -> None:
     parser.add_argument(
         "--questions", metavar="FILE", help="also zero-shot answer recall@k on a question file (or `sample`)"
     )
+    parser.add_argument(
+        "--encoder",
+        metavar="DIR",
+        help="also the mean log-probability a knowledge-augmented encoder gives the masked span with the null "
+        "document, the sentence's own block, a retrieved block holding the span and one not holding it",
+    )
     parser.add_argument("--split", default="test", help="split of the sample question set")
     parser.add_argument("--out", metavar="FILE", help="also write the figures as JSON here")
     parser.set_defaults(func=_run_evaluate_retriever)
@@ -303,6 +309,7 @@ def _run_evaluate_retriever(args: argparse.Namespace) -> int:
             holdout_every=args.holdout_every,
             max_queries=args.max_queries,
             trivial_retrieval=args.trivial_retrieval,
+            encoder_dir=args.encoder,
         )
     )
     if args.questions:

@@ -249,7 +249,7 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
     from realm.data.block_store import BlockStore
     from realm.data.examples import read_pretraining_examples
     from realm.evaluation.retrieval import RetrievalEvalConfig, gold_document_recall, held_out_queries
-    from realm.modeling.models import RealmEmbedder
+    from realm.modeling.models import RealmEmbedder, RealmKnowledgeAugEncoder
     from realm.pretrained import save_pretrained
     from realm.pretraining.masking import is_held_out
     from realm.tokenization import RealmTokenizer
@@ -300,4 +300,16 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
     assert result[f"nontrivial_recall@{blocks}"] == other_blocks / result["queries"] > 0
     assert result["nontrivial_recall@1"] <= result["nontrivial_recall@10"] <= result[f"nontrivial_recall@{blocks}"]
     assert strict[f"nontrivial_recall@{blocks}"] == 0.0
+
+    # How an encoder uses the blocks: every query has the null document and its own block; it has a span block
+    # exactly when some non-trivial block holds its span (every block is searched here).
+    encoder_dir = str(tmp_path / "encoder")
+    save_pretrained(RealmKnowledgeAugEncoder(preset("tiny")).build_for_inference(), encoder_dir)
+    use = gold_document_recall(dataclasses.replace(config, encoder_dir=encoder_dir, max_queries=40))
+    assert use["queries_with_null_document"] == use["queries_with_own_block"] == use["queries"]
+    assert 0 < use["queries_with_span_block"] < use["queries_with_distractor_block"] == use["queries"]
+    assert use["queries_with_span_block"] == round(use[f"span_recall@{blocks}"] * use["queries"])
+    kinds = ("null_document", "own_block", "span_block", "distractor_block")
+    log_probs = [use[f"span_log_prob_{kind}"] for kind in kinds]
+    assert all(-20 < p < 0 for p in log_probs) and len(set(log_probs)) == 4  # each block changes the prediction
     assert result["span_recall@1"] <= result["span_recall@10"] <= result[f"span_recall@{blocks}"]

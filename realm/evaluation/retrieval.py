@@ -37,6 +37,7 @@ class RetrievalEvalConfig:
     batch_size: int = 64
     seed: int = 0
     trivial_retrieval: str = "block"  # as the pre-training run's: "block" or "article"
+    encoder_dir: str | None = None  # also measure how a knowledge-augmented encoder uses the blocks (block_use)
 
 
 def held_out_queries(config: RetrievalEvalConfig, tokenizer) -> dict[str, np.ndarray]:
@@ -61,7 +62,16 @@ def held_out_queries(config: RetrievalEvalConfig, tokenizer) -> dict[str, np.nda
         .take(config.max_queries)
         .batch(config.batch_size)
     )
-    keys = ("query_input_ids", "query_attention_mask", "doc_uid", "own_blocks", "masked_labels", "masked_weights")
+    keys = (
+        "query_input_ids",
+        "query_attention_mask",
+        "query_length",
+        "doc_uid",
+        "own_blocks",
+        "masked_positions",
+        "masked_labels",
+        "masked_weights",
+    )
     parts = [{k: q[k].numpy() for k in keys} for q in queries]
     if not parts:
         raise ValueError(f"{config.data_dir}: no held-out examples with a usable salient span")
@@ -72,6 +82,7 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
     import tensorflow as tf
 
     from realm.data.block_store import BlockStore
+    from realm.evaluation.block_use import block_use, pick_blocks
     from realm.pretrained import from_pretrained
     from realm.pretraining.candidates import require_own_blocks, trivial_mask
     from realm.pretraining.masking import MAX_OWN_BLOCKS
@@ -103,6 +114,7 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
     nontrivial_hits = {k: 0 for k in config.k_values}
     n = len(queries["doc_uid"])
     query_embeddings = []
+    shown = []  # per query: own block, best span block, best distractor (for block_use)
     for start in range(0, n, config.batch_size):
         sl = slice(start, start + config.batch_size)
         emb = embedder(queries["query_input_ids"][sl], queries["query_attention_mask"][sl])["projected_score"]
@@ -113,10 +125,12 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
         found = block_docs[ids[:, :k_max]] == gold
         for k in config.k_values:
             hits[k] += int(found[:, :k].any(axis=1).sum())
-        for row, own, own_blocks, labels, weights in zip(
+        own_block_ids = blocks.find_blocks(queries["doc_uid"][sl], queries["own_blocks"][sl][:, 0])
+        for row, own, own_blocks, own_block_id, labels, weights in zip(
             ids,
             gold[:, 0],
             queries["own_blocks"][sl],
+            own_block_ids,
             queries["masked_labels"][sl],
             queries["masked_weights"][sl],
             strict=True,
@@ -128,6 +142,8 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
                 nontrivial_hits[k] += int(len(same_article) > 0 and same_article[0] < k)
             span = labels[weights > 0]
             first = next((rank for rank, b in enumerate(others) if spans.contains(b, span)), None)
+            if config.encoder_dir:
+                shown.append(pick_blocks(own_block_id, others, lambda b, span=span: spans.contains(b, span)))
             for k in config.k_values:
                 span_hits[k] += int(first is not None and first < k)
     result = {f"recall@{k}": hits[k] / n for k in config.k_values}
@@ -135,6 +151,11 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
     result.update({f"span_recall@{k}": span_hits[k] / n for k in config.k_values})
     result.update(embedding_spread(np.concatenate(query_embeddings), block_embeddings))
     result.update(queries=n, blocks=len(blocks))
+    if config.encoder_dir:
+        logger.info("measuring how %s uses the blocks it is shown", config.encoder_dir)
+        encoder = from_pretrained(config.encoder_dir)
+        joint_len = config.query_seq_len + config.candidate_seq_len
+        result.update(block_use(encoder, blocks, queries, np.array(shown), joint_len=joint_len, tokenizer=tokenizer))
     return result
 
 
