@@ -114,6 +114,10 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
     assert [m["staleness_steps"] for m in _metrics(trained.output_dir)] == [0, 0, 0, 0, 1, 2]
     assert int(trainer.retriever_optimizer.iterations.numpy()) == 2  # it steps only once the warm-up is over
     assert int(trainer.optimizer.iterations.numpy()) == 6
+    # The encoder as the warm-up left it is kept: it differs from the final one, trained two steps further.
+    warmed = from_pretrained(os.path.join(trained.output_dir, "mlm_warmup", "encoder")).get_weights()
+    final = from_pretrained(os.path.join(trained.output_dir, "final", "encoder")).get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(warmed, final, strict=True))
 
     # Warm-up batches carry the sentence's own block as the first retrieved candidate, then two other retrieved
     # blocks; later ones never carry it.

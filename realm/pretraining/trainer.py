@@ -149,7 +149,8 @@ class Pretrainer:
         self.config = config
         self.out = config.output_dir
         self.paths = {
-            name: os.path.join(self.out, name) for name in ("checkpoints", "exports", "index", "tensorboard", "final")
+            name: os.path.join(self.out, name)
+            for name in ("checkpoints", "exports", "index", "tensorboard", "mlm_warmup", "final")
         }
         self.metrics_path = os.path.join(self.out, "metrics.jsonl")
         self.export_times: dict[int, float] = {}
@@ -491,6 +492,7 @@ class Pretrainer:
                 warming_up = step < cfg.mlm_warmup_steps
                 batch = self._prepare_batch(next(self.iterator), warming_up)
                 if step == cfg.mlm_warmup_steps and cfg.mlm_warmup_steps > 0:
+                    self._save_warmed_up_encoder()
                     logger.info("MLM warm-up done after %d steps: the retriever trains from now on", step)
                 train_step = self.mlm_warmup_step if warming_up else self.train_step
                 result = {k: float(v) for k, v in train_step(self._distribute(batch)).items()}
@@ -554,6 +556,15 @@ class Pretrainer:
             examples_per_second,
             eta,
         )
+
+    def _save_warmed_up_encoder(self) -> None:
+        """The encoder as the MLM warm-up left it: the costly part of a run, reusable by `--init-encoder` (to try
+        other retriever settings without warming up again) and by `realm evaluate-retriever --encoder`."""
+        from realm.pretrained import save_pretrained
+
+        path = os.path.join(self.paths["mlm_warmup"], "encoder")
+        save_pretrained(self.encoder, path)
+        logger.info("encoder after the MLM warm-up saved to %s", path)
 
     def _finish(self, sidecar, last: dict[str, float]) -> dict[str, float]:
         from realm.pretrained import save_pretrained
