@@ -316,4 +316,8 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
     kinds = ("null_document", "own_block", "span_block", "distractor_block")
     log_probs = [use[f"span_log_prob_{kind}"] for kind in kinds]
     assert all(-20 < p < 0 for p in log_probs) and len(set(log_probs)) == 4  # each block changes the prediction
+    # Every query has its own block, so its paired gain is the plain difference of the two means.
+    own_gain = use["span_log_prob_own_block"] - use["span_log_prob_null_document"]
+    assert use["span_log_prob_gain_own_block"] == pytest.approx(own_gain, abs=1e-9)
+    assert np.isfinite(use["span_log_prob_gain_span_block"]) and np.isfinite(use["span_log_prob_gain_distractor_block"])
     assert result["span_recall@1"] <= result["span_recall@10"] <= result[f"span_recall@{blocks}"]

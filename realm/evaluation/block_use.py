@@ -30,12 +30,15 @@ def block_use(
     tokenizer,
     batch_size: int = 16,
 ) -> dict[str, float]:
-    """Mean log p(span wordpiece | query, block) per kind of block, and how many queries had one.
+    """Mean log p(span wordpiece | query, block) per kind of block, its gain over the null document on the same
+    queries (the kinds other than own block exist for different subsets of queries, so only the paired gain
+    compares them), and how many queries had one.
 
     `shown` [n, 3] holds, per query, the block ids of its own block, span block and distractor (NO_BLOCK where
     it has none); the null document is put first by `build_candidates`, as in pre-training.
     """
     sums = np.zeros(len(CANDIDATES))
+    gains = np.zeros(len(CANDIDATES))
     counts = np.zeros(len(CANDIDATES), np.int64)
     for start in range(0, len(shown), batch_size):
         sl = slice(start, start + batch_size)
@@ -63,10 +66,13 @@ def block_use(
         log_probs = np.asarray(out["candidate_log_probs"], np.float64)  # [b, 4, positions]
         per_query = (log_probs * weights[:, None, :]).sum(-1) / np.maximum(weights.sum(-1), 1.0)[:, None]
         sums += np.where(cands.valid, per_query, 0.0).sum(0)
+        gains += np.where(cands.valid, per_query - per_query[:, :1], 0.0).sum(0)
         counts += cands.valid.sum(0)
     result = {}
-    for name, total, count in zip(CANDIDATES, sums, counts, strict=True):
+    for name, total, gain, count in zip(CANDIDATES, sums, gains, counts, strict=True):
         result[f"span_log_prob_{name}"] = float(total / count) if count else float("nan")
+        if name != "null_document":
+            result[f"span_log_prob_gain_{name}"] = float(gain / count) if count else float("nan")
         result[f"queries_with_{name}"] = int(count)
     return result
 
