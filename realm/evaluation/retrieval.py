@@ -18,7 +18,9 @@ seed); the retriever embeds it and searches every block of the corpus exactly. T
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
 
 import numpy as np
 
@@ -78,30 +80,47 @@ def held_out_queries(config: RetrievalEvalConfig, tokenizer) -> dict[str, np.nda
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def embedded_corpus(embedder_dir: str, data_dir: str, batch_size: int, candidate_seq_len: int):
+    """(embedder, block store, block embeddings), kept for the next call: `evaluate-retriever --questions` scores
+    held-out sentences and questions against the same embedded corpus, which is its costliest step. Keyed by the
+    embedder's file times too, so an embedder saved again in the same directory is embedded afresh."""
+    stamp = max((entry.stat().st_mtime_ns for entry in os.scandir(embedder_dir)), default=0)
+    return _embedded_corpus(embedder_dir, stamp, data_dir, batch_size, candidate_seq_len)
+
+
+@functools.lru_cache(maxsize=1)
+def _embedded_corpus(embedder_dir: str, stamp: int, data_dir: str, batch_size: int, candidate_seq_len: int):
+    from realm.data.block_store import BlockStore
+    from realm.pretrained import from_pretrained
+    from realm.pretraining.refresh import embed_corpus
+
+    embedder = from_pretrained(embedder_dir)
+    embedder = getattr(embedder, "embedder", embedder)  # a RealmScorer directory works too
+    blocks = BlockStore.open(data_dir)
+    return embedder, blocks, embed_corpus(embedder, blocks, batch_size, candidate_seq_len)
+
+
 def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
     import tensorflow as tf
 
-    from realm.data.block_store import BlockStore
     from realm.evaluation.block_use import block_use, pick_blocks
     from realm.pretrained import from_pretrained
     from realm.pretraining.candidates import require_own_blocks, trivial_mask
     from realm.pretraining.masking import MAX_OWN_BLOCKS
-    from realm.pretraining.refresh import embed_corpus
     from realm.retrieval.mips import exact_top_k
     from realm.tokenization import RealmTokenizer
 
-    tokenizer = RealmTokenizer.from_default_vocab()
-    embedder = from_pretrained(config.embedder_dir)
-    embedder = getattr(embedder, "embedder", embedder)  # a RealmScorer directory works too
     if config.trivial_retrieval not in ("block", "article"):
         raise ValueError(f"unknown trivial_retrieval {config.trivial_retrieval!r}: expected 'block' or 'article'")
-    blocks = BlockStore.open(config.data_dir)
+    tokenizer = RealmTokenizer.from_default_vocab()
+    embedder, blocks, block_embeddings = embedded_corpus(
+        config.embedder_dir, config.data_dir, config.batch_size, config.candidate_seq_len
+    )
     queries = held_out_queries(config, tokenizer)
     by_block = config.trivial_retrieval == "block"
     if by_block:
         require_own_blocks(queries["own_blocks"], config.data_dir)
-    logger.info("embedding %d blocks and %d held-out queries", len(blocks), len(queries["doc_uid"]))
-    block_embeddings = embed_corpus(embedder, blocks, config.batch_size, config.candidate_seq_len)
+    logger.info("retrieving for %d held-out queries among %d blocks", len(queries["doc_uid"]), len(blocks))
     block_docs = np.asarray(blocks.doc_uids(np.arange(len(blocks))), dtype=object)
     block_positions = blocks.block_indices(np.arange(len(blocks)))
     k_max = min(max(config.k_values), len(blocks))
@@ -213,18 +232,13 @@ def answer_recall(
     """Zero-shot retrieval recall@k on QA questions (REALM's Table 2): an answer string in one of the top-k blocks."""
     import tensorflow as tf
 
-    from realm.data.block_store import BlockStore
     from realm.evaluation.answers import answer_in_text, recall_at_k
-    from realm.pretrained import from_pretrained
-    from realm.pretraining.refresh import embed_corpus
     from realm.retrieval.mips import exact_top_k
     from realm.tokenization import RealmTokenizer
 
     tokenizer = RealmTokenizer.from_default_vocab()
-    embedder = from_pretrained(embedder_dir)
-    embedder = getattr(embedder, "embedder", embedder)
-    blocks = BlockStore.open(data_dir)
-    block_embeddings = tf.constant(embed_corpus(embedder, blocks, batch_size, candidate_seq_len))
+    embedder, blocks, block_embeddings = embedded_corpus(embedder_dir, data_dir, batch_size, candidate_seq_len)
+    block_embeddings = tf.constant(block_embeddings)
     texts = blocks.texts(np.arange(len(blocks)))
     k_max = min(max(k_values), len(blocks))
     hits = []
