@@ -2,10 +2,11 @@
 
 REALM's retriever learns only once the encoder predicts a masked span better from a block that holds it than
 from the null document (#4: with the MiniLM warm start that gain is ~0.1 nats after 1,800 warm-up steps). This
-probe trains the encoder alone, as the own-block warm-up does (null document + the sentence's own block, each
-candidate trained on its own), and every `--eval-every` steps measures on held-out masked sentences the mean
-log-probability of the span with the null document and with the own block (`block_use`). It answers, in far
-less time than a pre-training run, whether a change to the warm-up makes the encoder read sooner.
+probe trains the encoder alone on the null document and the sentence's own block, each candidate on its own
+(the objective of `--mlm-warmup-distractors`, without the distractors, so no index is needed). Every
+`--eval-every` steps it measures, on held-out masked sentences, the mean log-probability of the span with the
+null document and with the own block (`block_use`). It answers, in far less time than a pre-training run,
+whether a change to the warm-up makes the encoder read sooner.
 
 `--extra-mask-rate R` also masks a fraction R of the query's other wordpieces (not the salient span) during
 training, appended to the masked positions: each sentence then gives several tokens to copy, not only its span.
