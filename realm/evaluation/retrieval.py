@@ -132,13 +132,14 @@ def gold_document_recall(config: RetrievalEvalConfig) -> dict[str, float]:
     span_hits = {k: 0 for k in config.k_values}
     nontrivial_hits = {k: 0 for k in config.k_values}
     n = len(queries["doc_uid"])
+    corpus = tf.constant(block_embeddings)  # once, not per batch of queries
     query_embeddings = []
     shown = []  # per query: own block, best span block, best distractor (for block_use)
     for start in range(0, n, config.batch_size):
         sl = slice(start, start + config.batch_size)
         emb = embedder(queries["query_input_ids"][sl], queries["query_attention_mask"][sl])["projected_score"]
         query_embeddings.append(np.asarray(emb, np.float32))
-        _, ids = exact_top_k(tf.cast(emb, tf.float32), tf.constant(block_embeddings), depth)
+        _, ids = exact_top_k(tf.cast(emb, tf.float32), corpus, depth)
         ids = ids.numpy()
         gold = np.array([d.decode() for d in queries["doc_uid"][sl]], dtype=object)[:, None]
         found = block_docs[ids[:, :k_max]] == gold
