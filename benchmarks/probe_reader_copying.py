@@ -12,8 +12,11 @@ whether a change to the warm-up makes the encoder read sooner.
 training, appended to the masked positions: each sentence then gives several tokens to copy, not only its span.
 The evaluation always scores the salient span alone.
 
+`--fit-head-steps N` first fits the fresh MLM head to read back the wordpieces of blocks, encoder frozen (the
+trainer's `--mlm-head-fit-steps`), and evaluates once more before the warm-up starts.
+
 Run: python -m benchmarks.probe_reader_copying --data outputs/corpus128 --steps 300 --batch-size 8 \
-         [--extra-mask-rate 0.15] --out benchmarks/results/probe_reader_copying/span.json
+         [--extra-mask-rate 0.15] [--fit-head-steps 200] --out benchmarks/results/probe_reader_copying/span.json
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--extra-mask-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--fit-head-steps", type=int, default=0, help="first fit the fresh MLM head to read back each wordpiece"
+    )
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--eval-queries", type=int, default=200)
     parser.add_argument("--query-seq-len", type=int, default=48)
@@ -95,6 +101,7 @@ def main() -> None:
         query_seq_len=args.query_seq_len,
         candidate_seq_len=args.candidate_seq_len,
         max_masks=base_masks + (EXTRA_MASK_SLOTS if args.extra_mask_rate > 0 else 0),
+        mlm_head_fit_steps=args.fit_head_steps,
     )
     trainer = Pretrainer(config)
     trainer._build()  # the trainer's own models, optimizer, data order and candidate construction
@@ -159,6 +166,10 @@ def main() -> None:
             point["span_log_prob_null_document"],
         )
 
+    if args.fit_head_steps > 0:
+        evaluate(0)
+        curve[-1]["before_head_fit"] = True
+        curve[-1]["head_fit"] = trainer.fit_mlm_head()  # as `realm pretrain --mlm-head-fit-steps`
     evaluate(0)
     start = time.time()
     for step in range(1, args.steps + 1):

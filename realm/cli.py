@@ -166,6 +166,14 @@ def _add_pretrain(subparsers) -> None:
         "train it on each candidate, so it learns to copy only from a block that holds the span",
     )
     parser.add_argument(
+        "--mlm-head-fit-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="before a fresh run's first step, train only the new MLM head for N steps to read back the wordpieces "
+        "of blocks (a warm start without an MLM head, such as MiniLM, then copies from blocks far sooner)",
+    )
+    parser.add_argument(
         "--trivial-retrieval",
         choices=("block", "article"),
         default="block",
@@ -220,6 +228,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         mlm_warmup_steps=args.mlm_warmup_steps,
         mlm_warmup_own_block=args.mlm_warmup_own_block,
         mlm_warmup_distractors=args.mlm_warmup_distractors,
+        mlm_head_fit_steps=args.mlm_head_fit_steps,
         retriever_learning_rate=args.retriever_learning_rate,
         trivial_retrieval=args.trivial_retrieval,
         query_seq_len=args.query_seq_len,

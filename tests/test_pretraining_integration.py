@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import signal
@@ -79,7 +80,7 @@ def test_training_learns_and_picks_up_refreshed_indexes(corpus, tmp_path):
     assert pretraining_final_step(config.output_dir) == 150
 
 
-def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
+def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path, caplog):
     import numpy as np
 
     from realm.config import preset
@@ -105,9 +106,15 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path):
     Pretrainer(frozen).run()
     # The retriever with its own optimizer and rate, and the warm-up reading the sentence's own block and two
     # retrieved blocks besides.
-    trained = config(6, "trained", retriever_learning_rate=5e-4, mlm_warmup_own_block=True, mlm_warmup_distractors=2)
+    # The fresh MLM head is fitted before the first step.
+    trained = config(
+        6, "trained", retriever_learning_rate=5e-4, mlm_warmup_own_block=True, mlm_warmup_distractors=2,
+        mlm_head_fit_steps=3,
+    )  # fmt: skip
     trainer = Pretrainer(trained)
-    trainer.run()
+    with caplog.at_level(logging.INFO):
+        trainer.run()
+    assert "MLM head fit 3/3" in caplog.text
     assert unchanged(frozen.output_dir) and not unchanged(trained.output_dir)
     assert [m["retriever_frozen"] for m in _metrics(trained.output_dir)] == [1, 1, 1, 1, 0, 0]
     # The step-0 index is exact while the retriever is frozen; it ages only with retriever steps.
@@ -149,7 +156,7 @@ from realm.pretraining.trainer import PretrainConfig, Pretrainer
 trainer = Pretrainer(PretrainConfig(
     output_dir=sys.argv[2], data_dir=sys.argv[1], model=preset("tiny"), steps=8, batch_size=4,
     learning_rate=1e-3, warmup_steps=1, mlm_warmup_steps=2, query_seq_len=32, candidate_seq_len=64,
-    refresh_every=4, checkpoint_every=4, distribute="mirrored", precision="mixed_bfloat16",
+    refresh_every=4, checkpoint_every=4, distribute="mirrored", precision="mixed_bfloat16", mlm_head_fit_steps=3,
 ))
 last = trainer.run()
 print(json.dumps({"replicas": trainer.strategy.num_replicas_in_sync, "precision": trainer.precision, **last}))
@@ -171,6 +178,7 @@ def test_multi_replica_mixed_precision_path_on_two_logical_cpus(corpus, tmp_path
     assert all(np.isfinite(m["loss"]) and m["loss"] > 0 for m in metrics)
     assert {m["index_version"] for m in metrics} >= {0}
     assert "MLM warm-up done after 2 steps" in done.stderr
+    assert "MLM head fit 3/3" in done.stderr
 
 
 def test_sigkilled_run_resumes_from_its_last_checkpoint(corpus, tmp_path):

@@ -72,6 +72,12 @@ class PretrainConfig:
     # on blocks that do not hold the span too, it learns to ignore them (measured on the sample: a retrieved
     # distractor then costs 0.005 nats against the null document).
     mlm_warmup_distractors: int = 0
+    # Before the first step of a fresh run, this many steps that train only the MLM head (encoder frozen) to read
+    # back each wordpiece of random blocks: a warm start without an MLM head (MiniLM) still knows at its top layer
+    # which wordpiece sits where, but a random head scrambles it, and the encoder's attention then gets no signal
+    # to copy from a block (see realm.pretraining.head_fit). Skipped when the run resumes or the encoder comes
+    # with its own head (--init-encoder).
+    mlm_head_fit_steps: int = 0
     # What a query may not retrieve: "block" (REALM: the block holding the query's sentence) or "article" (every
     # block of its article; stricter, and on a small corpus it hides most blocks that mention the span).
     trivial_retrieval: str = "block"
@@ -344,6 +350,28 @@ class Pretrainer:
             make_step(train_retriever=False, reader_only=cfg.mlm_warmup_own_block) if cfg.mlm_warmup_steps > 0 else None
         )
 
+    def fit_mlm_head(self) -> dict[str, float]:
+        """Fit the fresh MLM head to read back the wordpieces of random blocks (see `mlm_head_fit_steps`)."""
+        from realm.pretraining.head_fit import fit_head_to_token_identity
+
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed)  # its own draw: the training data order is not touched
+
+        def batches():
+            while True:
+                ids = rng.choice(len(self.blocks), size=cfg.batch_size, replace=len(self.blocks) < cfg.batch_size)
+                yield self.blocks.padded_token_ids(ids, cfg.candidate_seq_len)
+
+        logger.info("fitting the MLM head to the warm-start encoder for %d steps", cfg.mlm_head_fit_steps)
+        return fit_head_to_token_identity(
+            self.encoder,
+            batches(),
+            cfg.mlm_head_fit_steps,
+            skip_ids=list(self.special.values()),
+            log_every=max(1, min(cfg.log_every, cfg.mlm_head_fit_steps)),
+            strategy=self.strategy,
+        )
+
     # ------------------------------------------------------------------------------------------ the index
     def _export_embedder(self, step: int) -> None:
         exports.write_export(self.paths["exports"], step, self.embedder)
@@ -459,6 +487,8 @@ class Pretrainer:
         if start_step >= cfg.steps:
             logger.info("already trained for %d steps", start_step)
             return self._finish(None, {})
+        if not restored and cfg.mlm_head_fit_steps > 0 and not cfg.init_encoder:
+            self.fit_mlm_head()
         exports.clear_done(self.paths["exports"])
         self._export_embedder(start_step)
         sidecar = SidecarSupervisor(
