@@ -487,8 +487,11 @@ class Pretrainer:
         if start_step >= cfg.steps:
             logger.info("already trained for %d steps", start_step)
             return self._finish(None, {})
-        if not restored and cfg.mlm_head_fit_steps > 0 and not cfg.init_encoder:
-            self.fit_mlm_head()
+        if not restored and cfg.mlm_head_fit_steps > 0:
+            if cfg.init_encoder:
+                logger.info("no MLM head fit: the encoder from %s brings its own head", cfg.init_encoder)
+            else:
+                self.fit_mlm_head()
         exports.clear_done(self.paths["exports"])
         self._export_embedder(start_step)
         sidecar = SidecarSupervisor(
