@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from realm.pretraining.replicas import split_across_replicas
+
 logger = logging.getLogger(__name__)
 
 
@@ -79,20 +81,9 @@ def fit_head_to_token_identity(
         per_replica = strategy.run(replica_step, args=batch)
         return tuple(strategy.reduce("MEAN", value, axis=None) for value in per_replica)
 
-    def split(batch):
-        if replicas == 1:
-            return tuple(tf.convert_to_tensor(part) for part in batch)
-
-        def value_fn(context):
-            i = context.replica_id_in_sync_group
-            return tuple(tf.convert_to_tensor(np.array_split(part, replicas)[i]) for part in batch)
-
-        return strategy.experimental_distribute_values_from_function(value_fn)
-
     loss = accuracy = float("nan")
     for done in range(1, steps + 1):
-        input_ids, attention_mask, token_type_ids = next(batches)
-        loss, accuracy = (float(x) for x in step(split((input_ids, attention_mask, token_type_ids))))
+        loss, accuracy = (float(x) for x in step(split_across_replicas(strategy, tuple(next(batches)))))
         if done % log_every == 0 or done == steps:
             logger.info("MLM head fit %d/%d: loss %.3f, wordpieces read back %.1f%%", done, steps, loss, 100 * accuracy)
             if on_log is not None:

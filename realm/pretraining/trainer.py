@@ -461,17 +461,9 @@ class Pretrainer:
         }
 
     def _distribute(self, batch: dict[str, np.ndarray]):
-        import tensorflow as tf
+        from realm.pretraining.replicas import split_across_replicas
 
-        if self.strategy.num_replicas_in_sync == 1:
-            return {k: tf.convert_to_tensor(v) for k, v in batch.items()}
-        replicas = self.strategy.num_replicas_in_sync
-
-        def value_fn(ctx):
-            i = ctx.replica_id_in_sync_group
-            return {k: tf.convert_to_tensor(np.array_split(v, replicas)[i]) for k, v in batch.items()}
-
-        return self.strategy.experimental_distribute_values_from_function(value_fn)
+        return split_across_replicas(self.strategy, batch)
 
     # ------------------------------------------------------------------------------------------------ run
     def run(self) -> dict[str, float]:
