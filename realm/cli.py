@@ -175,10 +175,11 @@ def _add_pretrain(subparsers) -> None:
     )
     parser.add_argument(
         "--trivial-retrieval",
-        choices=("block", "article"),
+        choices=("block", "article", "none"),
         default="block",
-        help="what a masked sentence may not retrieve: the block holding it (REALM, the default) or every block "
-        "of its article (stricter)",
+        help="what a masked sentence may not retrieve: the block holding it (REALM, the default), every block "
+        "of its article (stricter), or nothing (not REALM: a positive control, where the retriever is rewarded "
+        "for finding the sentence's own block)",
     )
     parser.add_argument("--num-candidates", type=int, help="retrieved blocks per query, null document included")
     parser.add_argument("--query-seq-len", type=int, default=96)

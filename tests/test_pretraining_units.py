@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from realm.pretraining.candidates import NO_BLOCK, build_candidates, retrieve_non_trivial
+from realm.errors import RealmError
+from realm.pretraining.candidates import NO_BLOCK, build_candidates, retrieve_candidates, retrieve_non_trivial
 from realm.pretraining.masking import MaskingConfig, mask_salient_span, pretraining_dataset
 from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
 
@@ -117,6 +118,27 @@ def test_only_the_block_holding_the_sentence_is_trivial():
     own = np.array([[1, -1], [-1, -1], [0, 1]])  # a's block 1 (id 2); none; b's blocks 0 and 1 (ids 1, 4)
     ids = retrieve_non_trivial(index, np.zeros((3, 4)), ["a", "c", "b"], blocks, count=3, margin=2, own_blocks=own)
     assert ids.tolist() == [[1, 0, 3], [2, 1, 0], [2, 0, 3]]
+
+
+def test_trivial_retrieval_rules():
+    """The positive control ("none") keeps the own block; "block" drops only it; "article" drops all of a."""
+    blocks = FakeBlocks(["a", "b", "a", "c", "b"])  # block_index: a0 b0 a1 c0 b1
+    index = FakeIndex([2, 1, 0, 3, 4])
+    own = np.array([[1, -1]])  # the sentence lies in a's block 1 (id 2)
+    queries = np.zeros((1, 4))
+
+    def rule(name, own_blocks=own):
+        return retrieve_candidates(index, queries, ["a"], blocks, 3, rule=name, own_blocks=own_blocks).tolist()
+
+    assert rule("none") == [[2, 1, 0]]
+    assert rule("block") == [[1, 0, 3]]
+    assert rule("article") == [[1, 3, 4]]
+    padded = retrieve_candidates(FakeIndex([2, 1]), queries, ["a"], blocks, 3, rule="none")
+    assert padded.tolist() == [[2, 1, NO_BLOCK]]
+    with pytest.raises(RealmError, match="needs the blocks"):
+        rule("block", own_blocks=None)
+    with pytest.raises(RealmError, match="unknown trivial retrieval rule"):
+        rule("own")
 
 
 def test_null_document_first_and_joint_inputs():

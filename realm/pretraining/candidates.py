@@ -78,6 +78,36 @@ def retrieve_non_trivial(
     return out
 
 
+TRIVIAL_RETRIEVAL_RULES = ("block", "article", "none")
+
+
+def retrieve_candidates(
+    index,
+    query_embeddings: np.ndarray,
+    query_doc_uids,
+    blocks,
+    count: int,
+    *,
+    rule: str,
+    own_blocks: np.ndarray | None = None,
+) -> np.ndarray:
+    """Top `count` block ids per query under a trivial-retrieval rule (see `PretrainConfig.trivial_retrieval`):
+    "block" drops the blocks `own_blocks` names, "article" the query's whole article, and "none" drops nothing
+    (a positive control, not REALM)."""
+    if rule == "none":
+        ids, _ = index.search(query_embeddings, count)
+        out = np.full((len(ids), count), NO_BLOCK, np.int64)
+        out[:, : ids.shape[1]] = ids
+        return out
+    if rule not in TRIVIAL_RETRIEVAL_RULES:
+        raise RealmError(f"unknown trivial retrieval rule {rule!r}: expected one of {TRIVIAL_RETRIEVAL_RULES}")
+    if rule == "block" and own_blocks is None:
+        raise RealmError("the 'block' trivial retrieval rule needs the blocks that hold each query's sentence")
+    return retrieve_non_trivial(
+        index, query_embeddings, query_doc_uids, blocks, count, own_blocks=own_blocks if rule == "block" else None
+    )
+
+
 def build_candidates(
     block_ids: np.ndarray,
     query_input_ids: np.ndarray,

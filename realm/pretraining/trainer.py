@@ -29,7 +29,12 @@ import numpy as np
 from realm.config import RealmConfig
 from realm.errors import RealmError
 from realm.pretraining import exports
-from realm.pretraining.candidates import build_candidates, require_own_blocks, retrieve_non_trivial
+from realm.pretraining.candidates import (
+    TRIVIAL_RETRIEVAL_RULES,
+    build_candidates,
+    require_own_blocks,
+    retrieve_candidates,
+)
 from realm.pretraining.masking import MaskingConfig, is_held_out, pretraining_dataset
 from realm.pretraining.schedule import bert_adamw
 from realm.pretraining.sidecar import SidecarSupervisor
@@ -79,7 +84,10 @@ class PretrainConfig:
     # with its own head (--init-encoder).
     mlm_head_fit_steps: int = 0
     # What a query may not retrieve: "block" (REALM: the block holding the query's sentence) or "article" (every
-    # block of its article; stricter, and on a small corpus it hides most blocks that mention the span).
+    # block of its article; stricter, and on a small corpus it hides most blocks that mention the span). "none"
+    # keeps the trivial retrieval: not REALM (the retriever is then rewarded for finding the sentence itself, a
+    # block the encoder can copy the span from), but a positive control that the MLM signal reaches the
+    # retriever through the marginal whenever a retrievable block truly helps the encoder.
     trivial_retrieval: str = "block"
     weight_decay: float = 0.01
     clip_norm: float = 1.0
@@ -176,9 +184,9 @@ class Pretrainer:
         from realm.tokenization import RealmTokenizer
 
         cfg = self.config
-        if cfg.trivial_retrieval not in ("block", "article"):
+        if cfg.trivial_retrieval not in TRIVIAL_RETRIEVAL_RULES:
             raise PretrainingError(
-                f"unknown trivial_retrieval {cfg.trivial_retrieval!r}: expected 'block' or 'article'"
+                f"unknown trivial_retrieval {cfg.trivial_retrieval!r}: expected one of {TRIVIAL_RETRIEVAL_RULES}"
             )
         if cfg.mlm_warmup_distractors < 0 or (cfg.mlm_warmup_distractors and not cfg.mlm_warmup_own_block):
             raise PretrainingError(
@@ -412,7 +420,9 @@ class Pretrainer:
         query_ids = batch["query_input_ids"].numpy()
         query_mask = batch["query_attention_mask"].numpy()
         own_blocks = None
-        if cfg.trivial_retrieval == "block" or with_own_block:
+        # The warm-up's distractors must not repeat the own block it shows, whatever the rule.
+        by_block = cfg.trivial_retrieval == "block" or (with_own_block and cfg.trivial_retrieval == "none")
+        if by_block or with_own_block:
             own_blocks = batch["own_blocks"].numpy()
             require_own_blocks(own_blocks, cfg.data_dir)
         retrieved = np.zeros((len(query_ids), 0), np.int64)
@@ -423,13 +433,14 @@ class Pretrainer:
         count = cfg.mlm_warmup_distractors if with_own_block else cfg.model.num_candidates - 1
         if count > 0:
             query_emb = self.embed_queries(batch["query_input_ids"], batch["query_attention_mask"]).numpy()
-            retrieved = retrieve_non_trivial(
+            retrieved = retrieve_candidates(
                 self.index,
                 query_emb,
                 batch["doc_uid"].numpy(),
                 self.blocks,
                 count,
-                own_blocks=own_blocks if cfg.trivial_retrieval == "block" else None,
+                rule="block" if by_block else cfg.trivial_retrieval,
+                own_blocks=own_blocks,
             )
         if with_own_block:
             retrieved = np.concatenate([own, retrieved], axis=1)
