@@ -74,6 +74,8 @@ def pretrain_op(
     steps: int,
     batch_size: int,
     refresh_every: int,
+    mlm_head_fit_steps: int,
+    mlm_warmup_steps: int,
     query_seq_len: int,
     candidate_seq_len: int,
     pipeline_version: str,
@@ -96,6 +98,8 @@ def pretrain_op(
         query_seq_len,
         candidate_seq_len,
         model.path,
+        mlm_head_fit_steps=mlm_head_fit_steps,
+        mlm_warmup_steps=mlm_warmup_steps,
     )
     executors.write_ui(
         metrics, result["metrics"], summary, result["markdown"], plots, result["plot"], "REALM pre-training"

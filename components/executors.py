@@ -206,13 +206,27 @@ def pretrain(
     query_seq_len: int,
     candidate_seq_len: int,
     out_dir: str,
+    mlm_head_fit_steps: int = 0,
+    mlm_warmup_steps: int = 0,
 ) -> dict:
+    """REALM pre-training from the warm-started retriever. With `mlm_warmup_steps`, the README's demonstration
+    recipe: the encoder first learns alone (own block + two retrieved distractors) at a rate ten times the
+    retriever's."""
     from realm.config import preset as make_preset
     from realm.pretraining.plots import plot_pretraining
     from realm.pretraining.trainer import PretrainConfig, Pretrainer
     from realm.resources import minilm_dir
 
     _setup_logging()
+    if not 0 <= mlm_warmup_steps <= steps or mlm_head_fit_steps < 0:
+        raise ValueError(
+            f"mlm_warmup_steps={mlm_warmup_steps}, mlm_head_fit_steps={mlm_head_fit_steps}: the warm-up takes "
+            f"0 to steps={steps} steps (all of them: the retriever never trains), the head fit 0 or more"
+        )
+    retriever_rate = 1e-5 if preset != "tiny" else 1e-3  # small batches: 5e-5 pulled MiniLM off its start
+    # The warm-up's encoder learns to copy at ten times the retriever's rate (tiny's random weights already
+    # train at 1e-3).
+    encoder_rate = 1e-4 if mlm_warmup_steps and preset != "tiny" else retriever_rate
     config = PretrainConfig(
         output_dir=out_dir,
         data_dir=corpus_dir,
@@ -221,7 +235,12 @@ def pretrain(
         init_embedder=os.path.join(warm_start_dir, "embedder"),
         steps=steps,
         batch_size=batch_size,
-        learning_rate=1e-5 if preset != "tiny" else 1e-3,  # small batches: 5e-5 pulled MiniLM off its start
+        learning_rate=encoder_rate,
+        retriever_learning_rate=retriever_rate if encoder_rate != retriever_rate else None,
+        mlm_head_fit_steps=mlm_head_fit_steps,
+        mlm_warmup_steps=mlm_warmup_steps,
+        mlm_warmup_own_block=mlm_warmup_steps > 0,
+        mlm_warmup_distractors=2 if mlm_warmup_steps else 0,
         query_seq_len=query_seq_len,
         candidate_seq_len=candidate_seq_len,
         refresh_every=refresh_every,
@@ -233,6 +252,7 @@ def pretrain(
     figures = _numeric(last)
     notes = [
         f"{steps} steps, batch {batch_size}, index refreshed every {refresh_every} steps",
+        f"MLM head fitted for {mlm_head_fit_steps} steps; {mlm_warmup_steps} encoder-only warm-up steps",
         "TensorBoard: tensorboard/",
     ]
     return {

@@ -26,13 +26,19 @@ from pipeline.version import pipeline_version
 PIPELINE_NAME = "realm"
 
 # Defaults per model-size preset: small enough for two CPU cores (tiny, minilm), REALM-like on GPUs (base).
+# mlm_head_fit_steps: the fresh MLM head of a warm start without one (MiniLM) is first fitted to read back
+# wordpieces (see realm.pretraining.head_fit); mlm_warmup_steps: then the encoder alone learns to copy from the
+# sentence's own block among two retrieved distractors before the retriever trains (the README's demonstration).
 PRESET_DEFAULTS = {
     "tiny": dict(pretrain_steps=20, refresh_every=10, pretrain_batch_size=4, query_seq_len=32,
-                 candidate_seq_len=64, finetune_steps=20, finetune_batch_size=4),
+                 candidate_seq_len=64, finetune_steps=20, finetune_batch_size=4, mlm_head_fit_steps=5,
+                 mlm_warmup_steps=0),
     "minilm": dict(pretrain_steps=100, refresh_every=25, pretrain_batch_size=4, query_seq_len=48,
-                   candidate_seq_len=128, finetune_steps=150, finetune_batch_size=4),
+                   candidate_seq_len=128, finetune_steps=150, finetune_batch_size=4, mlm_head_fit_steps=200,
+                   mlm_warmup_steps=0),
     "base": dict(pretrain_steps=200_000, refresh_every=500, pretrain_batch_size=512, query_seq_len=96,
-                 candidate_seq_len=288, finetune_steps=10_000, finetune_batch_size=1),
+                 candidate_seq_len=288, finetune_steps=10_000, finetune_batch_size=1, mlm_head_fit_steps=2_000,
+                 mlm_warmup_steps=10_000),
 }  # fmt: skip
 
 
@@ -105,6 +111,8 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
         pretrain_steps: int = defaults["pretrain_steps"],
         pretrain_batch_size: int = defaults["pretrain_batch_size"],
         refresh_every: int = defaults["refresh_every"],
+        mlm_head_fit_steps: int = defaults["mlm_head_fit_steps"],
+        mlm_warmup_steps: int = defaults["mlm_warmup_steps"],
         query_seq_len: int = defaults["query_seq_len"],
         candidate_seq_len: int = defaults["candidate_seq_len"],
         # Wordpieces per block: at most candidate_seq_len, or the retriever embeds (and the reader reads) only
@@ -145,6 +153,8 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             steps=pretrain_steps,
             batch_size=pretrain_batch_size,
             refresh_every=refresh_every,
+            mlm_head_fit_steps=mlm_head_fit_steps,
+            mlm_warmup_steps=mlm_warmup_steps,
             query_seq_len=query_seq_len,
             candidate_seq_len=candidate_seq_len,
             pipeline_version=pipeline_version,

@@ -162,7 +162,7 @@ def local_run(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("local-run")
     dump = write_sample_slice(root / "enwiki-slice.xml.bz2", 40)
-    overrides = {"pretrain_steps": 6, "refresh_every": 3, "finetune_steps": 4, "num_shards": 2}
+    overrides = {"pretrain_steps": 6, "mlm_warmup_steps": 2, "refresh_every": 3, "finetune_steps": 4, "num_shards": 2}
     return run_local(str(root / "out"), "tiny", dump, overrides)
 
 
@@ -182,6 +182,17 @@ def test_local_run_of_the_whole_dag_pushes_a_model_that_answers(local_run):
     assert stats["articles"] >= 3 and stats["blocks"] > 50
     # Blocks are cut to the preset's candidate_seq_len (64 for tiny): the retriever embeds them whole.
     assert max(b["max_tokens"] for b in stats["block_length_histogram"] if b["blocks"]) <= 64
+
+
+def test_local_pretrain_step_fits_the_mlm_head_and_warms_up_the_encoder_first(local_run):
+    """The pipeline's pre-training follows the README's recipe: head fit, then encoder-only steps, then REALM."""
+    run_dir = local_run["run_dir"]
+    outputs = _output_artifacts(run_dir, "pretrain-op")
+    with open(os.path.join(outputs["model"]["uri"], "metrics.jsonl")) as f:
+        frozen = [json.loads(line)["retriever_frozen"] for line in f]
+    assert frozen == [1, 1, 0, 0, 0, 0]  # mlm_warmup_steps=2 of pretrain_steps=6
+    summary = Path(outputs["summary"]["uri"]).read_text()
+    assert "MLM head fitted for 5 steps; 2 encoder-only warm-up steps" in summary
 
 
 def test_main_command_ends_with_the_pushed_model_answering_test_questions(local_run, capsys):
