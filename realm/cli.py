@@ -265,6 +265,7 @@ def _run_ict(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup_steps,
         query_seq_len=args.query_seq_len,
         candidate_seq_len=args.candidate_seq_len,
+        holdout_every=args.holdout_every,
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
         seed=args.seed,

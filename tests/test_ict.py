@@ -55,6 +55,38 @@ def test_query_sentence_is_removed_from_its_context_most_of_the_time():
     assert 0.85 < removed / total < 0.95
 
 
+def test_held_out_sentences_are_never_queries_and_blocks_left_without_one_are_skipped():
+    held_out = {3: ["Second one of 3."], 10: ["Alone."]}
+    batcher = ICTBatcher(BLOCKS, 5, seed=0, remove_probability=0.9, held_out=held_out)
+    queries = [(int(b), q) for step in range(100) for b, q in zip(*_ids_and_queries(batcher.batch(step)), strict=True)]
+    assert {b for b, _ in queries} == set(range(10))  # block 10's only sentence is held out
+    assert "Second one of 3." not in {q for _, q in queries}
+    assert {q for b, q in queries if b == 3} == {"First sentence of 3.", "Third one of 3."}
+    unrestricted = ICTBatcher(BLOCKS, 5, seed=0, remove_probability=0.9)
+    assert "Second one of 3." in {q for step in range(100) for q in unrestricted.batch(step).query_texts}
+
+
+def _ids_and_queries(batch):
+    return batch.block_ids, batch.query_texts
+
+
+def test_held_out_sentences_of_a_real_corpus_are_found_in_their_blocks(tiny_corpus):
+    """Every sentence `realm evaluate-retriever` asks about is recognised in the block ICT would re-split."""
+    from realm.data.block_store import BlockStore
+    from realm.data.sentences import split_sentences
+    from realm.pretraining.ict import _is_held_out, held_out_sentences
+
+    blocks = BlockStore.open(tiny_corpus)
+    held_out = held_out_sentences(tiny_corpus, blocks, holdout_every=5)
+    assert sum(len(v) for v in held_out.values()) >= 10
+    for block_id, texts in held_out.items():
+        block = blocks.texts([block_id])[0]
+        sentences = [block[a:b] for a, b in split_sentences(block)]
+        for text in texts:
+            assert any(_is_held_out(sentence, [text]) for sentence in sentences), (block_id, text)
+    assert held_out_sentences(tiny_corpus, blocks, holdout_every=0) == {}
+
+
 def test_ict_loss_falls_on_a_repeated_batch_from_the_minilm_warm_start(tmp_path):
     from realm.resources import minilm_dir
 

@@ -7,6 +7,9 @@ same one REALM retrieves with (queries and blocks share it), so `realm pretrain 
 starts REALM from this run.
 
 Batches are a pure function of (seed, step): a resumed run sees exactly the batches the killed one would have.
+The sentences REALM pre-training holds out for `realm evaluate-retriever` (`holdout_every`) are never queries
+here either: ICT trains exactly "sentence -> its block", so a held-out sentence seen as an ICT query would make
+the retriever's gold-document recall a measure of memory.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class ICTConfig:
     query_seq_len: int = 64  # ORQA
     candidate_seq_len: int = 288
     remove_query_probability: float = 0.9  # ORQA
+    holdout_every: int = 20  # as the REALM run's and `realm evaluate-retriever`'s: those sentences are no queries
     checkpoint_every: int = 500
     log_every: int = 10
     keep_checkpoints: int = 3
@@ -55,23 +59,82 @@ class ICTBatch:
     block_ids: np.ndarray
 
 
-class ICTBatcher:
-    """Deterministic ICT batches from the block store: blocks with at least two sentences, epoch-shuffled."""
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
 
-    def __init__(self, blocks, batch_size: int, seed: int, remove_probability: float):
+
+def _is_held_out(sentence: str, held_out: list[str]) -> bool:
+    """Whether a sentence of a block is one of its held-out sentences. Containment, not equality: the block's text
+    is re-split here, and a split that differs from preprocessing's must not let a held-out sentence through."""
+    sentence = _normalized(sentence)
+    return bool(sentence) and any(sentence in h or h in sentence for h in held_out)
+
+
+def held_out_sentences(data_dir: str, blocks, holdout_every: int) -> dict[int, list[str]]:
+    """Block id -> the (normalized) texts of the held-out sentences it holds (`is_held_out`, as REALM pre-training
+    and `realm evaluate-retriever` split them)."""
+    from realm.data.examples import read_pretraining_examples
+    from realm.pretraining.masking import is_held_out
+
+    if holdout_every <= 0:
+        return {}
+    examples = read_pretraining_examples(data_dir).filter(lambda ex: is_held_out(ex, holdout_every))
+    docs, positions, texts = [], [], []
+    for ex in examples.as_numpy_iterator():
+        for position in ex["block_indices"]:
+            docs.append(ex["doc_uid"])
+            positions.append(int(position))
+            texts.append(_normalized(ex["text"].decode("utf-8")))
+    out: dict[int, list[str]] = {}
+    for block_id, text in zip(blocks.find_blocks(docs, positions) if docs else [], texts, strict=True):
+        if block_id >= 0:
+            out.setdefault(int(block_id), []).append(text)
+    return out
+
+
+class ICTBatcher:
+    """Deterministic ICT batches from the block store, epoch-shuffled. `held_out` (block id -> held-out sentence
+    texts) names sentences that may not be queries; a block left with none is not used."""
+
+    def __init__(
+        self,
+        blocks,
+        batch_size: int,
+        seed: int,
+        remove_probability: float,
+        held_out: dict[int, list[str]] | None = None,
+    ):
         self.blocks = blocks
         self.batch_size = batch_size
         self.seed = seed
         self.remove_probability = remove_probability
-        if len(blocks) < batch_size:
-            raise RealmError(f"ICT needs at least batch_size={batch_size} blocks; the corpus has {len(blocks)}")
+        self.held_out = held_out or {}
+        unusable = self._blocks_without_a_query()
+        self.pool = np.setdiff1d(np.arange(len(blocks)), np.asarray(unusable, np.int64))
+        if len(self.pool) < batch_size:
+            raise RealmError(
+                f"ICT needs at least batch_size={batch_size} blocks with a sentence that is not held out; the "
+                f"corpus has {len(self.pool)}"
+            )
+
+    def _blocks_without_a_query(self, chunk: int = 10_000) -> list[int]:
+        """Blocks whose every sentence is held out (read in chunks: on a full dump, millions hold one)."""
+        ids = list(self.held_out)
+        out = []
+        for first in range(0, len(ids), chunk):
+            part = ids[first : first + chunk]
+            for block_id, text in zip(part, self.blocks.texts(part), strict=True):
+                sentences = [text[a:b] for a, b in split_sentences(text)] or [text]
+                if all(_is_held_out(sentence, self.held_out[block_id]) for sentence in sentences):
+                    out.append(block_id)
+        return out
 
     def _order(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.blocks))
+        return self.pool[np.random.default_rng([self.seed, epoch]).permutation(len(self.pool))]
 
     def batch(self, step: int) -> ICTBatch:
         rng = np.random.default_rng([self.seed, step, 1])
-        per_epoch = len(self.blocks) // self.batch_size
+        per_epoch = len(self.pool) // self.batch_size
         epoch, position = divmod(step, per_epoch)
         chosen = self._order(epoch)[position * self.batch_size : (position + 1) * self.batch_size]
         queries, contexts, kept = [], [], []
@@ -82,7 +145,9 @@ class ICTBatcher:
                 queries.append(text)
                 contexts.append(text)
             else:
-                index = int(rng.integers(len(sentences)))
+                held = self.held_out.get(int(block_id), [])
+                eligible = [i for i, sentence in enumerate(sentences) if not _is_held_out(sentence, held)]
+                index = eligible[int(rng.integers(len(eligible)))]
                 queries.append(sentences[index])
                 removed = rng.random() < self.remove_probability
                 contexts.append(" ".join(s for i, s in enumerate(sentences) if i != index) if removed else text)
@@ -104,7 +169,14 @@ class ICTTrainer:
         cfg = self.config
         keras.utils.set_random_seed(cfg.seed)  # fresh weights and dropout masks, not only the data order
         self.blocks = BlockStore.open(cfg.data_dir)
-        self.batcher = ICTBatcher(self.blocks, cfg.batch_size, cfg.seed, cfg.remove_query_probability)
+        held_out = held_out_sentences(cfg.data_dir, self.blocks, cfg.holdout_every)
+        logger.info(
+            "ICT: %d held-out sentences in %d blocks are never queries (holdout_every=%d)",
+            sum(len(v) for v in held_out.values()),
+            len(held_out),
+            cfg.holdout_every,
+        )
+        self.batcher = ICTBatcher(self.blocks, cfg.batch_size, cfg.seed, cfg.remove_query_probability, held_out)
         self._build_model_and_optimizer()
 
     def _build_model_and_optimizer(self) -> None:
