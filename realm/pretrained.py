@@ -129,6 +129,13 @@ def from_pretrained(directory: str, architecture: str | None = None):
     return model
 
 
+def load_embedder(directory: str):
+    """The RealmEmbedder a directory holds: a RealmEmbedder checkpoint, or a RealmScorer's document embedder
+    (what ICT, pre-training and `realm convert` write are both used to start a retriever)."""
+    model = from_pretrained(directory)
+    return getattr(model, "embedder", model)
+
+
 def save_pretrained(model, directory: str, vocab_file: str | None = None) -> str:
     """Write config.json + model.safetensors (+ block_records.npy, vocab.txt) in HF's layout."""
     os.makedirs(directory, exist_ok=True)

@@ -91,11 +91,10 @@ def embedded_corpus(embedder_dir: str, data_dir: str, batch_size: int, candidate
 @functools.lru_cache(maxsize=1)
 def _embedded_corpus(embedder_dir: str, stamp: int, data_dir: str, batch_size: int, candidate_seq_len: int):
     from realm.data.block_store import BlockStore
-    from realm.pretrained import from_pretrained
+    from realm.pretrained import load_embedder
     from realm.pretraining.refresh import embed_corpus
 
-    embedder = from_pretrained(embedder_dir)
-    embedder = getattr(embedder, "embedder", embedder)  # a RealmScorer directory works too
+    embedder = load_embedder(embedder_dir)
     blocks = BlockStore.open(data_dir)
     return embedder, blocks, embed_corpus(embedder, blocks, batch_size, candidate_seq_len)
 

@@ -110,7 +110,7 @@ def init_open_qa_model(config: FinetuneConfig, num_blocks: int):
     """RealmForOpenQA sized for the corpus, initialised from pre-training outputs or a BERT warm start."""
     from realm.checkpoints.bert import warm_start_from_bert
     from realm.modeling.models import RealmForOpenQA
-    from realm.pretrained import from_pretrained
+    from realm.pretrained import from_pretrained, load_embedder
 
     model_config = config.model.replace(num_block_records=num_blocks)
     model = RealmForOpenQA(model_config).build_for_inference()
@@ -120,8 +120,7 @@ def init_open_qa_model(config: FinetuneConfig, num_blocks: int):
         os.path.join(config.pretrain_dir, "final", "embedder") if config.pretrain_dir else None
     )
     if embedder_dir:
-        source = from_pretrained(embedder_dir)
-        model.embedder.set_weights(getattr(source, "embedder", source).get_weights())
+        model.embedder.set_weights(load_embedder(embedder_dir).get_weights())
         logger.info("question embedder from %s", embedder_dir)
     if config.pretrain_dir and not config.init_reader:
         encoder = from_pretrained(os.path.join(config.pretrain_dir, "final", "encoder"))

@@ -203,10 +203,9 @@ class ICTTrainer:
             if cfg.init_bert:
                 warm_start_from_bert(self.embedder, cfg.init_bert)
             if cfg.init_embedder:
-                from realm.pretrained import from_pretrained
+                from realm.pretrained import load_embedder
 
-                source = from_pretrained(cfg.init_embedder)
-                self.embedder.set_weights(getattr(source, "embedder", source).get_weights())
+                self.embedder.set_weights(load_embedder(cfg.init_embedder).get_weights())
             self.optimizer, self.schedule = bert_adamw(
                 cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.weight_decay, cfg.clip_norm
             )

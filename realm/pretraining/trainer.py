@@ -180,7 +180,7 @@ class Pretrainer:
         from realm.data.block_store import BlockStore
         from realm.data.examples import read_pretraining_examples
         from realm.modeling.models import RealmEmbedder, RealmKnowledgeAugEncoder
-        from realm.pretrained import from_pretrained
+        from realm.pretrained import from_pretrained, load_embedder
         from realm.tokenization import RealmTokenizer
 
         cfg = self.config
@@ -214,9 +214,7 @@ class Pretrainer:
                 warm_start_from_bert(self.embedder, cfg.init_bert)
                 warm_start_from_bert(self.encoder, cfg.init_bert)
             if cfg.init_embedder:
-                source = from_pretrained(cfg.init_embedder)
-                source = getattr(source, "embedder", source)
-                self.embedder.set_weights(source.get_weights())
+                self.embedder.set_weights(load_embedder(cfg.init_embedder).get_weights())
             if cfg.init_encoder:
                 self.encoder.set_weights(from_pretrained(cfg.init_encoder).get_weights())
             self.optimizer, self.schedule = bert_adamw(
