@@ -419,8 +419,8 @@ class Pretrainer:
         query_mask = batch["query_attention_mask"].numpy()
         own_blocks = None
         # The warm-up's distractors must not repeat the own block it shows, whatever the rule.
-        by_block = cfg.trivial_retrieval == "block" or (with_own_block and cfg.trivial_retrieval == "none")
-        if by_block or with_own_block:
+        rule = "block" if with_own_block and cfg.trivial_retrieval == "none" else cfg.trivial_retrieval
+        if rule == "block" or with_own_block:
             own_blocks = batch["own_blocks"].numpy()
             require_own_blocks(own_blocks, cfg.data_dir)
         retrieved = np.zeros((len(query_ids), 0), np.int64)
@@ -437,7 +437,7 @@ class Pretrainer:
                 batch["doc_uid"].numpy(),
                 self.blocks,
                 count,
-                rule="block" if by_block else cfg.trivial_retrieval,
+                rule=rule,
                 own_blocks=own_blocks,
             )
         if with_own_block:
