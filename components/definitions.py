@@ -46,6 +46,8 @@ def warm_start_op(
     preset: str,
     ict_steps: int,
     batch_size: int,
+    query_seq_len: int,
+    candidate_seq_len: int,
     pipeline_version: str,
     run_id: str,
     retriever: Output[Model],
@@ -55,7 +57,9 @@ def warm_start_op(
     """The retriever pre-training starts from: ICT (ORQA) when ict_steps > 0, else the BERT warm start."""
     from components import executors
 
-    result = executors.warm_start(corpus.path, preset, ict_steps, batch_size, retriever.path)
+    result = executors.warm_start(
+        corpus.path, preset, ict_steps, batch_size, retriever.path, query_seq_len, candidate_seq_len
+    )
     executors.write_ui(metrics, result["figures"], summary, result["markdown"])
     executors.record_lineage(
         [retriever, metrics, summary],

@@ -32,13 +32,13 @@ PIPELINE_NAME = "realm"
 PRESET_DEFAULTS = {
     "tiny": dict(pretrain_steps=20, refresh_every=10, pretrain_batch_size=4, query_seq_len=32,
                  candidate_seq_len=64, finetune_steps=20, finetune_batch_size=4, mlm_head_fit_steps=5,
-                 mlm_warmup_steps=0),
+                 mlm_warmup_steps=0, ict_batch_size=4),
     "minilm": dict(pretrain_steps=100, refresh_every=25, pretrain_batch_size=4, query_seq_len=48,
                    candidate_seq_len=128, finetune_steps=150, finetune_batch_size=4, mlm_head_fit_steps=200,
-                   mlm_warmup_steps=0),
+                   mlm_warmup_steps=0, ict_batch_size=32),
     "base": dict(pretrain_steps=200_000, refresh_every=500, pretrain_batch_size=512, query_seq_len=96,
                  candidate_seq_len=288, finetune_steps=10_000, finetune_batch_size=1, mlm_head_fit_steps=2_000,
-                 mlm_warmup_steps=10_000),
+                 mlm_warmup_steps=10_000, ict_batch_size=4096),
 }  # fmt: skip
 
 
@@ -108,6 +108,8 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
         num_shards: int = 4,
         preset: str = preset,
         ict_steps: int = 0,
+        # ICT's negatives are the batch's other blocks, so it wants far larger batches than REALM (ORQA: 4096).
+        ict_batch_size: int = defaults["ict_batch_size"],
         pretrain_steps: int = defaults["pretrain_steps"],
         pretrain_batch_size: int = defaults["pretrain_batch_size"],
         refresh_every: int = defaults["refresh_every"],
@@ -141,7 +143,9 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             corpus=corpus.outputs["corpus"],
             preset=preset,
             ict_steps=ict_steps,
-            batch_size=pretrain_batch_size,
+            batch_size=ict_batch_size,
+            query_seq_len=query_seq_len,
+            candidate_seq_len=candidate_seq_len,
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("retriever warm start (ICT)")

@@ -87,6 +87,14 @@ def test_compiled_pipeline_records_version_gpus_caching_and_placement(compiled):
     assert root["preprocess-op"]["retryPolicy"]["maxRetryCount"] == 2  # the default kept beside --retries
     assert root["pretrain-op"]["retryPolicy"]["maxRetryCount"] == 1
     assert "retryPolicy" not in root["finetune-op"]
+    parameters = ir["root"]["inputDefinitions"]["parameters"]
+    assert parameters["ict_batch_size"]["defaultValue"] == 4096  # base: ORQA's, not pre-training's 512
+    warm_start = root["warm-start-op"]["inputs"]["parameters"]
+    for argument, pipeline_parameter in [
+        ("batch_size", "ict_batch_size"), ("query_seq_len", "query_seq_len"),
+        ("candidate_seq_len", "candidate_seq_len"),
+    ]:  # fmt: skip
+        assert warm_start[argument]["componentInputParameter"] == pipeline_parameter, argument
     platform = compiled["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert set(platform) == set(executors)
     for executor in platform.values():
@@ -162,7 +170,10 @@ def local_run(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("local-run")
     dump = write_sample_slice(root / "enwiki-slice.xml.bz2", 40)
-    overrides = {"pretrain_steps": 6, "mlm_warmup_steps": 2, "refresh_every": 3, "finetune_steps": 4, "num_shards": 2}
+    overrides = {
+        "ict_steps": 2, "pretrain_steps": 6, "mlm_warmup_steps": 2, "refresh_every": 3, "finetune_steps": 4,
+        "num_shards": 2,
+    }  # fmt: skip
     return run_local(str(root / "out"), "tiny", dump, overrides)
 
 
@@ -182,6 +193,16 @@ def test_local_run_of_the_whole_dag_pushes_a_model_that_answers(local_run):
     assert stats["articles"] >= 3 and stats["blocks"] > 50
     # Blocks are cut to the preset's candidate_seq_len (64 for tiny): the retriever embeds them whole.
     assert max(b["max_tokens"] for b in stats["block_length_histogram"] if b["blocks"]) <= 64
+
+
+def test_local_warm_start_step_trains_the_retriever_by_ict_for_pretraining(local_run):
+    outputs = _output_artifacts(local_run["run_dir"], "warm-start-op")
+    retriever = outputs["retriever"]
+    assert retriever["metadata"]["method"] == "ict" and retriever["metadata"]["ict_steps"] == 2
+    with open(os.path.join(retriever["uri"], "ict", "metrics.jsonl")) as f:
+        assert [json.loads(line)["step"] for line in f] == [1, 2]
+    assert os.path.isdir(os.path.join(retriever["uri"], "embedder"))
+    assert "method: ict" in Path(outputs["summary"]["uri"]).read_text()
 
 
 def test_local_pretrain_step_fits_the_mlm_head_and_warms_up_the_encoder_first(local_run):
