@@ -275,6 +275,8 @@ def _run_ict(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         seed=args.seed,
         jit_compile=not args.no_jit,
+        distribute=args.distribute,
+        precision=args.precision,
     )
     print(json.dumps(ICTTrainer(config).run(), indent=2))
     return 0

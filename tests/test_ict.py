@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -161,6 +163,79 @@ def test_ict_run_resumes_and_hands_its_embedder_to_realm(tmp_path, tiny_corpus):
     continued._build_model_and_optimizer()
     for ours, theirs in zip(continued.embedder.get_weights(), embedder.get_weights(), strict=True):
         np.testing.assert_array_equal(ours, theirs)
+
+
+MIRRORED_ICT = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from realm.config import preset
+from realm.pretraining.ict import ICTConfig, ICTTrainer, in_batch_softmax_loss
+from realm.pretraining.replicas import split_across_replicas
+
+rng = np.random.default_rng(0)
+batch = {"q": rng.normal(size=(6, 8)).astype("float32"), "b": rng.normal(size=(6, 8)).astype("float32")}
+start = (rng.normal(size=(8, 5)) * 0.5).astype("float32")
+
+
+def loss_and_gradient(strategy):
+    with strategy.scope():
+        w = tf.Variable(start)
+
+    def step(part):
+        with tf.GradientTape() as tape:
+            loss, _ = in_batch_softmax_loss(part["q"] @ w, part["b"] @ w)
+            scaled = loss / strategy.num_replicas_in_sync
+        return loss, tape.gradient(scaled, w)
+
+    loss, grad = tf.function(lambda part: strategy.run(step, args=(part,)))(split_across_replicas(strategy, batch))
+    return float(strategy.reduce("MEAN", loss, None)), strategy.reduce("SUM", grad, None).numpy().tolist()
+
+
+trainer = ICTTrainer(ICTConfig(
+    output_dir=sys.argv[2], data_dir=sys.argv[1], model=preset("tiny"), steps=3, batch_size=8, query_seq_len=16,
+    candidate_seq_len=32, log_every=1, jit_compile=False, distribute="mirrored", precision="mixed_bfloat16",
+))
+last = trainer.run()
+# The trainer's own strategy: a second MirroredStrategy in one process can collide with its collective keys.
+one, two = loss_and_gradient(tf.distribute.get_strategy()), loss_and_gradient(trainer.strategy)
+print(json.dumps({"one": one, "two": two, "replicas": trainer.strategy.num_replicas_in_sync, **last}))
+"""
+
+
+def test_ict_on_two_replicas_scores_every_query_against_the_whole_global_batch(tiny_corpus, tmp_path):
+    """What a multi-GPU machine runs, on a CPU split into two logical devices: each replica's queries meet the
+    other replica's blocks as negatives, and the gradient through the all-gather equals one device's."""
+    run = str(tmp_path / "ict")
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED_ICT, tiny_corpus, run], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    (loss_one, grad_one), (loss_two, grad_two) = result["one"], result["two"]
+    assert loss_two == pytest.approx(loss_one, rel=1e-5)  # the softmax spans all 6 blocks, not a replica's 3
+    np.testing.assert_allclose(grad_two, grad_one, rtol=1e-4, atol=1e-6)
+    assert result["replicas"] == 2 and result["step"] == 3 and np.isfinite(result["loss"])
+    assert os.path.isdir(os.path.join(run, "final", "embedder"))
+
+
+def test_ict_refuses_a_batch_that_does_not_divide_over_the_replicas(tmp_path, tiny_corpus, monkeypatch):
+    import tensorflow as tf
+
+    from realm.errors import RealmError
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+        def scope(self):
+            return tf.distribute.get_strategy().scope()
+
+    monkeypatch.setattr("realm.pretraining.trainer.choose_strategy", lambda distribute="auto": TwoReplicas())
+    config = ICTConfig(output_dir=str(tmp_path / "ict"), data_dir=tiny_corpus, model=preset("tiny"), batch_size=5)
+    with pytest.raises(RealmError, match="batch_size=5 does not divide over 2 replicas"):
+        ICTTrainer(config)._build_model_and_optimizer()
 
 
 @pytest.fixture(scope="module")

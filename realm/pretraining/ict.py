@@ -6,6 +6,10 @@ the negatives. The loss is the cross-entropy of the query's in-batch softmax ove
 same one REALM retrieves with (queries and blocks share it), so `realm pretrain --init-embedder RUN/final/embedder`
 starts REALM from this run.
 
+On several devices (tf.distribute), each replica embeds its slice of the batch and scores its queries against
+the blocks of every replica (an all-gather, whose gradient reaches the block's own replica): the negatives are
+the whole global batch, as ORQA's 4096 were across TPU cores, not just a replica's share.
+
 Batches are a pure function of (seed, step): a resumed run sees exactly the batches the killed one would have.
 The sentences REALM pre-training holds out for `realm evaluate-retriever` (`holdout_every`) are never queries
 here either: ICT trains exactly "sentence -> its block", so a held-out sentence seen as an ICT query would make
@@ -52,6 +56,28 @@ class ICTConfig:
     keep_checkpoints: int = 3
     seed: int = 0
     jit_compile: bool = True
+    distribute: str = "auto"  # as PretrainConfig: "mirrored" forces MirroredStrategy over every local device
+    precision: str = "auto"  # "auto" (bfloat16 on GPUs that have it), "float32" or "mixed_bfloat16"
+
+
+def in_batch_softmax_loss(query, block):
+    """ICT's loss and accuracy for one replica's queries: cross-entropy of each query's softmax over the blocks of
+    the whole global batch (its own block is the positive). Call in a replica context; with one replica it is the
+    plain in-batch softmax. Every replica must hold the same number of examples."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    query, block = tf.cast(query, tf.float32), tf.cast(block, tf.float32)
+    local = tf.shape(query)[0]
+    offset = 0
+    if context is not None and context.num_replicas_in_sync > 1:
+        block = context.all_gather(block, axis=0)
+        offset = tf.cast(context.replica_id_in_sync_group, tf.int32) * local
+    scores = tf.matmul(query, block, transpose_b=True)
+    labels = offset + tf.range(local)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, scores))
+    accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(scores, -1, output_type=tf.int32), labels), tf.float32))
+    return loss, accuracy
 
 
 @dataclasses.dataclass
@@ -192,8 +218,14 @@ class ICTTrainer:
         from realm.tokenization import RealmTokenizer
 
         cfg = self.config
-        configure_mixed_precision()
-        self.strategy = choose_strategy()
+        self.precision = configure_mixed_precision(cfg.precision)
+        self.strategy = choose_strategy(cfg.distribute)
+        replicas = self.strategy.num_replicas_in_sync
+        if cfg.batch_size % replicas:
+            raise RealmError(
+                f"ICT batch_size={cfg.batch_size} does not divide over {replicas} replicas: every replica scores its "
+                "queries against the gathered blocks of all of them, so each must hold the same number"
+            )
         vocab = os.path.join(cfg.init_bert, "vocab.txt") if cfg.init_bert else None
         self.tokenizer = (
             RealmTokenizer(vocab) if vocab and os.path.exists(vocab) else RealmTokenizer.from_default_vocab()
@@ -223,18 +255,22 @@ class ICTTrainer:
                 block = embedder(batch["block_ids"], batch["block_mask"], batch["block_types"], training=True)[
                     "projected_score"
                 ]
-                scores = tf.matmul(tf.cast(query, tf.float32), tf.cast(block, tf.float32), transpose_b=True)
-                labels = tf.range(tf.shape(scores)[0])
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, scores))
+                loss, accuracy = in_batch_softmax_loss(query, block)
                 scaled = loss / tf.cast(self.strategy.num_replicas_in_sync, loss.dtype)
             grads = tape.gradient(scaled, embedder.trainable_variables)
             optimizer.apply(grads, embedder.trainable_variables)
-            accuracy = tf.reduce_mean(
-                tf.cast(tf.equal(tf.argmax(scores, -1, output_type=tf.int32), labels), tf.float32)
-            )
             return {"loss": loss, "in_batch_accuracy": accuracy}
 
-        self.train_step = tf.function(step_fn, jit_compile=cfg.jit_compile)
+        if self.strategy.num_replicas_in_sync == 1:
+            self.train_step = tf.function(step_fn, jit_compile=cfg.jit_compile)
+        else:
+
+            @tf.function
+            def distributed_step(batch):
+                per_replica = self.strategy.run(step_fn, args=(batch,))
+                return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in per_replica.items()}
+
+            self.train_step = distributed_step
 
     def _encode(self, batch: ICTBatch) -> dict:
         cfg = self.config
@@ -251,6 +287,7 @@ class ICTTrainer:
     def run(self) -> dict[str, float]:
 
         from realm.pretrained import save_pretrained
+        from realm.pretraining.replicas import split_across_replicas
 
         cfg = self.config
         os.makedirs(cfg.output_dir, exist_ok=True)
@@ -259,8 +296,6 @@ class ICTTrainer:
         start = int(self.step.numpy())
         if restored:
             logger.info("resumed ICT from %s at step %d", restored, start)
-        if self.strategy.num_replicas_in_sync > 1:
-            raise RealmError("ICT runs on one device for now; in-batch negatives across replicas need a gather")
         steps = StepLogger(
             self.paths["tensorboard"],
             self.metrics_path,
@@ -274,7 +309,8 @@ class ICTTrainer:
         )
         last: dict[str, float] = {}
         for step in range(start, cfg.steps):
-            result = {k: float(v) for k, v in self.train_step(self._encode(self.batcher.batch(step))).items()}
+            batch = split_across_replicas(self.strategy, self._encode(self.batcher.batch(step)))
+            result = {k: float(v) for k, v in self.train_step(batch).items()}
             self.step.assign(step + 1)
             done = step + 1
             last = steps.step_done(done, result, float(self.schedule(done))) or last
