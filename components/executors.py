@@ -173,7 +173,7 @@ def warm_start(
                 query_seq_len=query_seq_len,
                 candidate_seq_len=candidate_seq_len,
                 log_every=max(1, min(25, steps // 10)),
-                jit_compile=False,
+                jit_compile=preset != "tiny",  # as pre-training: XLA pays off past the tiny test model
             )
         ).run()
         shutil.copytree(os.path.join(run_dir, "final", "embedder"), os.path.join(out_dir, "embedder"))
