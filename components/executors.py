@@ -170,6 +170,7 @@ def warm_start(
                 # ORQA's 1e-4 is for batches of 4096; MiniLM at batch 32 improved every recall at 5e-5 (README
                 # demonstration). Tiny's random weights need more.
                 learning_rate={"tiny": 1e-3, "base": 1e-4}.get(preset, 5e-5),
+                warmup_steps=max(1, steps // 10),
                 query_seq_len=query_seq_len,
                 candidate_seq_len=candidate_seq_len,
                 log_every=max(1, min(25, steps // 10)),
