@@ -213,6 +213,7 @@ class ICTTrainer:
 
         from realm.checkpoints.bert import warm_start_from_bert
         from realm.modeling.models import RealmEmbedder
+        from realm.pretraining.replicas import replicated_step
         from realm.pretraining.schedule import bert_adamw
         from realm.pretraining.trainer import choose_strategy, configure_mixed_precision
         from realm.tokenization import RealmTokenizer
@@ -261,16 +262,7 @@ class ICTTrainer:
             optimizer.apply(grads, embedder.trainable_variables)
             return {"loss": loss, "in_batch_accuracy": accuracy}
 
-        if self.strategy.num_replicas_in_sync == 1:
-            self.train_step = tf.function(step_fn, jit_compile=cfg.jit_compile)
-        else:
-
-            @tf.function
-            def distributed_step(batch):
-                per_replica = self.strategy.run(step_fn, args=(batch,))
-                return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in per_replica.items()}
-
-            self.train_step = distributed_step
+        self.train_step = replicated_step(self.strategy, step_fn, cfg.jit_compile)
 
     def _encode(self, batch: ICTBatch) -> dict:
         cfg = self.config

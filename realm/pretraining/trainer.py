@@ -271,6 +271,7 @@ class Pretrainer:
         import tensorflow as tf
 
         from realm.modeling.losses import per_candidate_mlm_loss
+        from realm.pretraining.replicas import replicated_step
 
         cfg = self.config
         embedder, encoder = self.embedder, self.encoder
@@ -339,16 +340,10 @@ class Pretrainer:
             return {"loss": loss, "retrieval_utility": utility, "null_document_prob": null_prob}
 
         def make_step(train_retriever: bool, reader_only: bool = False):
-            @tf.function(jit_compile=cfg.jit_compile)
-            def train_step(batch):
+            def one_batch(batch):
                 return step_fn(batch, train_retriever, reader_only)
 
-            @tf.function
-            def distributed_step(batch):
-                per_replica = self.strategy.run(step_fn, args=(batch, train_retriever, reader_only))
-                return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in per_replica.items()}
-
-            return train_step if self.strategy.num_replicas_in_sync == 1 else distributed_step
+            return replicated_step(self.strategy, one_batch, cfg.jit_compile)
 
         self.embed_queries = embed_queries
         self.train_step = make_step(train_retriever=True)
