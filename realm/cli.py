@@ -194,7 +194,12 @@ def _add_pretrain(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--holdout-every", type=int, default=20, help="1 sentence in N kept out for evaluation")
     parser.add_argument("--no-jit", action="store_true", help="disable XLA compilation of the train step")
-    parser.add_argument("--refresh-device", metavar="IDS", help="CUDA_VISIBLE_DEVICES for the refresh sidecar")
+    parser.add_argument(
+        "--refresh-device",
+        metavar="IDS",
+        help="GPUs (positions among those this process sees, e.g. 1 or 2,3) of the refresh sidecar's own, which "
+        "the trainer then leaves to it; by default it shares the first GPU and both grow their memory on demand",
+    )
     parser.add_argument(
         "--distribute",
         choices=["auto", "mirrored"],
@@ -244,7 +249,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
         seed=args.seed,
         holdout_every=args.holdout_every,
         jit_compile=not args.no_jit,
-        sidecar_env={"CUDA_VISIBLE_DEVICES": args.refresh_device} if args.refresh_device else {},
+        refresh_device=args.refresh_device,
         distribute=args.distribute,
         precision=args.precision,
     )

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from realm.errors import RealmError
 from realm.pretraining.candidates import NO_BLOCK, build_candidates, retrieve_candidates, retrieve_non_trivial
+from realm.pretraining.devices import GpuSplit
 from realm.pretraining.masking import MaskingConfig, mask_salient_span, pretraining_dataset
 from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
 
@@ -202,3 +203,44 @@ def test_a_corpus_whose_examples_name_no_block_asks_for_a_rerun():
     docs, positions = np.array(["a", "a", "b"], dtype=object), np.array([0, 1, 0])
     assert trivial_mask(docs, positions, b"a", np.array([1, -1])).tolist() == [False, True, False]
     assert trivial_mask(docs, positions, "a", None).tolist() == [True, True, False]
+
+
+def test_the_sidecar_shares_the_first_gpu_growing_memory_unless_given_its_own():
+    from realm.pretraining.devices import ALLOW_GROWTH_ENV, plan_gpu_split
+
+    assert plan_gpu_split(0, None, None) == GpuSplit((), {}, shared=False)  # CPU: nothing to place
+    shared = plan_gpu_split(2, None, None)
+    assert shared.trainer_gpus == (0, 1) and shared.shared
+    assert shared.sidecar_env == {"CUDA_VISIBLE_DEVICES": "0", ALLOW_GROWTH_ENV: "true"}
+    own = plan_gpu_split(4, "1,2", None)
+    assert own == GpuSplit((0, 3), {"CUDA_VISIBLE_DEVICES": "1,2"}, shared=False)
+    # A scheduler already narrowed this process to physical GPUs 4-7: position 3 is physical GPU 7.
+    narrowed = plan_gpu_split(4, "3", "4,5,6,7")
+    assert narrowed.trainer_gpus == (0, 1, 2) and narrowed.sidecar_env == {"CUDA_VISIBLE_DEVICES": "7"}
+    assert plan_gpu_split(2, None, "GPU-a1,GPU-b2").sidecar_env["CUDA_VISIBLE_DEVICES"] == "GPU-a1"
+
+
+@pytest.mark.parametrize(
+    ("num_gpus", "ids", "message"),
+    [
+        (1, "0", "leaves the trainer no GPU"),
+        (2, "2", "sees 2 GPU"),
+        (0, "0", "sees 0 GPU"),
+        (2, "one", "expected GPU positions"),
+        (2, "-1", "expected GPU positions"),
+    ],
+)
+def test_a_refresh_device_the_trainer_cannot_spare_is_refused(num_gpus, ids, message):
+    from realm.pretraining.devices import DevicePlacementError, plan_gpu_split
+
+    with pytest.raises(DevicePlacementError, match=message):
+        plan_gpu_split(num_gpus, ids, None)
+
+
+def test_pretrain_refuses_a_refresh_device_before_any_work(tmp_path, capsys):
+    from realm.cli import main as cli_main
+
+    out = tmp_path / "run"
+    code = cli_main(["pretrain", "--data", str(tmp_path / "no-corpus"), "--out", str(out), "--refresh-device", "0"])
+    assert code != 0 and "--refresh-device 0: this process sees 0 GPU" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())  # nothing written

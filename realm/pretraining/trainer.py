@@ -35,6 +35,7 @@ from realm.pretraining.candidates import (
     require_own_blocks,
     retrieve_candidates,
 )
+from realm.pretraining.devices import apply_gpu_split
 from realm.pretraining.masking import MaskingConfig, is_held_out, pretraining_dataset
 from realm.pretraining.schedule import bert_adamw
 from realm.pretraining.sidecar import SidecarSupervisor
@@ -104,7 +105,8 @@ class PretrainConfig:
     refresh_batch_size: int = 128
     max_sidecar_restarts: int = 3
     first_index_timeout: float = 3600.0
-    sidecar_env: dict[str, str] = dataclasses.field(default_factory=dict)  # e.g. CUDA_VISIBLE_DEVICES for it
+    refresh_device: str | None = None  # GPU positions of the sidecar's own (the trainer leaves them); None: it shares
+    sidecar_env: dict[str, str] = dataclasses.field(default_factory=dict)  # extra environment for the sidecar
     distribute: str = "auto"  # "auto" (by the hardware) or "mirrored" (MirroredStrategy over every device)
     precision: str = "auto"  # "auto" (bfloat16 on GPUs that have it), "float32" or "mixed_bfloat16"
 
@@ -194,6 +196,7 @@ class Pretrainer:
                 "pass a count >= 0 together with --mlm-warmup-own-block"
             )
         keras.utils.set_random_seed(cfg.seed)  # fresh weights and dropout masks, not only the data order
+        self.gpu_split = apply_gpu_split(cfg.refresh_device)  # before anything initializes the GPUs
         self.precision = configure_mixed_precision(cfg.precision)
         self.strategy = choose_strategy(cfg.distribute)
         self.blocks = BlockStore.open(cfg.data_dir)
@@ -507,7 +510,7 @@ class Pretrainer:
             ],
             log_path=os.path.join(self.out, "refresh.log"),
             max_restarts=cfg.max_sidecar_restarts,
-            env=cfg.sidecar_env,
+            env={**self.gpu_split.sidecar_env, **cfg.sidecar_env},
         )
         sidecar.start()
         writer = tf.summary.create_file_writer(self.paths["tensorboard"])
