@@ -45,3 +45,25 @@ def write_sample_slice(path, pages: int) -> str:
     data = [raw.data for _, raw in zip(range(pages), iter_raw_pages(sample_wikipedia_dump()), strict=False)]
     path.write_bytes(bz2.compress(b"<mediawiki>\n" + b"".join(data) + b"</mediawiki>\n"))
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def slice_corpus(tmp_path_factory) -> str:
+    """The first 100 pages of the sample (about 40 articles, over 300 blocks) through `realm preprocess`: big enough
+    for retrieval to matter, small enough for a tiny pre-training run in a minute. Built once per test module."""
+    from realm.data.preprocess import PreprocessOptions, run_preprocess
+
+    root = tmp_path_factory.mktemp("slice")
+    dump = write_sample_slice(root / "enwiki-slice.xml.bz2", 100)
+    out = str(root / "corpus")
+    stats = run_preprocess(PreprocessOptions(dump, out, num_shards=2), ["--direct_num_workers=1"])
+    assert stats["blocks"] > 300
+    return out
+
+
+def run_metrics(run_dir) -> list[dict]:
+    """The per-step records a training run appended to its metrics.jsonl."""
+    import json
+
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]

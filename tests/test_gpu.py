@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from realm.data.preprocess import PreprocessOptions, run_preprocess
-from tests.conftest import write_sample_slice
+from tests.conftest import run_metrics
 
 pytestmark = [
     pytest.mark.gpu,
@@ -71,31 +70,17 @@ print(json.dumps({"replicas": trainer.strategy.num_replicas_in_sync, "precision"
 )
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("gpu-slice")
-    dump = write_sample_slice(root / "enwiki-slice.xml.bz2", 100)
-    out = str(root / "corpus")
-    run_preprocess(PreprocessOptions(dump, out, num_shards=2), ["--direct_num_workers=1"])
-    return out
-
-
 def _run(script: str, *args: str) -> dict:
     done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _metrics(path: str) -> list[dict]:
-    with open(path) as f:
-        return [json.loads(line) for line in f]
-
-
-def test_pretraining_runs_mirrored_in_bfloat16_on_gpus_beside_its_sidecar(corpus, tmp_path):
+def test_pretraining_runs_mirrored_in_bfloat16_on_gpus_beside_its_sidecar(slice_corpus, tmp_path):
     run = str(tmp_path / "pretrain")
-    last = _run(PRETRAIN_ON_GPUS, corpus, run)
+    last = _run(PRETRAIN_ON_GPUS, slice_corpus, run)
     assert last["replicas"] >= 2 and last["precision"] == "mixed_bfloat16" and "GPU" in last["device"]
-    metrics = _metrics(os.path.join(run, "metrics.jsonl"))
+    metrics = run_metrics(run)
     assert [m["step"] for m in metrics] == list(range(1, 81))
     assert all(np.isfinite(m["loss"]) for m in metrics)
     assert len({m["index_version"] for m in metrics}) >= 3  # the sidecar kept publishing on the shared card
@@ -107,11 +92,11 @@ def test_pretraining_runs_mirrored_in_bfloat16_on_gpus_beside_its_sidecar(corpus
     assert len(re.findall(r"published index", log)) >= 3 and "OUT_OF_MEMORY" not in log.upper()
 
 
-def test_ict_runs_mirrored_in_bfloat16_on_gpus(corpus, tmp_path):
+def test_ict_runs_mirrored_in_bfloat16_on_gpus(slice_corpus, tmp_path):
     run = str(tmp_path / "ict")
-    last = _run(ICT_ON_GPUS, corpus, run, "60")
+    last = _run(ICT_ON_GPUS, slice_corpus, run, "60")
     assert last["replicas"] >= 2 and last["precision"] == "mixed_bfloat16" and last["step"] == 60
-    metrics = _metrics(os.path.join(run, "metrics.jsonl"))
+    metrics = run_metrics(run)
     assert all(np.isfinite(m["loss"]) for m in metrics)
     first = np.mean([m["loss"] for m in metrics[:3]])
     final = np.mean([m["loss"] for m in metrics[-3:]])

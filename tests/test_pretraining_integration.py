@@ -1,5 +1,6 @@
 """Pre-training end to end on a slice of the real Wikipedia sample with a tiny model: the trainer, the refresh
-sidecar child process, index hot-swaps, learning, and a SIGKILLed run resuming from its checkpoint."""
+sidecar child process, index hot-swaps, learning, the MLM warm-up, the multi-replica path and held-out recall.
+Killed runs and sidecars: test_pretraining_resilience.py."""
 
 from __future__ import annotations
 
@@ -8,46 +9,22 @@ import json
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from realm.data.preprocess import PreprocessOptions, run_preprocess
-from tests.conftest import write_sample_slice
-
-TINY_ARGS = [
-    "--preset", "tiny", "--batch-size", "8", "--query-seq-len", "32", "--candidate-seq-len", "64",
-    "--learning-rate", "2e-3", "--warmup-steps", "10", "--log-every", "5",
-]  # fmt: skip
+from tests.conftest import run_metrics
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> str:
-    """The first 100 pages of the sample (about 40 articles) through `realm preprocess`."""
-    root = tmp_path_factory.mktemp("slice")
-    dump = write_sample_slice(root / "enwiki-slice.xml.bz2", 100)
-    out = str(root / "corpus")
-    stats = run_preprocess(PreprocessOptions(dump, out, num_shards=2), ["--direct_num_workers=1"])
-    assert stats["blocks"] > 300
-    return out
-
-
-def _metrics(run_dir) -> list[dict]:
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
-
-
-def test_training_learns_and_picks_up_refreshed_indexes(corpus, tmp_path):
+def test_training_learns_and_picks_up_refreshed_indexes(slice_corpus, tmp_path):
     from realm.config import preset
     from realm.pretraining.trainer import PretrainConfig, Pretrainer
 
     config = PretrainConfig(
         output_dir=str(tmp_path / "run"),
-        data_dir=corpus,
+        data_dir=slice_corpus,
         model=preset("tiny"),
         steps=150,
         batch_size=8,
@@ -60,7 +37,7 @@ def test_training_learns_and_picks_up_refreshed_indexes(corpus, tmp_path):
         log_every=5,
     )
     final = Pretrainer(config).run()
-    metrics = _metrics(config.output_dir)
+    metrics = run_metrics(config.output_dir)
     assert final["step"] == 150 and [m["step"] for m in metrics] == list(range(1, 151))  # every step recorded
     versions = sorted({m["index_version"] for m in metrics})
     assert versions[0] == 0 and len(versions) >= 3, versions  # the first index and at least two refreshes
@@ -80,7 +57,7 @@ def test_training_learns_and_picks_up_refreshed_indexes(corpus, tmp_path):
     assert pretraining_final_step(config.output_dir) == 150
 
 
-def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path, caplog):
+def test_mlm_warmup_freezes_the_retriever_then_trains_it(slice_corpus, tmp_path, caplog):
     import numpy as np
 
     from realm.config import preset
@@ -91,7 +68,7 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path, caplo
 
     def config(steps: int, name: str, **options) -> PretrainConfig:
         return PretrainConfig(
-            output_dir=str(tmp_path / name), data_dir=corpus, model=preset("tiny"), steps=steps, batch_size=4,
+            output_dir=str(tmp_path / name), data_dir=slice_corpus, model=preset("tiny"), steps=steps, batch_size=4,
             learning_rate=1e-3, warmup_steps=1, mlm_warmup_steps=4, query_seq_len=32, candidate_seq_len=64,
             refresh_every=100, checkpoint_every=100, jit_compile=False, seed=1, **options,
         )  # fmt: skip
@@ -116,9 +93,9 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(corpus, tmp_path, caplo
         trainer.run()
     assert "MLM head fit 3/3" in caplog.text
     assert unchanged(frozen.output_dir) and not unchanged(trained.output_dir)
-    assert [m["retriever_frozen"] for m in _metrics(trained.output_dir)] == [1, 1, 1, 1, 0, 0]
+    assert [m["retriever_frozen"] for m in run_metrics(trained.output_dir)] == [1, 1, 1, 1, 0, 0]
     # The step-0 index is exact while the retriever is frozen; it ages only with retriever steps.
-    assert [m["staleness_steps"] for m in _metrics(trained.output_dir)] == [0, 0, 0, 0, 1, 2]
+    assert [m["staleness_steps"] for m in run_metrics(trained.output_dir)] == [0, 0, 0, 0, 1, 2]
     assert int(trainer.retriever_optimizer.iterations.numpy()) == 2  # it steps only once the warm-up is over
     assert int(trainer.optimizer.iterations.numpy()) == 6
     # The encoder as the warm-up left it is kept: it differs from the final one, trained two steps further.
@@ -163,17 +140,17 @@ print(json.dumps({"replicas": trainer.strategy.num_replicas_in_sync, "precision"
 """
 
 
-def test_multi_replica_mixed_precision_path_on_two_logical_cpus(corpus, tmp_path):
+def test_multi_replica_mixed_precision_path_on_two_logical_cpus(slice_corpus, tmp_path):
     """The code a multi-GPU machine runs (MirroredStrategy, per-replica batches, bfloat16 compute), exercised
     on a CPU split into two logical devices, since CI has no GPU."""
     run = str(tmp_path / "run")
     done = subprocess.run(
-        [sys.executable, "-c", MIRRORED_BF16_RUN, corpus, run], capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", MIRRORED_BF16_RUN, slice_corpus, run], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
     last = json.loads(done.stdout.strip().splitlines()[-1])
     assert last["replicas"] == 2 and last["precision"] == "mixed_bfloat16" and last["step"] == 8
-    metrics = _metrics(run)
+    metrics = run_metrics(run)
     assert [m["retriever_frozen"] for m in metrics] == [1, 1] + [0] * 6
     assert all(np.isfinite(m["loss"]) and m["loss"] > 0 for m in metrics)
     assert {m["index_version"] for m in metrics} >= {0}
@@ -181,86 +158,7 @@ def test_multi_replica_mixed_precision_path_on_two_logical_cpus(corpus, tmp_path
     assert "MLM head fit 3/3" in done.stderr
 
 
-def test_sigkilled_run_resumes_from_its_last_checkpoint(corpus, tmp_path):
-    run = str(tmp_path / "run")
-    command = [sys.executable, "-m", "realm.cli", "pretrain", "--data", corpus, "--out", run, *TINY_ARGS]
-    command += ["--steps", "60", "--refresh-every", "10", "--checkpoint-every", "10", "--no-jit"]
-    log_path = tmp_path / "first.log"
-    with open(log_path, "w") as log:
-        first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    # ckpt-20 counts once CheckpointManager has published it in its `checkpoint` file, not when its first file
-    # appears: a kill between the two (seen on loaded cores) rightly resumes from ckpt-10.
-    state = os.path.join(run, "checkpoints", "checkpoint")
-
-    def published() -> bool:
-        return os.path.exists(state) and 'model_checkpoint_path: "ckpt-20"' in open(state).read()
-
-    deadline = time.time() + 300
-    while not published() and first.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    assert published(), log_path.read_text()[-3000:]
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    sidecar_pid = int(re.search(r"started refresh sidecar \(pid (\d+)\)", log_path.read_text()).group(1))
-    deadline = time.time() + 30
-    while _running(sidecar_pid) and time.time() < deadline:
-        time.sleep(0.5)
-    assert not _running(sidecar_pid), "the sidecar outlived its killed trainer"
-    killed_at = max(m["step"] for m in _metrics(run))
-    assert 20 <= killed_at < 60
-
-    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert second.returncode == 0, second.stderr[-3000:]
-    resumed = int(re.search(r"resumed from \S+ at step (\d+)", second.stderr).group(1))
-    assert 20 <= resumed <= killed_at and killed_at - resumed <= 10  # at most one checkpoint interval lost
-    assert json.loads(second.stdout[second.stdout.index("{") :])["step"] == 60
-    assert _metrics(run)[-1]["step"] == 60
-
-
-def test_sidecar_killed_mid_write_is_restarted_and_never_exposes_a_partial_index(corpus, tmp_path):
-    from realm.pretraining.refresh import PAUSE_ENV
-    from realm.retrieval.index import BlockIndex, latest_version
-
-    run = str(tmp_path / "run")
-    index_dir = os.path.join(run, "index")
-    command = [sys.executable, "-m", "realm.cli", "pretrain", "--data", corpus, "--out", run, *TINY_ARGS]
-    command += ["--steps", "40", "--refresh-every", "10", "--checkpoint-every", "20", "--no-jit"]
-    log_path = tmp_path / "trainer.log"
-    with open(log_path, "w") as log:  # every publish pauses 3 s after writing its version, before the rename
-        trainer = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, PAUSE_ENV: "3"})
-    deadline = time.time() + 300
-
-    def staging_after_first() -> bool:
-        names = os.listdir(index_dir) if os.path.isdir(index_dir) else []
-        return latest_version(index_dir) is not None and any(n.startswith(".staging-") for n in names)
-
-    while not staging_after_first():
-        assert trainer.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
-        time.sleep(0.1)
-    published_before = latest_version(index_dir)
-    sidecar_pid = int(re.findall(r"started refresh sidecar \(pid (\d+)\)", log_path.read_text())[-1])
-    os.kill(sidecar_pid, signal.SIGKILL)
-    # The half-written version is never what LATEST names, and the published one still loads.
-    assert latest_version(index_dir) == published_before
-    assert BlockIndex.load_latest(index_dir).embedder_step == int(published_before[1:])
-
-    assert trainer.wait(timeout=600) == 0, log_path.read_text()[-3000:]
-    log = log_path.read_text()
-    assert re.search(r"refresh sidecar exited with -9; restarting \(1/3\)", log), log[-3000:]
-    metrics = _metrics(run)
-    assert metrics[-1]["step"] == 40 and metrics[-1]["sidecar_restarts"] >= 1
-    assert BlockIndex.load_latest(index_dir).embedder_step == 40  # the restarted sidecar indexed the final embedder
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"  # a zombie has exited
-    except FileNotFoundError:
-        return False
-
-
-def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
+def test_held_out_split_and_gold_document_recall(slice_corpus, tmp_path):
     import numpy as np
     import tensorflow as tf
 
@@ -272,20 +170,20 @@ def test_held_out_split_and_gold_document_recall(corpus, tmp_path):
     from realm.pretraining.masking import is_held_out
     from realm.tokenization import RealmTokenizer
 
-    flags = [bool(is_held_out(ex, 5)) for ex in read_pretraining_examples(corpus)]
+    flags = [bool(is_held_out(ex, 5)) for ex in read_pretraining_examples(slice_corpus)]
     assert 0.1 < np.mean(flags) < 0.3  # about 1 in 5, decided by a hash: the same split in every process
-    assert flags == [bool(is_held_out(ex, 5)) for ex in read_pretraining_examples(corpus)]
-    assert not any(bool(is_held_out(ex, 0)) for ex in read_pretraining_examples(corpus).take(20))
+    assert flags == [bool(is_held_out(ex, 5)) for ex in read_pretraining_examples(slice_corpus)]
+    assert not any(bool(is_held_out(ex, 0)) for ex in read_pretraining_examples(slice_corpus).take(20))
 
     from realm.config import preset
 
     tf.keras.utils.set_random_seed(0)
     embedder_dir = str(tmp_path / "embedder")
     save_pretrained(RealmEmbedder(preset("tiny")).build_for_inference(), embedder_dir)
-    store = BlockStore.open(corpus)
+    store = BlockStore.open(slice_corpus)
     blocks = len(store)
     config = RetrievalEvalConfig(
-        corpus, embedder_dir, k_values=(1, 10, blocks), query_seq_len=32, candidate_seq_len=64, holdout_every=5,
+        slice_corpus, embedder_dir, k_values=(1, 10, blocks), query_seq_len=32, candidate_seq_len=64, holdout_every=5,
         max_queries=200,
     )  # fmt: skip
     result = gold_document_recall(config)
