@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 
 from realm.errors import RealmError
 
@@ -38,13 +39,10 @@ class GpuSplit:
 
 
 def parse_device_ids(ids: str) -> tuple[int, ...]:
-    try:
-        parsed = tuple(int(part) for part in ids.split(",") if part.strip())
-    except ValueError:
-        raise DevicePlacementError(f"--refresh-device {ids!r}: expected GPU positions such as '1' or '2,3'") from None
-    if not parsed or any(i < 0 for i in parsed):
+    parts = [part.strip() for part in ids.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
         raise DevicePlacementError(f"--refresh-device {ids!r}: expected GPU positions such as '1' or '2,3'")
-    return parsed
+    return tuple(int(part) for part in parts)
 
 
 def plan_gpu_split(num_gpus: int, refresh_device: str | None, parent_visible: str | None) -> GpuSplit:
@@ -80,8 +78,6 @@ def plan_gpu_split(num_gpus: int, refresh_device: str | None, parent_visible: st
 
 def apply_gpu_split(refresh_device: str | None) -> GpuSplit:
     """Narrow this process's GPUs to the trainer's share and return the sidecar's environment."""
-    import os
-
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

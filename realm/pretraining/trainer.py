@@ -106,7 +106,6 @@ class PretrainConfig:
     max_sidecar_restarts: int = 3
     first_index_timeout: float = 3600.0
     refresh_device: str | None = None  # GPU positions of the sidecar's own (the trainer leaves them); None: it shares
-    sidecar_env: dict[str, str] = dataclasses.field(default_factory=dict)  # extra environment for the sidecar
     distribute: str = "auto"  # "auto" (by the hardware) or "mirrored" (MirroredStrategy over every device)
     precision: str = "auto"  # "auto" (bfloat16 on GPUs that have it), "float32" or "mixed_bfloat16"
 
@@ -510,7 +509,7 @@ class Pretrainer:
             ],
             log_path=os.path.join(self.out, "refresh.log"),
             max_restarts=cfg.max_sidecar_restarts,
-            env={**self.gpu_split.sidecar_env, **cfg.sidecar_env},
+            env=self.gpu_split.sidecar_env,
         )
         sidecar.start()
         writer = tf.summary.create_file_writer(self.paths["tensorboard"])
