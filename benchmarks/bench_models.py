@@ -21,9 +21,9 @@ from benchmarks.common import time_per_call, write_results
 
 
 def _config():
-    from realm.config import preset
+    from realm.presets import model_config
 
-    return preset("minilm", num_candidates=8)
+    return model_config("minilm", num_candidates=8)
 
 
 def bench_embedder(batch: int, seq: int, seconds: float) -> dict:

@@ -50,14 +50,14 @@ def run_figures(run_dir: str) -> dict:
 
 
 def refresh_latency(data_dir: str, preset_name: str, max_length: int, batch_size: int) -> dict:
-    from realm.config import preset
     from realm.data.block_store import BlockStore
     from realm.modeling.models import RealmEmbedder
+    from realm.presets import model_config
     from realm.pretraining.refresh import embed_corpus
     from realm.retrieval.index import publish_index
 
     blocks = BlockStore.open(data_dir)
-    embedder = RealmEmbedder(preset(preset_name)).build_for_inference()
+    embedder = RealmEmbedder(model_config(preset_name)).build_for_inference()
     embed_corpus(embedder, _Head(blocks, batch_size), batch_size, max_length)  # trace once
     start = time.perf_counter()
     embeddings = embed_corpus(embedder, blocks, batch_size, max_length)

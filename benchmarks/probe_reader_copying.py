@@ -59,10 +59,10 @@ def add_random_masks(batch: dict[str, np.ndarray], query_lengths: np.ndarray, ra
 def main() -> None:
     import tensorflow as tf
 
-    from realm.config import preset
     from realm.evaluation.block_use import block_use
     from realm.evaluation.retrieval import RetrievalEvalConfig, held_out_queries
     from realm.modeling.losses import per_candidate_mlm_loss
+    from realm.presets import model_config
     from realm.pretraining.candidates import NO_BLOCK
     from realm.pretraining.trainer import PretrainConfig, Pretrainer
     from realm.resources import minilm_dir
@@ -90,7 +90,7 @@ def main() -> None:
     config = PretrainConfig(
         output_dir=tempfile.mkdtemp(prefix="probe-reader-"),
         data_dir=args.data,
-        model=preset(args.preset),
+        model=model_config(args.preset),
         init_bert=minilm_dir(),
         steps=args.steps,
         batch_size=args.batch_size,

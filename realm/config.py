@@ -174,37 +174,3 @@ class RealmConfig:
 
     def replace(self, **changes: Any) -> RealmConfig:
         return dataclasses.replace(self, **changes)
-
-
-# Named presets used by the CLI and the pipeline. "minilm" matches the MiniLM-L6-H384 warm-start weights.
-PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        retriever_proj_size=16,
-        span_hidden_size=16,
-        num_candidates=4,
-        reader_beam_size=3,
-        searcher_beam_size=16,
-        hidden_act="gelu",
-    ),
-    "minilm": dict(
-        hidden_size=384,
-        num_hidden_layers=6,
-        num_attention_heads=12,
-        intermediate_size=1536,
-        retriever_proj_size=128,
-        span_hidden_size=256,
-        hidden_act="gelu",
-        searcher_beam_size=100,
-    ),
-    "base": dict(),
-}
-
-
-def preset(name: str, **overrides: Any) -> RealmConfig:
-    if name not in PRESETS:
-        raise RealmConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return RealmConfig(**{**PRESETS[name], **overrides})

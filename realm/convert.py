@@ -11,7 +11,7 @@ import logging
 import os
 
 from realm import pretrained
-from realm.config import RealmConfig, preset
+from realm.config import RealmConfig
 from realm.errors import CheckpointError, RealmConfigError
 
 logger = logging.getLogger(__name__)
@@ -91,12 +91,13 @@ def convert_bert(
 ) -> ConversionReport:
     """A REALM model whose BERT towers start from `bert_dir` (sizes read from its config.json)."""
     from realm.checkpoints.bert import read_bert_config, warm_start_from_bert
+    from realm.presets import model_config
 
     if architecture == "RealmForOpenQA":
         raise RealmConfigError("a warm start has no block index; build RealmForOpenQA from an embedded corpus")
     base = read_bert_config(bert_dir)
     if preset_name:
-        base = preset(
+        base = model_config(
             preset_name,
             **{
                 k: getattr(base, k)

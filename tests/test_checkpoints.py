@@ -324,11 +324,11 @@ def minilm_pair_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("architecture", ["RealmKnowledgeAugEncoder", "RealmReader"])
 def test_minilm_warm_start_fills_encoder_and_reader(hf_minilm, minilm_pair_inputs, architecture):
     from realm.checkpoints.bert import warm_start_from_bert
-    from realm.config import preset
     from realm.modeling import models
+    from realm.presets import model_config
     from realm.resources import minilm_dir
 
-    model = getattr(models, architecture)(preset("minilm")).build_for_inference()
+    model = getattr(models, architecture)(model_config("minilm")).build_for_inference()
     warm_start_from_bert(model, minilm_dir())
     ids, mask, types = minilm_pair_inputs
     with torch.no_grad():
@@ -339,11 +339,11 @@ def test_minilm_warm_start_fills_encoder_and_reader(hf_minilm, minilm_pair_input
 
 def test_warm_start_rejects_mismatched_sizes(tmp_path):
     from realm.checkpoints.bert import warm_start_from_bert
-    from realm.config import preset
     from realm.modeling.models import RealmEmbedder
+    from realm.presets import model_config
     from realm.resources import minilm_dir
 
-    model = RealmEmbedder(preset("tiny")).build_for_inference()
+    model = RealmEmbedder(model_config("tiny")).build_for_inference()
     with pytest.raises(CheckpointError, match="hidden_size: model 32 vs checkpoint 384") as caught:
         warm_start_from_bert(model, minilm_dir())
     assert str(caught.value).startswith(os.path.join(minilm_dir(), "config.json") + ": ")
@@ -463,3 +463,76 @@ def test_error_truncated_pytorch_bin(tmp_path):
     with pytest.raises(CheckpointError, match=r"pytorch_model.bin: cannot read PyTorch weights") as caught:
         pretrained.from_pretrained(str(tmp_path))
     assert str(caught.value).startswith(f"{path}: ")
+
+
+# ------------------------------------------------------------------------ warm-start checkpoints (init_checkpoint)
+def _bert_config_json(hf_config) -> dict:
+    fields = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+    return {"model_type": "bert", "hidden_act": "gelu_new", **{f: getattr(hf_config, f) for f in fields}}
+
+
+@pytest.mark.parametrize(
+    "layout", ["RealmKnowledgeAugEncoder", "RealmEmbedder", "RealmEmbedder-pretrained"], ids=["bert", "orqa", "realm"]
+)
+def test_init_checkpoint_turns_google_tf_checkpoints_into_a_bert_warm_start(tmp_path, rng, layout):
+    """Google's BERT (bert/...) and REALM/ORQA embedders (module/.../bert/...) warm-start our towers to HF's
+    outputs, read through a file:// URI as a gs:// one would be (copied locally first)."""
+    from realm.checkpoints.bert import read_bert_config, warm_start_from_bert
+    from realm.checkpoints.init_checkpoint import resolve_init_checkpoint
+    from realm.modeling.models import RealmEmbedder
+
+    torch.manual_seed(11)
+    hf_config = transformers.RealmConfig(**TINY_HF_CONFIG)
+    architecture = layout.split("-")[0]
+    hf = getattr(transformers, architecture)(hf_config).eval()
+    state = {k: v.detach().numpy() for k, v in hf.state_dict().items()}
+    prefix = _write_tf1_checkpoint(state, layout, str(tmp_path / "tf"))
+    (tmp_path / "tf" / "bert_config.json").write_text(json.dumps(_bert_config_json(hf_config)))
+    bert_dir = resolve_init_checkpoint("file://" + prefix, str(tmp_path / "work"))
+    assert bert_dir.startswith(str(tmp_path / "work"))  # copied, then converted there
+    embedder = RealmEmbedder(read_bert_config(bert_dir, retriever_proj_size=16)).build_for_inference()
+    warm_start_from_bert(embedder, bert_dir)
+    ids = _ids(rng, (2, 10))
+    with torch.no_grad():
+        expected = hf.realm(input_ids=_t(ids))[0].numpy()
+    np.testing.assert_allclose(embedder.bert(ids)["sequence_output"].numpy(), expected, atol=ATOL)
+    assert os.path.getsize(os.path.join(bert_dir, "vocab.txt")) > 0  # BERT's uncased vocab when none ships
+
+
+def test_init_checkpoint_infers_sizes_when_no_config_ships(tmp_path):
+    """REALM's TF Hub modules carry no bert_config.json: sizes come from the weights, heads are BERT's 64 wide."""
+    from realm.checkpoints.init_checkpoint import resolve_init_checkpoint
+
+    hf_config = transformers.RealmConfig(**{**TINY_HF_CONFIG, "hidden_size": 128, "num_attention_heads": 2})
+    hf = transformers.RealmEmbedder(hf_config).eval()
+    module = tmp_path / "embedder"
+    _write_tf1_checkpoint({k: v.detach().numpy() for k, v in hf.state_dict().items()}, "RealmEmbedder", str(module))
+    (module / "variables").mkdir()
+    for name in os.listdir(module):  # the TF Hub module layout: variables/variables.{index,data-*}
+        if name.startswith("model.ckpt."):
+            os.rename(module / name, module / "variables" / name.replace("model.ckpt", "variables"))
+    bert_dir = resolve_init_checkpoint(str(module), str(tmp_path / "work"))
+    config = json.loads(open(os.path.join(bert_dir, "config.json")).read())
+    assert {k: config[k] for k in ("vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size")} == {
+        "vocab_size": 99,
+        "hidden_size": 128,
+        "num_hidden_layers": 2,
+        "intermediate_size": 37,
+    }
+    assert config["num_attention_heads"] == 2  # 128 / 64
+
+
+def test_init_checkpoint_takes_a_bert_directory_as_is_and_refuses_anything_else(tmp_path):
+    from realm.checkpoints.init_checkpoint import resolve_init_checkpoint
+    from realm.presets import model_config
+    from realm.resources import minilm_dir
+
+    assert resolve_init_checkpoint(minilm_dir(), str(tmp_path)) == minilm_dir()
+    with pytest.raises(CheckpointError, match="not a checkpoint this project reads; expected a Hugging Face BERT"):
+        resolve_init_checkpoint(str(tmp_path / "nowhere"), str(tmp_path))
+    realm_dir = tmp_path / "realm"
+    model_config("tiny", architecture="RealmEmbedder").save(str(realm_dir))
+    with pytest.raises(CheckpointError, match="a 'realm' checkpoint; a warm start takes"):
+        resolve_init_checkpoint(str(realm_dir), str(tmp_path))
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        resolve_init_checkpoint(f"file://{tmp_path}/missing.ckpt", str(tmp_path / "work"))

@@ -7,8 +7,10 @@ import json
 
 import pytest
 
-from realm.config import PRESETS, RealmConfig, preset
+from realm.config import RealmConfig
 from realm.errors import RealmConfigError
+from realm.presets import PRESETS
+from realm.presets import model_config as preset
 
 transformers = pytest.importorskip("transformers")
 

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from realm.config import preset
 from realm.evaluation.openqa import BlessingPolicy, bless, run_evaluation
 from realm.finetuning.questions import Question, QuestionFileError, read_questions, sample_questions, split_of
+from realm.presets import model_config
 
 ARTICLES = {
     "Zebra Lake": "Zebra Lake is a lake in the Kettle Mountains. Its deepest point is 212 metres below the surface.",
@@ -111,7 +111,7 @@ def _finetune(corpus, out, steps):
     config = FinetuneConfig(
         output_dir=out,
         data_dir=corpus,
-        model=preset("tiny", searcher_beam_size=6, reader_beam_size=2, reader_seq_len=48, max_span_width=4),
+        model=model_config("tiny", searcher_beam_size=6, reader_beam_size=2, reader_seq_len=48, max_span_width=4),
         steps=steps,
         batch_size=6,
         learning_rate=3e-3,
@@ -178,7 +178,7 @@ def test_the_seed_fixes_the_fresh_weights(corpus, tmp_path):
 
     def initial_weights(seed, name):
         config = FinetuneConfig(
-            output_dir=str(tmp_path / name), data_dir=corpus, model=preset("tiny", reader_seq_len=48), seed=seed
+            output_dir=str(tmp_path / name), data_dir=corpus, model=model_config("tiny", reader_seq_len=48), seed=seed
         )
         finetuner = Finetuner(config, QUESTIONS)
         finetuner._build()
@@ -208,7 +208,7 @@ def test_reader_starts_from_a_converted_checkpoint(tmp_path, source_class):
     from realm.modeling import models
     from realm.pretrained import save_pretrained
 
-    config = preset("tiny", reader_seq_len=48, num_block_records=3)
+    config = model_config("tiny", reader_seq_len=48, num_block_records=3)
     source = getattr(models, source_class)(config.replace(architecture=source_class))
     if source_class == "RealmForOpenQA":
         source.set_block_records(np.array([b"a", b"b", b"c"], dtype=object))

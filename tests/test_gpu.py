@@ -32,7 +32,7 @@ import tensorflow as tf
 gpus = tf.config.list_physical_devices("GPU")
 if len(gpus) == 1:  # 16 GiB each leaves the rest of the card to the refresh sidecar
     tf.config.set_logical_device_configuration(gpus[0], [tf.config.LogicalDeviceConfiguration(16384)] * 2)
-from realm.config import preset
+from realm.presets import model_config
 """
 
 PRETRAIN_ON_GPUS = (
@@ -40,7 +40,7 @@ PRETRAIN_ON_GPUS = (
     + """
 from realm.pretraining.trainer import PretrainConfig, Pretrainer
 trainer = Pretrainer(PretrainConfig(
-    output_dir=sys.argv[2], data_dir=sys.argv[1], model=preset("tiny"), steps=80, batch_size=16,
+    output_dir=sys.argv[2], data_dir=sys.argv[1], model=model_config("tiny"), steps=80, batch_size=16,
     learning_rate=2e-3, warmup_steps=5, mlm_warmup_steps=10, mlm_head_fit_steps=5, query_seq_len=32,
     candidate_seq_len=64, refresh_every=10, checkpoint_every=40, log_every=5, jit_compile=True,
 ))
@@ -60,7 +60,7 @@ from realm.pretraining.ict import ICTConfig, ICTTrainer
 from realm.resources import minilm_dir
 # MiniLM, as the pipeline's ICT: a tiny random model only learns to spread its softmax evenly.
 trainer = ICTTrainer(ICTConfig(
-    output_dir=sys.argv[2], data_dir=sys.argv[1], model=preset("minilm"), init_bert=minilm_dir(),
+    output_dir=sys.argv[2], data_dir=sys.argv[1], model=model_config("minilm"), init_bert=minilm_dir(),
     steps=int(sys.argv[3]), batch_size=32, query_seq_len=32, candidate_seq_len=64, learning_rate=5e-5,
     warmup_steps=5, log_every=5, jit_compile=True,
 ))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from realm.config import preset
 from realm.modeling.models import RealmKnowledgeAugEncoder
+from realm.presets import model_config
 from realm.pretraining.head_fit import fit_head_to_token_identity, head_variables, token_identity_targets
 
 PAD, CLS, SEP, MASK = 0, 1, 2, 3
@@ -29,7 +29,7 @@ def test_targets_skip_special_and_padding():
 
 
 def test_fit_teaches_the_head_to_read_back_tokens_and_leaves_the_encoder_alone(rng):
-    encoder = RealmKnowledgeAugEncoder(preset("tiny", vocab_size=40), name="encoder").build_for_inference()
+    encoder = RealmKnowledgeAugEncoder(model_config("tiny", vocab_size=40), name="encoder").build_for_inference()
     fitted = {id(v) for v in head_variables(encoder)}
     assert encoder.bert.word_embeddings.embeddings is not None
     assert id(encoder.bert.word_embeddings.embeddings) not in fitted  # the tied table is the encoder's input

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from realm.config import preset
+from realm.presets import model_config
 from realm.pretraining.ict import ICTBatcher, ICTConfig, ICTTrainer
 from tests.conftest import write_sample_slice
 
@@ -101,7 +101,7 @@ def test_ict_loss_falls_on_a_repeated_batch_from_the_minilm_warm_start(tmp_path)
     config = ICTConfig(
         output_dir=str(tmp_path),
         data_dir="unused",
-        model=preset("minilm"),
+        model=model_config("minilm"),
         init_bert=minilm_dir(),
         batch_size=4,
         learning_rate=1e-4,
@@ -123,7 +123,7 @@ def test_ict_run_resumes_and_hands_its_embedder_to_realm(tmp_path, tiny_corpus):
     common = dict(
         output_dir=run,
         data_dir=tiny_corpus,
-        model=preset("tiny"),
+        model=model_config("tiny"),
         batch_size=8,
         query_seq_len=16,
         candidate_seq_len=32,
@@ -145,7 +145,7 @@ def test_ict_run_resumes_and_hands_its_embedder_to_realm(tmp_path, tiny_corpus):
         PretrainConfig(
             output_dir=str(tmp_path / "realm"),
             data_dir=tiny_corpus,
-            model=preset("tiny"),
+            model=model_config("tiny"),
             init_embedder=os.path.join(run, "final", "embedder"),
             query_seq_len=16,
             candidate_seq_len=32,
@@ -171,7 +171,7 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from realm.config import preset
+from realm.presets import model_config
 from realm.pretraining.ict import ICTConfig, ICTTrainer, in_batch_softmax_loss
 from realm.pretraining.replicas import split_across_replicas
 
@@ -195,7 +195,7 @@ def loss_and_gradient(strategy):
 
 
 trainer = ICTTrainer(ICTConfig(
-    output_dir=sys.argv[2], data_dir=sys.argv[1], model=preset("tiny"), steps=3, batch_size=8, query_seq_len=16,
+    output_dir=sys.argv[2], data_dir=sys.argv[1], model=model_config("tiny"), steps=3, batch_size=8, query_seq_len=16,
     candidate_seq_len=32, log_every=1, jit_compile=False, distribute="mirrored", precision="mixed_bfloat16",
 ))
 last = trainer.run()
@@ -232,8 +232,8 @@ def test_ict_refuses_a_batch_that_does_not_divide_over_the_replicas(tmp_path, ti
         def scope(self):
             return tf.distribute.get_strategy().scope()
 
-    monkeypatch.setattr("realm.pretraining.trainer.choose_strategy", lambda distribute="auto": TwoReplicas())
-    config = ICTConfig(output_dir=str(tmp_path / "ict"), data_dir=tiny_corpus, model=preset("tiny"), batch_size=5)
+    monkeypatch.setattr("realm.pretraining.devices.choose_strategy", lambda distribute="auto": TwoReplicas())
+    config = ICTConfig(output_dir=str(tmp_path / "ict"), data_dir=tiny_corpus, model=model_config("tiny"), batch_size=5)
     with pytest.raises(RealmError, match="batch_size=5 does not divide over 2 replicas"):
         ICTTrainer(config)._build_model_and_optimizer()
 

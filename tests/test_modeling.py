@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realm.config import preset
 from realm.modeling.layers.heads import span_candidates
 from realm.modeling.models import RealmEmbedder, RealmKnowledgeAugEncoder, RealmReader, RealmScorer
+from realm.presets import model_config
 from realm.retrieval.mips import exact_top_k
 
 
 @pytest.fixture(scope="module")
 def config():
-    return preset("tiny", vocab_size=50)
+    return model_config("tiny", vocab_size=50)
 
 
 def test_embedder_shape_and_padding_invariance(config, rng):

@@ -19,13 +19,13 @@ from tests.conftest import run_metrics
 
 
 def test_training_learns_and_picks_up_refreshed_indexes(slice_corpus, tmp_path):
-    from realm.config import preset
+    from realm.presets import model_config
     from realm.pretraining.trainer import PretrainConfig, Pretrainer
 
     config = PretrainConfig(
         output_dir=str(tmp_path / "run"),
         data_dir=slice_corpus,
-        model=preset("tiny"),
+        model=model_config("tiny"),
         steps=150,
         batch_size=8,
         learning_rate=2e-3,
@@ -60,7 +60,7 @@ def test_training_learns_and_picks_up_refreshed_indexes(slice_corpus, tmp_path):
 def test_mlm_warmup_freezes_the_retriever_then_trains_it(slice_corpus, tmp_path, caplog):
     import numpy as np
 
-    from realm.config import preset
+    from realm.presets import model_config
     from realm.pretrained import from_pretrained
     from realm.pretraining.exports import export_name
     from realm.pretraining.trainer import PretrainConfig, Pretrainer, PretrainingError
@@ -68,7 +68,8 @@ def test_mlm_warmup_freezes_the_retriever_then_trains_it(slice_corpus, tmp_path,
 
     def config(steps: int, name: str, **options) -> PretrainConfig:
         return PretrainConfig(
-            output_dir=str(tmp_path / name), data_dir=slice_corpus, model=preset("tiny"), steps=steps, batch_size=4,
+            output_dir=str(tmp_path / name), data_dir=slice_corpus, model=model_config("tiny"), steps=steps,
+            batch_size=4,
             learning_rate=1e-3, warmup_steps=1, mlm_warmup_steps=4, query_seq_len=32, candidate_seq_len=64,
             refresh_every=100, checkpoint_every=100, jit_compile=False, seed=1, **options,
         )  # fmt: skip
@@ -128,10 +129,10 @@ logging.basicConfig(level=logging.INFO)
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from realm.config import preset
+from realm.presets import model_config
 from realm.pretraining.trainer import PretrainConfig, Pretrainer
 trainer = Pretrainer(PretrainConfig(
-    output_dir=sys.argv[2], data_dir=sys.argv[1], model=preset("tiny"), steps=8, batch_size=4,
+    output_dir=sys.argv[2], data_dir=sys.argv[1], model=model_config("tiny"), steps=8, batch_size=4,
     learning_rate=1e-3, warmup_steps=1, mlm_warmup_steps=2, query_seq_len=32, candidate_seq_len=64,
     refresh_every=4, checkpoint_every=4, distribute="mirrored", precision="mixed_bfloat16", mlm_head_fit_steps=3,
 ))
@@ -175,11 +176,11 @@ def test_held_out_split_and_gold_document_recall(slice_corpus, tmp_path):
     assert flags == [bool(is_held_out(ex, 5)) for ex in read_pretraining_examples(slice_corpus)]
     assert not any(bool(is_held_out(ex, 0)) for ex in read_pretraining_examples(slice_corpus).take(20))
 
-    from realm.config import preset
+    from realm.presets import model_config
 
     tf.keras.utils.set_random_seed(0)
     embedder_dir = str(tmp_path / "embedder")
-    save_pretrained(RealmEmbedder(preset("tiny")).build_for_inference(), embedder_dir)
+    save_pretrained(RealmEmbedder(model_config("tiny")).build_for_inference(), embedder_dir)
     store = BlockStore.open(slice_corpus)
     blocks = len(store)
     config = RetrievalEvalConfig(
@@ -220,7 +221,7 @@ def test_held_out_split_and_gold_document_recall(slice_corpus, tmp_path):
     # How an encoder uses the blocks: every query has the null document and its own block; it has a span block
     # exactly when some non-trivial block holds its span (every block is searched here).
     encoder_dir = str(tmp_path / "encoder")
-    save_pretrained(RealmKnowledgeAugEncoder(preset("tiny")).build_for_inference(), encoder_dir)
+    save_pretrained(RealmKnowledgeAugEncoder(model_config("tiny")).build_for_inference(), encoder_dir)
     use = gold_document_recall(dataclasses.replace(config, encoder_dir=encoder_dir, max_queries=40))
     assert use["queries_with_null_document"] == use["queries_with_own_block"] == use["queries"]
     assert 0 < use["queries_with_span_block"] < use["queries_with_distractor_block"] == use["queries"]

@@ -27,6 +27,7 @@ from realm.errors import RealmError
 from realm.evaluation.answers import answer_in_text
 from realm.finetuning.questions import Question
 from realm.training_log import StepLogger
+from realm.training_loop import resume, run_steps
 
 logger = logging.getLogger(__name__)
 MAX_ANSWER_SPANS = 8  # answer occurrences kept per block as reader targets
@@ -250,9 +251,6 @@ class Finetuner:
         self.checkpoint = tf.train.Checkpoint(
             embedder=self.model.embedder, reader=self.model.reader, optimizer=self.optimizer, step=self.step
         )
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.paths["checkpoints"], max_to_keep=cfg.keep_checkpoints
-        )
         embedder, reader, optimizer, variables = self.model.embedder, self.model.reader, self.optimizer, self.variables
 
         def step_fn(batch):
@@ -317,10 +315,9 @@ class Finetuner:
         cfg = self.config
         os.makedirs(cfg.output_dir, exist_ok=True)
         self._build()
-        restored = self.manager.restore_or_initialize()
-        start = int(self.step.numpy())
-        if restored:
-            logger.info("resumed fine-tuning from %s at step %d", restored, start)
+        self.manager, _, start = resume(
+            self.checkpoint, self.paths["checkpoints"], cfg.keep_checkpoints, self.step, "fine-tuning", logger
+        )
         steps = StepLogger(
             self.paths["tensorboard"],
             self.metrics_path,
@@ -334,16 +331,17 @@ class Finetuner:
             ),
             logger=logger,
         )
-        last: dict[str, float] = {}
-        for step in range(start, cfg.steps):
-            batch = self.prepare_batch(self._batch_questions(step))
-            result = {k: float(v) for k, v in self.train_step(batch).items()}
-            self.step.assign(step + 1)
-            done = step + 1
-            last = steps.step_done(done, result, float(self.schedule(done))) or last
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                self.manager.save(checkpoint_number=done)
-        steps.close()
+        last = run_steps(
+            train_step=self.train_step,
+            make_batch=lambda step: self.prepare_batch(self._batch_questions(step)),
+            start=start,
+            total=cfg.steps,
+            step_variable=self.step,
+            schedule=self.schedule,
+            manager=self.manager,
+            checkpoint_every=cfg.checkpoint_every,
+            step_logger=steps,
+        )
         self.model.set_block_records(
             np.array([t.encode() for t in block_reader_texts(self.blocks, range(len(self.blocks)))], dtype=object)
         )

