@@ -2,18 +2,19 @@
 
 Each is a containerized Python component on the project image (`install_kfp_package=False`: the image has kfp
 and the project installed), with the library imported inside the function body, so the same definition runs
-from the image on a cluster and from the installed package under `kfp.local.SubprocessRunner`. Every step logs
-its key figures as KFP Metrics and writes a Markdown summary for the UI, and every output artifact carries the
-same lineage (data fingerprint, pipeline version, run id, and the served model version once there is one).
+from the image on a cluster and from the installed package under `kfp.local.SubprocessRunner`; which image (CPU,
+or GPU for the training steps, tagged with the pipeline version) is set per task when the pipeline is built.
+Every step logs its key figures as KFP Metrics and writes a Markdown summary for the UI, and every output artifact
+carries the same lineage (data fingerprint, pipeline version, run id, and the served model version once there is one).
 """
 
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 
-from components.image import GPU_IMAGE, IMAGE
+from components.image import UNSET_IMAGE
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@dsl.component(base_image=UNSET_IMAGE, install_kfp_package=False)
 def preprocess_op(
     input_pattern: str,
     num_shards: int,
@@ -40,7 +41,7 @@ def preprocess_op(
     corpus.metadata["blocks"] = result["stats"]["blocks"]
 
 
-@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=UNSET_IMAGE, install_kfp_package=False)
 def warm_start_op(
     corpus: Input[Dataset],
     preset: str,
@@ -70,7 +71,7 @@ def warm_start_op(
     retriever.metadata.update({"method": result["method"], **result["figures"]})
 
 
-@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=UNSET_IMAGE, install_kfp_package=False)
 def pretrain_op(
     corpus: Input[Dataset],
     retriever: Input[Model],
@@ -117,7 +118,7 @@ def pretrain_op(
     model.metadata["steps"] = steps
 
 
-@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=UNSET_IMAGE, install_kfp_package=False)
 def finetune_op(
     corpus: Input[Dataset],
     pretrained: Input[Model],
@@ -148,7 +149,7 @@ def finetune_op(
     model.metadata["steps"] = steps
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@dsl.component(base_image=UNSET_IMAGE, install_kfp_package=False)
 def evaluate_op(
     model: Input[Model],
     questions: str,
@@ -199,7 +200,7 @@ def evaluate_op(
     return blessed
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@dsl.component(base_image=UNSET_IMAGE, install_kfp_package=False)
 def export_op(
     model: Input[Model],
     name: str,
@@ -225,7 +226,7 @@ def export_op(
     return result["version"]
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@dsl.component(base_image=UNSET_IMAGE, install_kfp_package=False)
 def infra_validate_op(
     serving: Input[Model],
     name: str,
@@ -249,7 +250,7 @@ def infra_validate_op(
     )
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@dsl.component(base_image=UNSET_IMAGE, install_kfp_package=False)
 def push_op(
     serving: Input[Model],
     evaluation: Input[Dataset],

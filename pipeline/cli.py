@@ -84,7 +84,7 @@ def compile_pipeline(out: str, settings=None, preset: str = "minilm") -> str:
     from kfp import compiler
 
     from pipeline.realm_pipeline import build_pipeline
-    from pipeline.version import pipeline_version
+    from realm.version import pipeline_version
 
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     compiler.Compiler().compile(build_pipeline(settings, preset), out)
@@ -284,7 +284,7 @@ def submit(
     import kfp_server_api
 
     from pipeline.realm_pipeline import PIPELINE_NAME
-    from pipeline.version import pipeline_version
+    from realm.version import pipeline_version
 
     cluster = _Cluster(host, namespace, token, cookies)
     if not os.path.isfile(package):
@@ -401,7 +401,7 @@ def _params(items: list[str]) -> dict:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from pipeline.version import pipeline_version
+    from realm.version import pipeline_version
 
     command = args.pipeline_command
     if command == "version":

@@ -21,7 +21,8 @@ from components.definitions import (
     push_op,
     warm_start_op,
 )
-from pipeline.version import pipeline_version
+from components.image import cpu_image, gpu_image
+from realm.version import pipeline_version
 
 PIPELINE_NAME = "realm"
 
@@ -61,6 +62,8 @@ class ClusterSettings:
     node_selector: dict[str, str] = dataclasses.field(default_factory=dict)
     tolerations: list[dict] = dataclasses.field(default_factory=list)  # {"key", "operator", "value", "effect"}
     workspace_pvc: str | None = None  # an existing PVC mounted at /workspace on every task
+    image: str | None = None  # None: components.image.cpu_image() of the pipeline version
+    gpu_image: str | None = None  # the training steps'; None: components.image.gpu_image() of the version
 
     def __post_init__(self) -> None:
         for field in ("cpu", "memory", "retries"):
@@ -74,6 +77,7 @@ class ClusterSettings:
 
 def _place(task, settings: ClusterSettings, step: str):
     training = step in TRAINING_STEPS
+    task.set_container_image(settings.gpu_image if training else settings.image)
     cpu = settings.cpu.get(step) or (settings.training_cpu if training else None)
     memory = settings.memory.get(step) or (settings.training_memory if training else None)
     if cpu:
@@ -101,6 +105,9 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
     settings = settings or ClusterSettings()
     defaults = PRESET_DEFAULTS[preset]
     version = pipeline_version()
+    settings = dataclasses.replace(
+        settings, image=settings.image or cpu_image(version), gpu_image=settings.gpu_image or gpu_image(version)
+    )
 
     @dsl.pipeline(name=PIPELINE_NAME, description=f"REALM pre-training, open-QA fine-tuning and serving ({version})")
     def realm_pipeline(

@@ -572,9 +572,20 @@ def _add_pipeline(subparsers) -> None:
     add_parser(subparsers)
 
 
+class _PrintVersion(argparse.Action):
+    """`realm --version`: the pipeline version (what images are tagged with), resolved only when asked (git)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from realm.version import pipeline_version
+
+        print(pipeline_version())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="realm", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action=_PrintVersion, nargs=0, help="print the pipeline version and exit")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_convert(subparsers)
     _add_preprocess(subparsers)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from pipeline.cli import PipelineError, compile_pipeline, list_versions, run_local, submit
-from pipeline.version import pipeline_version
+from realm.version import pipeline_version
 from tests.conftest import write_sample_slice
 
 TASKS = [
@@ -134,11 +134,11 @@ def test_compiling_without_a_pvc_warns_that_pushed_models_would_be_lost(tmp_path
 
 
 def test_compiled_version_is_dirty_only_with_uncommitted_changes(monkeypatch, tmp_path):
-    from pipeline.version import package_version
+    from realm.version import package_version
 
     monkeypatch.delenv("REALM_PIPELINE_VERSION", raising=False)
     for porcelain, expected in ((" M realm/config.py\n", f"{package_version()}-abc1234-dirty"), ("", None)):
-        monkeypatch.setattr("pipeline.version.subprocess.run", _fake_git("abc1234", porcelain))
+        monkeypatch.setattr("realm.version.subprocess.run", _fake_git("abc1234", porcelain))
         path = compile_pipeline(str(tmp_path / "realm.yaml"), None, "tiny")
         with open(path) as f:
             ir = next(yaml.safe_load_all(f))
