@@ -26,13 +26,13 @@ def preprocess_op(
     summary: Output[Markdown],
 ):
     """Wikipedia dump -> blocks, block store and pre-training examples (Beam)."""
-    from components import executors
+    from components import executors, ui
 
     result = executors.preprocess(input_pattern, num_shards, corpus.path, block_max_tokens)
-    executors.write_ui(
+    ui.write_ui(
         stats, {k: result["stats"][k] for k in executors.PREPROCESS_FIGURES}, summary, result["markdown"]
     )
-    executors.record_lineage(
+    ui.record_lineage(
         [corpus, stats, summary],
         data_fingerprint=result["fingerprint"],
         pipeline_version=pipeline_version,
@@ -45,24 +45,37 @@ def preprocess_op(
 def warm_start_op(
     corpus: Input[Dataset],
     preset: str,
+    init_checkpoint: str,
     ict_steps: int,
-    batch_size: int,
+    ict_batch_size: int,
+    ict_learning_rate: float,
     query_seq_len: int,
     candidate_seq_len: int,
+    jit_compile: bool,
     pipeline_version: str,
     run_id: str,
     retriever: Output[Model],
     metrics: Output[Metrics],
     summary: Output[Markdown],
 ):
-    """The retriever pre-training starts from: ICT (ORQA) when ict_steps > 0, else the BERT warm start."""
-    from components import executors
+    """The retriever pre-training starts from: ICT (ORQA) when ict_steps > 0, else the preset's warm start
+    (init_checkpoint when given)."""
+    from components import executors, ui
 
     result = executors.warm_start(
-        corpus.path, preset, ict_steps, batch_size, retriever.path, query_seq_len, candidate_seq_len
+        corpus.path,
+        preset,
+        init_checkpoint,
+        ict_steps,
+        ict_batch_size,
+        ict_learning_rate,
+        query_seq_len,
+        candidate_seq_len,
+        jit_compile,
+        retriever.path,
     )
-    executors.write_ui(metrics, result["figures"], summary, result["markdown"])
-    executors.record_lineage(
+    ui.write_ui(metrics, result["figures"], summary, result["markdown"])
+    ui.record_lineage(
         [retriever, metrics, summary],
         data_fingerprint=corpus.metadata.get("data_fingerprint", ""),
         pipeline_version=pipeline_version,
@@ -78,11 +91,14 @@ def pretrain_op(
     preset: str,
     steps: int,
     batch_size: int,
+    learning_rate: float,
     refresh_every: int,
     mlm_head_fit_steps: int,
     mlm_warmup_steps: int,
+    mlm_warmup_learning_rate: float,
     query_seq_len: int,
     candidate_seq_len: int,
+    jit_compile: bool,
     pipeline_version: str,
     run_id: str,
     model: Output[Model],
@@ -91,7 +107,7 @@ def pretrain_op(
     plots: Output[HTML],
 ):
     """REALM pre-training with the refresh sidecar as a child process."""
-    from components import executors
+    from components import executors, ui
 
     result = executors.pretrain(
         corpus.path,
@@ -99,17 +115,20 @@ def pretrain_op(
         preset,
         steps,
         batch_size,
+        learning_rate,
         refresh_every,
         query_seq_len,
         candidate_seq_len,
         model.path,
         mlm_head_fit_steps=mlm_head_fit_steps,
         mlm_warmup_steps=mlm_warmup_steps,
+        mlm_warmup_learning_rate=mlm_warmup_learning_rate,
+        jit_compile=jit_compile,
     )
-    executors.write_ui(
+    ui.write_ui(
         metrics, result["metrics"], summary, result["markdown"], plots, result["plot"], "REALM pre-training"
     )
-    executors.record_lineage(
+    ui.record_lineage(
         [model, metrics, summary, plots],
         data_fingerprint=corpus.metadata.get("data_fingerprint", ""),
         pipeline_version=pipeline_version,
@@ -126,6 +145,11 @@ def finetune_op(
     questions: str,
     steps: int,
     batch_size: int,
+    learning_rate: float,
+    question_seq_len: int,
+    candidate_seq_len: int,
+    reader_seq_len: int,
+    searcher_beam_size: int,
     pipeline_version: str,
     run_id: str,
     model: Output[Model],
@@ -133,14 +157,29 @@ def finetune_op(
     summary: Output[Markdown],
     plots: Output[HTML],
 ):
-    """Open-QA fine-tuning on the train split (fixed index; question embedder and reader trained)."""
-    from components import executors
+    """Open-QA fine-tuning on the train split (fixed index; question embedder and reader trained); blocks are read
+    at candidate_seq_len, the corpus's block length."""
+    from components import executors, ui
 
-    result = executors.finetune(corpus.path, pretrained.path, preset, questions, "train", steps, batch_size, model.path)
-    executors.write_ui(
+    result = executors.finetune(
+        corpus.path,
+        pretrained.path,
+        preset,
+        questions,
+        "train",
+        steps,
+        batch_size,
+        learning_rate,
+        question_seq_len,
+        candidate_seq_len,
+        reader_seq_len,
+        searcher_beam_size,
+        model.path,
+    )
+    ui.write_ui(
         metrics, result["metrics"], summary, result["markdown"], plots, result["plot"], "Open-QA fine-tuning"
     )
-    executors.record_lineage(
+    ui.record_lineage(
         [model, metrics, summary, plots],
         data_fingerprint=corpus.metadata.get("data_fingerprint", ""),
         pipeline_version=pipeline_version,
@@ -167,7 +206,7 @@ def evaluate_op(
 ) -> bool:
     """EM, recall@k and the reader oracle on the test split; returns whether the model is blessed (against the
     last pushed model's metrics unless baseline_metrics names a metrics.json)."""
-    from components import executors
+    from components import executors, ui
 
     result = executors.evaluate(
         model.path,
@@ -181,7 +220,7 @@ def evaluate_op(
         model_name,
     )
     blessed = bool(result["blessing"]["blessed"])
-    executors.write_ui(
+    ui.write_ui(
         metrics,
         {**result["metrics"], "blessed": blessed},
         report,
@@ -190,7 +229,7 @@ def evaluate_op(
         result["plot"],
         "Retrieval recall@k",
     )
-    executors.record_lineage(
+    ui.record_lineage(
         [evaluation, metrics, report, plots],
         data_fingerprint=model.metadata.get("data_fingerprint", ""),
         pipeline_version=pipeline_version,
@@ -211,11 +250,11 @@ def export_op(
     summary: Output[Markdown],
 ) -> int:
     """TF Serving SavedModel under serving/<name>/<version>; returns the version."""
-    from components import executors
+    from components import executors, ui
 
     result = executors.export(model.path, name, 0, serving.path)
-    executors.write_ui(metrics, result["figures"], summary, result["markdown"])
-    executors.record_lineage(
+    ui.write_ui(metrics, result["figures"], summary, result["markdown"])
+    ui.record_lineage(
         [serving, metrics, summary],
         data_fingerprint=model.metadata.get("data_fingerprint", ""),
         pipeline_version=pipeline_version,
@@ -237,11 +276,11 @@ def infra_validate_op(
     summary: Output[Markdown],
 ):
     """Load the export as TF Serving would (fresh process, TF + TF Text only) and answer the warm-up requests."""
-    from components import executors
+    from components import executors, ui
 
     result = executors.infra_validate(serving.path, name, version)
-    executors.write_ui(metrics, result["figures"], summary, result["markdown"])
-    executors.record_lineage(
+    ui.write_ui(metrics, result["figures"], summary, result["markdown"])
+    ui.record_lineage(
         [metrics, summary],
         data_fingerprint=serving.metadata.get("data_fingerprint", ""),
         pipeline_version=pipeline_version,
@@ -264,11 +303,11 @@ def push_op(
 ) -> str:
     """Copy the blessed export and the metrics it was blessed with to the serving directory (never overwriting a
     version); returns where it went."""
-    from components import executors
+    from components import executors, ui
 
     result = executors.push(serving.path, name, version, push_dir, evaluation.path)
-    executors.write_ui(metrics, result["figures"], summary, result["markdown"])
-    executors.record_lineage(
+    ui.write_ui(metrics, result["figures"], summary, result["markdown"])
+    ui.record_lineage(
         [metrics, summary],
         data_fingerprint=serving.metadata.get("data_fingerprint", ""),
         pipeline_version=pipeline_version,

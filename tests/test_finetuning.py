@@ -11,6 +11,7 @@ import pytest
 from realm.evaluation.openqa import BlessingPolicy, bless, run_evaluation
 from realm.finetuning.questions import Question, QuestionFileError, read_questions, sample_questions, split_of
 from realm.presets import model_config
+from realm.pretrained import from_pretrained
 
 ARTICLES = {
     "Zebra Lake": "Zebra Lake is a lake in the Kettle Mountains. Its deepest point is 212 metres below the surface.",
@@ -150,6 +151,8 @@ def test_finetuning_learns_the_training_questions(corpus, tmp_path):
     assert losses[-1] < 0.6 * losses[0], losses
     assert after["metrics"]["exact_match"] >= before["metrics"]["exact_match"] + 0.3, (before, after)
     assert after["metrics"]["exact_match"] >= 0.5 and last["step"] == 150
+    # The question length it trained with (16, not ORQA's 64) is saved with it: evaluation and export read as it did.
+    assert from_pretrained(str(tmp_path / "after" / "final")).query_seq_len == 16
     for name in ("predictions.jsonl", "metrics.json", "report.md", "blessing.json", "recall_at_k.png"):
         assert os.path.exists(tmp_path / "eval-after" / name), name
     with open(tmp_path / "eval-after" / "predictions.jsonl") as f:

@@ -91,7 +91,7 @@ def test_compiled_pipeline_records_version_gpus_caching_and_placement(compiled):
     assert parameters["ict_batch_size"]["defaultValue"] == 4096  # base: ORQA's, not pre-training's 512
     warm_start = root["warm-start-op"]["inputs"]["parameters"]
     for argument, pipeline_parameter in [
-        ("batch_size", "ict_batch_size"), ("query_seq_len", "query_seq_len"),
+        ("ict_batch_size", "ict_batch_size"), ("query_seq_len", "query_seq_len"),
         ("candidate_seq_len", "candidate_seq_len"),
     ]:  # fmt: skip
         assert warm_start[argument]["componentInputParameter"] == pipeline_parameter, argument
@@ -244,7 +244,8 @@ def _output_artifacts(run_dir: str, task: str) -> dict[str, dict]:
 
 
 def test_local_run_shows_every_step_in_the_ui_with_lineage(local_run):
-    from components.executors import BLESSED_METRICS, LINEAGE_KEYS
+    from components.executors import BLESSED_METRICS
+    from components.ui import LINEAGE_KEYS
 
     run_dir = local_run["run_dir"]
     outputs = {task: _output_artifacts(run_dir, task) for task in TASKS}
@@ -286,7 +287,7 @@ def test_local_run_shows_every_step_in_the_ui_with_lineage(local_run):
 def test_record_lineage_stamps_every_artifact_and_refuses_a_missing_fingerprint():
     from kfp.dsl import HTML, Markdown, Metrics
 
-    from components.executors import record_lineage
+    from components.ui import record_lineage
 
     artifacts = [Metrics(), Markdown(), HTML()]
     lineage = record_lineage(

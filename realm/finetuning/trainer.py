@@ -224,6 +224,7 @@ class Finetuner:
         import tensorflow as tf
 
         from realm.data.block_store import BlockStore
+        from realm.modeling.models.open_qa import QUERY_SEQ_LEN_KEY
         from realm.pretraining.schedule import bert_adamw
         from realm.retrieval.index import BlockIndex, publish_index
 
@@ -233,6 +234,7 @@ class Finetuner:
         self.model = init_open_qa_model(cfg, len(self.blocks))
         self.tokenizer = self.model.tokenizer
         self.model.query_seq_len = cfg.query_seq_len
+        self.model.config.extra[QUERY_SEQ_LEN_KEY] = cfg.query_seq_len  # saved with the model (config.json)
         index = BlockIndex.load_latest(self.paths["index"])
         if index is None:
             embeddings = load_block_embeddings(cfg, self.model.embedder, self.blocks)

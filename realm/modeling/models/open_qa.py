@@ -11,6 +11,8 @@ from realm.modeling.models.embedder import RealmEmbedder
 from realm.modeling.models.reader import RealmReader
 from realm.retrieval.mips import DEFAULT_CHUNK_SIZE, exact_top_k
 
+QUERY_SEQ_LEN_KEY = "query_seq_len"  # kept in RealmConfig.extra (not an HF field)
+
 
 class RealmForOpenQA(keras.Model):
     """End-to-end open-domain QA over a fixed corpus, batched over questions (HF's takes one at a time).
@@ -25,14 +27,16 @@ class RealmForOpenQA(keras.Model):
         config: RealmConfig,
         tokenizer=None,
         block_records=None,
-        query_seq_len: int = 64,
+        query_seq_len: int | None = None,
         mips_chunk_size: int = DEFAULT_CHUNK_SIZE,
         **kwargs,
     ):
         kwargs.setdefault("name", "realm_for_open_qa")
         super().__init__(**kwargs)
         self.config = config
-        self.query_seq_len = query_seq_len
+        # The question length fine-tuning used travels in the config, so evaluation and the export read questions
+        # as the model was trained to (a HF config without it: ORQA's 64).
+        self.query_seq_len = query_seq_len or int(config.extra.get(QUERY_SEQ_LEN_KEY, 64))
         self.mips_chunk_size = mips_chunk_size
         self.embedder = RealmEmbedder(config, name="embedder")
         self.reader = RealmReader(config, name="reader")
