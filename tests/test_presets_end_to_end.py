@@ -12,48 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pytest
 
+from benchmarks.bench_presets import SHORT_RUN, write_question_file, write_random_bert_checkpoint
 from tests.conftest import write_sample_slice
-
-SHORT_RUN = {
-    "ict_steps": 2, "ict_batch_size": 2, "pretrain_steps": 2, "pretrain_batch_size": 1, "refresh_every": 1,
-    "mlm_head_fit_steps": 1, "mlm_warmup_steps": 1, "finetune_steps": 2, "finetune_batch_size": 1, "num_shards": 1,
-    "searcher_beam_size": 8,
-}  # fmt: skip
-
-
-def write_random_bert_checkpoint(directory: str, preset: str) -> str:
-    """A HF-layout BERT directory (config.json, model.safetensors, vocab.txt) shaped like the preset's model, with
-    random weights: what `init_checkpoint` reads from a real BERT-base download."""
-    from realm.checkpoints.loading import extract_state_dict
-    from realm.checkpoints.state_dict import write_safetensors
-    from realm.modeling.models import RealmKnowledgeAugEncoder
-    from realm.presets import model_config
-    from realm.resources import default_vocab_file
-
-    config = model_config(preset)
-    encoder = RealmKnowledgeAugEncoder(config).build_for_inference()
-    os.makedirs(directory, exist_ok=True)
-    fields = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-              "hidden_act", "max_position_embeddings", "type_vocab_size", "layer_norm_eps")  # fmt: skip
-    with open(os.path.join(directory, "config.json"), "w", encoding="utf-8") as f:
-        json.dump({"model_type": "bert", **{k: getattr(config, k) for k in fields}}, f, indent=2)
-    write_safetensors(extract_state_dict(encoder), os.path.join(directory, "model.safetensors"))
-    shutil.copy(default_vocab_file(), os.path.join(directory, "vocab.txt"))
-    return directory
-
-
-def write_question_file(path: str, count: int = 4) -> str:
-    """A few sample questions: the evaluation of a BERT-base reader over all 103 would dominate the run."""
-    from realm.finetuning.questions import sample_questions
-
-    with open(path, "w", encoding="utf-8") as f:
-        for question in sample_questions("test")[:count]:
-            f.write(json.dumps({"question": question.question, "answers": question.answers}) + "\n")
-    return path
 
 
 @pytest.mark.heavy

@@ -49,7 +49,7 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint(slice_corpus, tmp_path):
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
-    resumed = int(re.search(r"resumed from \S+ at step (\d+)", second.stderr).group(1))
+    resumed = int(re.search(r"resumed pre-training from \S+ at step (\d+)", second.stderr).group(1))
     assert 20 <= resumed <= killed_at and killed_at - resumed <= 10  # at most one checkpoint interval lost
     assert json.loads(second.stdout[second.stdout.index("{") :])["step"] == 60
     assert run_metrics(run)[-1]["step"] == 60

@@ -19,7 +19,6 @@ Output directory:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -40,6 +39,7 @@ from realm.pretraining.masking import MaskingConfig, is_held_out, pretraining_da
 from realm.pretraining.schedule import bert_adamw
 from realm.pretraining.sidecar import SidecarSupervisor
 from realm.retrieval.index import BlockIndex
+from realm.training_log import StepLogger
 from realm.training_loop import resume
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,14 @@ class PretrainConfig:
     @property
     def joint_seq_len(self) -> int:
         return self.query_seq_len + self.candidate_seq_len
+
+
+def describe_pretraining_step(metrics: dict[str, float]) -> str:
+    frozen = " retriever frozen (MLM warm-up)" if metrics["retriever_frozen"] else ""
+    return (
+        f"loss {metrics['loss']:.4f} utility {metrics['retrieval_utility']:.4f} index v{int(metrics['index_version'])}"
+        f" (stale {int(metrics['staleness_steps'])} steps){frozen}"
+    )
 
 
 class Pretrainer:
@@ -425,7 +433,6 @@ class Pretrainer:
 
     # ------------------------------------------------------------------------------------------------ run
     def run(self) -> dict[str, float]:
-        import tensorflow as tf
 
         cfg = self.config
         os.makedirs(self.out, exist_ok=True)
@@ -463,11 +470,21 @@ class Pretrainer:
             env=self.gpu_split.sidecar_env,
         )
         sidecar.start()
-        writer = tf.summary.create_file_writer(self.paths["tensorboard"])
+        steps = StepLogger(
+            self.paths["tensorboard"],
+            self.metrics_path,
+            total_steps=cfg.steps,
+            start_step=start_step,
+            batch_size=cfg.batch_size,
+            log_every=cfg.log_every,
+            rate_name="window_examples_per_second",
+            describe=describe_pretraining_step,
+            logger=logger,
+            record_every_step=True,
+        )
         last: dict[str, float] = {}
         try:
             self._wait_for_index(sidecar)
-            window_start, window_examples = time.time(), 0
             for step in range(start_step, cfg.steps):
                 step_start = time.time()
                 self._maybe_swap_index()
@@ -480,16 +497,16 @@ class Pretrainer:
                 train_step = self.mlm_warmup_step if warming_up else self.train_step
                 result = {k: float(v) for k, v in train_step(self._distribute(batch)).items()}
                 self.step.assign(step + 1)
-                window_examples += cfg.batch_size
                 done = step + 1
                 # A frozen retriever has nothing new to index: the sidecar would re-embed the same weights.
                 if (done % cfg.refresh_every == 0 and not warming_up) or done == cfg.steps:
                     self._export_embedder(done)
                 exported_at = self.export_times.get(self.index.embedder_step, self.index.meta["published_at"])
+                learning_rate = float(self.schedule(done))
                 last = {
                     **result,
                     "step": done,
-                    "learning_rate": float(self.schedule(done)),
+                    "learning_rate": learning_rate,
                     "retriever_frozen": int(warming_up),
                     "index_version": self.index.embedder_step,
                     # Retriever steps the index lags behind: a frozen retriever does not age the index.
@@ -498,10 +515,7 @@ class Pretrainer:
                     "examples_per_second": cfg.batch_size / max(time.time() - step_start, 1e-9),
                     "sidecar_restarts": sidecar.restarts,
                 }
-                self._record(writer, last)  # every step; the console gets every log_every-th
-                if done % cfg.log_every == 0 or done == cfg.steps or done == start_step + 1:
-                    self._print_progress(last, window_examples / max(time.time() - window_start, 1e-9))
-                    window_start, window_examples = time.time(), 0
+                steps.step_done(done, last, learning_rate)  # every step recorded, every log_every-th printed
                 if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                     self.manager.save(checkpoint_number=done)
             # The run's newest index then matches its final embedder, so fine-tuning can reuse it as is.
@@ -510,35 +524,8 @@ class Pretrainer:
         finally:
             exports.mark_done(self.paths["exports"])
             sidecar.stop()
-            writer.close()
+            steps.close()
         return self._finish(sidecar, last)
-
-    def _record(self, writer, metrics: dict[str, float]) -> None:
-        import tensorflow as tf
-
-        step = int(metrics["step"])
-        with writer.as_default(step=step):
-            for name, value in metrics.items():
-                if name != "step":
-                    tf.summary.scalar(name, value)
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(metrics) + "\n")
-
-    def _print_progress(self, metrics: dict[str, float], examples_per_second: float) -> None:
-        step = int(metrics["step"])
-        eta = (self.config.steps - step) / max(examples_per_second / self.config.batch_size, 1e-9)
-        logger.info(
-            "step %d/%d loss %.4f utility %.4f index v%d (stale %d steps)%s %.1f ex/s ETA %.0fs",
-            step,
-            self.config.steps,
-            metrics["loss"],
-            metrics["retrieval_utility"],
-            metrics["index_version"],
-            metrics["staleness_steps"],
-            " retriever frozen (MLM warm-up)" if metrics["retriever_frozen"] else "",
-            examples_per_second,
-            eta,
-        )
 
     def _save_warmed_up_encoder(self) -> None:
         """The encoder as the MLM warm-up left it: the costly part of a run, reusable by `--init-encoder` (to try
