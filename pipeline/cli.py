@@ -185,7 +185,8 @@ def run_local(
             kfp_runner = local.DockerRunner(**containers.prepare_run(plan, output_dir, params))
             settings = ClusterSettings(image=plan.image, gpu_image=plan.gpu_image)
         local.init(runner=kfp_runner, pipeline_root=pipeline_root, workspace_root=workspace)
-        build_pipeline(settings, preset)(**params)
+        with containers.exit_codes_kept(enabled=plan is not None):
+            build_pipeline(settings, preset)(**params)
     except RuntimeError as exc:  # kfp.local: "Task 'x' finished with status FAILURE"
         raise containers.failed_step(exc, plan) from None
     finally:
