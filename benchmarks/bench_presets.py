@@ -79,7 +79,29 @@ def run_preset(preset: str, workdir: str, pages: int, checkout: str | None, full
     summary = _printed_summary(result.stdout)
     if result.returncode:
         print(result.stderr[-3000:], file=sys.stderr)
-    return {"command": " ".join(command), "exit_code": result.returncode, "minutes": minutes, "summary": summary}
+    stages = _last_logged_metrics(summary["run_dir"]) if summary else {}
+    return {
+        "command": " ".join(command),
+        "exit_code": result.returncode,
+        "minutes": minutes,
+        "summary": summary,
+        "last_logged": stages,
+    }
+
+
+def _last_logged_metrics(run_dir: str) -> dict:
+    """Each training step's last logged metrics (loss and co.), to compare two runs beyond their final figures."""
+    import glob
+
+    last = {}
+    for path in sorted(glob.glob(os.path.join(run_dir, "*-op", "*", "metrics.jsonl"))):
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        if lines:
+            step = os.path.relpath(os.path.dirname(os.path.dirname(path)), run_dir)
+            timings = ("per_second", "seconds")  # differ from run to run by nature
+            last[step] = {k: v for k, v in json.loads(lines[-1]).items() if not any(t in k for t in timings)}
+    return last
 
 
 def _printed_summary(printed: str) -> dict | None:
