@@ -572,7 +572,9 @@ def _run_export(args: argparse.Namespace) -> int:
 def _add_ask(subparsers) -> None:
     parser = subparsers.add_parser("ask", help="ask an exported model (in-process) or a TF Serving server")
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--model", metavar="DIR", help="an exported version directory (<base>/<name>/<version>)")
+    target.add_argument(
+        "--model", metavar="DIR", help="an exported model: <base>/<name>/<version>, or <base> (its newest version)"
+    )
     target.add_argument("--server", metavar="HOST:PORT", help="TF Serving (REST port 8501, gRPC port 8500)")
     parser.add_argument("--name", default="realm", help="model name on the server")
     parser.add_argument("--protocol", choices=["rest", "rest-columnar", "grpc"], default="rest")
@@ -583,15 +585,16 @@ def _add_ask(subparsers) -> None:
 def _run_ask(args: argparse.Namespace) -> int:
     from realm.export import client
 
+    questions = [client.valid_text(q) for q in args.questions]
     if args.model:
         from realm.export.saved_model import answer_locally
 
-        rows = answer_locally(args.model, args.questions)
+        rows = answer_locally(args.model, questions, args.name)
     elif args.protocol == "grpc":
-        rows = client.ask_grpc(args.server, args.name, args.questions)
+        rows = client.ask_grpc(args.server, args.name, questions)
     else:
-        rows = client.ask_rest(args.server, args.name, args.questions, columnar=args.protocol == "rest-columnar")
-    for question, row in zip(args.questions, rows, strict=True):
+        rows = client.ask_rest(args.server, args.name, questions, columnar=args.protocol == "rest-columnar")
+    for question, row in zip(questions, rows, strict=True):
         print(client.format_answer(question, row))
     return 0
 

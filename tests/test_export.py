@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -388,3 +389,32 @@ def _jsonable(value):
     if isinstance(value, np.ndarray):
         return [_jsonable(v) for v in value]
     return value.item()
+
+
+def test_ask_takes_the_serving_base_and_says_one_line_for_each_mistake(exported, tmp_path, capsys):
+    """`realm ask --model` as people call it: the base directory TF Serving takes (its newest version answers),
+    questions that are not valid UTF-8 (answered), and each wrong path or request as one line, exit code 2."""
+    from realm.cli import main
+
+    version_dir = exported[1]
+    base = os.path.dirname(os.path.dirname(version_dir))
+    assert main(["ask", "--model", base, "who founded the company", "caf\udce9 au lait?"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("Q: ") == 2 and "caf\ufffd au lait?" in printed
+    (tmp_path / "notes.txt").write_text("not a model")
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "garbage" / "saved_model.pb").write_bytes(b"\x00\x01 not a protobuf \xff" * 10)
+    mistakes = {
+        str(tmp_path / "missing"): "no such directory",
+        str(tmp_path / "notes.txt"): "a file, not an exported model directory",
+        str(tmp_path / "garbage"): "is not a SavedModel|cannot load the SavedModel",
+        str(tmp_path): "no saved_model.pb here",
+        os.path.join(base, "realm_embedder_hub", "7"): "not an open-QA export",
+    }
+    for path, message in mistakes.items():
+        assert main(["ask", "--model", path, "who?"]) == 2, path
+        err = capsys.readouterr().err.strip()
+        assert re.search(message, err) and len(err.splitlines()) == 1, err
+    assert main(["ask", "--model", version_dir, *(["who?"] * 300)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "refused the request (300 questions): at most 256 questions" in err and len(err.splitlines()) == 1

@@ -272,3 +272,18 @@ def test_pretraining_index_is_reused_only_when_it_matches(tmp_path, monkeypatch)
     assert embeddings(blocks=13) is fresh  # another corpus
     publish_index(str(run / "index"), stored, embedder_step=5, extra_meta={"block_seq_len": 64})
     assert embeddings() is fresh  # not the final embedder's
+
+
+def test_question_files_that_are_not_questions_are_one_clear_error(tmp_path, capsys):
+    from realm.cli import main
+
+    binary = tmp_path / "questions.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(QuestionFileError, match="not UTF-8 text"):
+        read_questions(str(binary))
+    three = tmp_path / "three.tsv"
+    three.write_text("who wrote it\tb\tc\n")  # once read as the one answer "b\tc"
+    with pytest.raises(QuestionFileError, match=r"three.tsv:1: 3 tab-separated column\(s\)"):
+        read_questions(str(three))
+    assert main(["evaluate", "--model", str(tmp_path), "--out", str(tmp_path / "o"), "--questions", str(binary)]) == 2
+    assert "not UTF-8 text" in capsys.readouterr().err

@@ -12,6 +12,12 @@ from realm.errors import RealmError
 OUTPUTS = ("answer", "answer_score", "block_ids", "block_titles", "retrieval_scores")
 
 
+def valid_text(question: str) -> str:
+    """`question` as valid Unicode: command-line bytes in another encoding arrive as lone surrogates, which are
+    replaced (U+FFFD), so such a question is answered (and printed) rather than refused."""
+    return question.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class ServingError(RealmError):
     pass
 

@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import time
 
 import tensorflow as tf
 
 from realm.errors import RealmError
+from realm.export.client import valid_text
 from realm.retrieval.mips import DEFAULT_CHUNK_SIZE, exact_top_k
 
 logger = logging.getLogger(__name__)
@@ -267,11 +269,55 @@ def saved_model_ops(path: str) -> set[str]:
     return ops
 
 
-def answer_locally(export_dir: str, questions: list[str]) -> list[dict]:
+def resolve_version_dir(path: str, name: str = "realm") -> str:
+    """The SavedModel version directory `path` names: itself, or the newest version under a model directory
+    (`<base>/<name>`) or a serving base directory (`<base>`, the path TF Serving takes), as TF Serving picks."""
+    if not os.path.exists(path):
+        raise ExportError(f"{path}: no such directory (expected an exported model, <base>/<name>/<version>)")
+    if not os.path.isdir(path):
+        raise ExportError(f"{path}: a file, not an exported model directory (<base>/<name>/<version>)")
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    for model_dir in (path, os.path.join(path, name)):
+        if not os.path.isdir(model_dir):
+            continue
+        for version in sorted((int(d) for d in os.listdir(model_dir) if d.isdigit()), reverse=True):
+            candidate = os.path.join(model_dir, str(version))
+            if os.path.exists(os.path.join(candidate, "saved_model.pb")):
+                logger.info("answering with %s (the newest version under %s)", candidate, path)
+                return candidate
+    raise ExportError(
+        f"{path}: no saved_model.pb here, nor a numbered version under it or under {os.path.join(path, name)} "
+        "(expected the output of `realm export` or the pipeline's push step)"
+    )
+
+
+def answer_locally(export_dir: str, questions: list[str], name: str = "realm") -> list[dict]:
     import tensorflow_text  # noqa: F401  (registers the WordPiece ops the graph uses)
 
-    loaded = tf.saved_model.load(export_dir)
-    out = loaded.signatures["serving_default"](question=tf.constant(questions))
+    path = resolve_version_dir(export_dir, name)
+    try:
+        loaded = tf.saved_model.load(path)
+    except (OSError, ValueError, tf.errors.OpError) as err:
+        raise ExportError(f"{path}: cannot load the SavedModel ({str(err).splitlines()[0][:200]})") from None
+    except Exception as err:  # a corrupt saved_model.pb fails in protobuf parsing with its own error types
+        if type(err).__module__.startswith("google.protobuf"):
+            raise ExportError(f"{path}: saved_model.pb is not a SavedModel (corrupt or another file)") from None
+        raise
+    signature = getattr(loaded, "signatures", {}).get("serving_default")
+    inputs = signature.structured_input_signature[1] if signature is not None else {}
+    if list(inputs) != ["question"]:
+        raise ExportError(
+            f"{path}: not an open-QA export (its serving_default takes {sorted(inputs) or 'nothing'}, not "
+            "`question`); `realm ask` takes the output of `realm export`"
+        )
+    try:
+        questions = [valid_text(q) for q in questions]
+        out = signature(question=tf.constant([q.encode("utf-8") for q in questions]))
+    except tf.errors.InvalidArgumentError as err:
+        asserted = re.search(r"assertion failed: \[([^\]]+)\]", err.message)
+        reason = asserted.group(1) if asserted else err.message.strip().splitlines()[-1][:200]
+        raise ExportError(f"{path}: the model refused the request ({len(questions)} questions): {reason}") from None
     return [
         {
             "question": q,

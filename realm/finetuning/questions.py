@@ -64,36 +64,50 @@ def _split(value, path: str, line_number: int) -> str | None:
 
 
 def read_questions(path: str, regex: bool | None = None) -> list[Question]:
-    if not os.path.exists(path):
+    """JSONL (`question`, `answer`/`answers`, optional `title`, `split`) or TSV (`question<TAB>answers`, answers a
+    Python list or one string) lines, UTF-8."""
+    if not os.path.isfile(path):
         raise QuestionFileError(f"{path}: question file not found")
     regex = ("trec" in os.path.basename(path).lower()) if regex is None else regex
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise QuestionFileError(
+            f"{path}: not UTF-8 text (byte {exc.start}); a question file is JSONL or TSV lines"
+        ) from None
     questions = []
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith("{"):
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise QuestionFileError(f"{path}:{line_number}: invalid JSON ({exc})") from None
-                text = record.get("question")
-                answers = record.get("answer", record.get("answers"))
-                title = record.get("title", "")
-                split = _split(record.get("split"), path, line_number)
-            else:
-                text, _, answer_field = line.partition("\t")
-                try:
-                    answers = ast.literal_eval(answer_field) if answer_field.startswith("[") else answer_field
-                except (ValueError, SyntaxError):
-                    raise QuestionFileError(
-                        f"{path}:{line_number}: cannot read the answer list {answer_field!r}"
-                    ) from None
-                title, split = "", None
-            if not isinstance(text, str) or not text.strip():
-                raise QuestionFileError(f"{path}:{line_number}: no question text")
-            questions.append(Question(text.strip(), _answers(answers, path, line_number), regex, title, split))
+    for line_number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise QuestionFileError(f"{path}:{line_number}: invalid JSON ({exc})") from None
+            text = record.get("question")
+            answers = record.get("answer", record.get("answers"))
+            title = record.get("title", "")
+            split = _split(record.get("split"), path, line_number)
+        else:
+            columns = line.split("\t")
+            if len(columns) != 2:
+                raise QuestionFileError(
+                    f"{path}:{line_number}: {len(columns)} tab-separated column(s); a TSV line is "
+                    "QUESTION<TAB>ANSWERS (answers a Python list, e.g. ['Paris'], or one answer)"
+                )
+            text, answer_field = columns
+            try:
+                answers = ast.literal_eval(answer_field) if answer_field.startswith("[") else answer_field
+            except (ValueError, SyntaxError):
+                raise QuestionFileError(
+                    f"{path}:{line_number}: cannot read the answer list {answer_field!r}"
+                ) from None
+            title, split = "", None
+        if not isinstance(text, str) or not text.strip():
+            raise QuestionFileError(f"{path}:{line_number}: no question text")
+        questions.append(Question(text.strip(), _answers(answers, path, line_number), regex, title, split))
     if not questions:
         raise QuestionFileError(f"{path}: no questions")
     return questions
