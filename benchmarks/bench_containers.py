@@ -77,7 +77,8 @@ def main() -> None:
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             results = {k: v for k, v in json.load(f).items() if k != "machine"}
-    results["pipeline_version"] = pipeline_version()
+    # Pinned: a commit made during the benchmark must not change the tag between the build and the runs.
+    os.environ["REALM_PIPELINE_VERSION"] = results["pipeline_version"] = pipeline_version()
     for variant in args.build:
         results.setdefault("images", {})[variant] = build(variant, args.no_cache)
         print(json.dumps(results["images"][variant]))

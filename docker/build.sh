@@ -10,7 +10,8 @@
 #   --push              push the built images (log in to the registry first)
 #   --no-cache          rebuild every layer
 # Environment: REALM_IMAGE_REGISTRY (default ghcr.io/realm-pipeline), BUILD_NETWORK (default host: builds reach
-# the package registry the way this machine does).
+# the package registry the way this machine does), EXTRA_BUILD_ARGS (more flags for the engine's build, e.g.
+# `--layers=false` for Podman on vfs storage, where every cached layer is a full copy of the image).
 # Prints one line per image: REFERENCE SIZE_BYTES BUILD_SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,8 @@ args=(--network "${BUILD_NETWORK:-host}" -f docker/Dockerfile
       --build-arg "REALM_PIPELINE_VERSION=$version" --build-arg "REVISION=$revision"
       --build-arg "SOURCE=$source_url" --build-arg "CREATED=$created")
 [[ -n "$no_cache" ]] && args+=("$no_cache")
+# shellcheck disable=SC2206  # flags, split on purpose
+[[ -n "${EXTRA_BUILD_ARGS:-}" ]] && args+=(${EXTRA_BUILD_ARGS})
 [[ -n "$base_image" ]] && args+=(--build-arg "BASE_IMAGE=$base_image")
 [[ -n "$ca_bundle" ]] && args+=(--secret "id=extra_ca,src=$(realpath "$ca_bundle")")
 

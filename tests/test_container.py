@@ -36,17 +36,21 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def image(client) -> str:
-    """The CPU image the compiled pipeline names, built with docker/build.sh unless it is already there."""
+def image(client):
+    """The CPU image the compiled pipeline names, built with docker/build.sh unless it is already there. The
+    version is pinned for the module: a commit made meanwhile must not change the tag between build and run."""
     from components.image import cpu_image
     from pipeline.containers import BUILD_SCRIPT, has_image
+    from realm.version import pipeline_version
 
-    ref = cpu_image()
-    if not has_image(client, ref):
-        started = time.time()
-        subprocess.run(["bash", BUILD_SCRIPT, "--cpu-only"], check=True)
-        print(f"built {ref} in {time.time() - started:.0f} s")
-    return ref
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REALM_PIPELINE_VERSION", pipeline_version())
+        ref = cpu_image()
+        if not has_image(client, ref):
+            started = time.time()
+            subprocess.run(["bash", BUILD_SCRIPT, "--cpu-only"], check=True)
+            print(f"built {ref} in {time.time() - started:.0f} s")
+        yield ref
 
 
 def _run_in(client, image: str, *command: str) -> str:
