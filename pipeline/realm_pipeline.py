@@ -8,6 +8,7 @@ without a GPU is what `realm pipeline run --local` uses. Evaluation blesses agai
 """
 
 import dataclasses
+import re
 
 from kfp import dsl
 
@@ -31,6 +32,12 @@ PIPELINE_NAME = "realm"
 STEPS = ("preprocess", "warm-start", "pretrain", "finetune", "evaluate", "export", "infra-validate", "push")
 TRAINING_STEPS = ("warm-start", "pretrain", "finetune")
 TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+# Kubernetes quantities as KFP accepts them (checked here, so a bad flag is named instead of failing in KFP).
+CPU_REQUEST = (r"([0-9]*[.])?[0-9]+m?", "a CPU request is a number of cores (8, 0.5) or of millicores (500m)")
+MEMORY_REQUEST = (
+    r"[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?",
+    "a memory request is a whole number with an optional unit: 64G, 64Gi, 512Mi (not GB or MB)",
+)
 
 
 @dataclasses.dataclass
@@ -51,6 +58,16 @@ class ClusterSettings:
     gpu_image: str | None = None  # the training steps'; None: components.image.gpu_image() of the version
 
     def __post_init__(self) -> None:
+        if self.accelerators_per_training_task < 0:
+            raise ValueError(f"--gpus {self.accelerators_per_training_task}: GPUs per training task are 0 or more")
+        requests = [("--cpu", step, value, CPU_REQUEST) for step, value in self.cpu.items()]
+        requests += [("--memory", step, value, MEMORY_REQUEST) for step, value in self.memory.items()]
+        requests += [("--training-cpu", "", self.training_cpu, CPU_REQUEST)]
+        requests += [("--training-memory", "", self.training_memory, MEMORY_REQUEST)]
+        for flag, step, value, (pattern, meaning) in requests:
+            if not re.fullmatch(pattern, str(value)):
+                given = f"{step}={value}" if step else str(value)
+                raise ValueError(f"{flag} {given}: {meaning}")
         for field in ("cpu", "memory", "retries"):
             unknown = set(getattr(self, field)) - set(STEPS)
             if unknown:

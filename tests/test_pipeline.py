@@ -155,6 +155,10 @@ def test_compiled_version_is_dirty_only_with_uncommitted_changes(monkeypatch, tm
         (["--toleration", "gpu=:NoSchedule"], "KEY\\[=VALUE\\]"),
         (["--toleration", "gpu=yes:Sometimes"], "effect must be one of"),
         (["--memory", "pretrain"], "--memory takes NAME=VALUE"),
+        (["--memory", "pretrain=64GB"], "--memory pretrain=64GB: a memory request is a whole number"),
+        (["--cpu", "preprocess=abc"], "--cpu preprocess=abc: a CPU request is a number of cores"),
+        (["--gpus", "-1"], "--gpus -1: GPUs per training task are 0 or more"),
+        (["--training-memory", "lots"], "--training-memory lots: a memory request"),
     ],
 )
 def test_bad_cluster_flags_are_clear_errors(flags, problem, tmp_path, capsys):
