@@ -417,3 +417,12 @@ def test_tf_data_reader_feeds_masking(sample_run):
     example = next(iter(read_pretraining_examples(sample_run[0])))
     assert example["token_ids"].dtype == tf.int64 and example["span_starts"].shape[0] >= 1
     assert example["doc_uid"].dtype == tf.string
+
+
+def test_a_mistyped_flag_is_refused_before_anything_is_made(tmp_path, capsys):
+    """Beam only logs the arguments it cannot parse and runs: a typo would be silently ignored."""
+    out = tmp_path / "corpus"
+    assert realm_main(["preprocess", "--out", str(out), "--blok-max-tokens", "64", "--direct_num_workers=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option(s) --blok-max-tokens: neither a `realm preprocess` flag nor a Beam pipeline option" in err
+    assert not out.exists()

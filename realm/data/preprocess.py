@@ -542,6 +542,23 @@ def resolve_num_shards(options: PreprocessOptions, inputs: list[tuple[str, int]]
     return dataclasses.replace(options, num_shards=auto_num_shards(total, options.bytes_per_shard))
 
 
+def check_beam_args(beam_args: Sequence[str]) -> None:
+    """Refuse an argument no Beam pipeline option knows, before any work: Beam itself only logs "Discarding
+    unparseable args" and runs, so a mistyped flag (`--blok-max-tokens`) would be silently ignored."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for options_class in {str(c): c for c in PipelineOptions.__subclasses__()}.values():  # as Beam parses them
+        options_class._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(list(beam_args))
+    flags = [arg for arg in unknown if arg.startswith("-")]
+    if flags:
+        raise PreprocessError(
+            f"unknown option(s) {' '.join(flags)}: neither a `realm preprocess` flag nor a Beam pipeline option "
+            "(`realm preprocess --help`; Beam's are e.g. --runner, --direct_num_workers, --project)"
+        )
+
+
 def run_preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> dict:
     """Run the pipeline to completion, validate it and return the statistics document."""
     import tensorflow as tf
@@ -550,6 +567,7 @@ def run_preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) ->
 
     if options.num_shards is not None and options.num_shards < 1:
         raise PreprocessError(f"--num-shards must be at least 1, got {options.num_shards}")
+    check_beam_args(beam_args)
     from realm.data.spans import load_callable
 
     for spec, what in ((options.span_finder, "span finder"), (options.sentence_splitter, "sentence splitter")):
