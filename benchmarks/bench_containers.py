@@ -72,20 +72,30 @@ def main() -> None:
     from realm.version import pipeline_version
 
     docker_client()  # a clear error before any work when no engine answers
+    # Pinned: a commit made during the benchmark must not change the tag between the build and the runs.
+    os.environ["REALM_PIPELINE_VERSION"] = version = pipeline_version()
+    measured: dict[str, dict] = {"images": {}, "runs_in_containers": {}}
+    for variant in args.build:
+        measured["images"][variant] = {**build(variant, args.no_cache), "pipeline_version": version}
+        print(json.dumps(measured["images"][variant]))
+    for preset in args.run:
+        figures = run(preset, os.path.join(args.out, preset))
+        measured["runs_in_containers"][preset] = {**figures, "image_version": version}
+        print(preset, json.dumps(measured["runs_in_containers"][preset]))
+    print(write_results(NAME, _merged(measured)))
+
+
+def _merged(measured: dict[str, dict]) -> dict:
+    """The results file with this run's figures in place of the ones it measured again (read at the end, so two
+    benchmarks run side by side, e.g. a build and a run, both keep theirs)."""
     path = os.path.join(RESULTS_DIR, f"{NAME}.json")
-    results = {}
+    results: dict = {}
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             results = {k: v for k, v in json.load(f).items() if k != "machine"}
-    # Pinned: a commit made during the benchmark must not change the tag between the build and the runs.
-    os.environ["REALM_PIPELINE_VERSION"] = results["pipeline_version"] = pipeline_version()
-    for variant in args.build:
-        results.setdefault("images", {})[variant] = build(variant, args.no_cache)
-        print(json.dumps(results["images"][variant]))
-    for preset in args.run:
-        results.setdefault("runs_in_containers", {})[preset] = run(preset, os.path.join(args.out, preset))
-        print(preset, json.dumps(results["runs_in_containers"][preset]))
-    print(write_results(NAME, results))
+    for section, figures in measured.items():
+        results[section] = {**results.get(section, {}), **figures}
+    return results
 
 
 if __name__ == "__main__":
