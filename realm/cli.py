@@ -10,8 +10,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from realm.config import ARCHITECTURES
 from realm.errors import RealmError
-from realm.pretrained import ARCHITECTURES
 
 PRESET_NAMES = ("tiny", "minilm", "base")  # realm.presets.NAMES (a test keeps them equal)
 
@@ -204,7 +204,7 @@ TRAINING_FIELDS = (
 
 
 def _add_pretrain(subparsers) -> None:
-    from realm.pretraining.trainer import PretrainConfig
+    from realm.pretraining.config import PretrainConfig
 
     parser = subparsers.add_parser(
         "pretrain",
@@ -308,7 +308,8 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     import tempfile
 
     from realm.presets import model_config
-    from realm.pretraining.trainer import PretrainConfig, Pretrainer
+    from realm.pretraining.config import PretrainConfig
+    from realm.pretraining.trainer import Pretrainer
 
     overrides = {"num_candidates": args.num_candidates} if args.num_candidates else {}
     with tempfile.TemporaryDirectory(prefix="realm-init-bert-") as workdir:

@@ -15,6 +15,14 @@ from typing import Any
 from realm.errors import RealmConfigError
 
 SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "tanh")
+# The model classes a saved directory can hold (HF's five REALM classes), named in config.json's `architectures`.
+ARCHITECTURES = (
+    "RealmEmbedder",
+    "RealmScorer",
+    "RealmKnowledgeAugEncoder",
+    "RealmReader",
+    "RealmForOpenQA",
+)
 
 
 @dataclasses.dataclass

@@ -16,18 +16,11 @@ import numpy as np
 
 from realm.checkpoints.loading import extract_state_dict, load_state_dict
 from realm.checkpoints.state_dict import SAFETENSORS_NAME, find_weights_file, read_state_dict, write_safetensors
-from realm.config import RealmConfig
+from realm.config import ARCHITECTURES, RealmConfig
 from realm.errors import CheckpointError, RealmConfigError
 
 logger = logging.getLogger(__name__)
 
-ARCHITECTURES = (
-    "RealmEmbedder",
-    "RealmScorer",
-    "RealmKnowledgeAugEncoder",
-    "RealmReader",
-    "RealmForOpenQA",
-)
 BLOCK_RECORDS_NAME = "block_records.npy"
 VOCAB_NAME = "vocab.txt"
 
