@@ -19,7 +19,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pipeline.cli import PipelineError
 
@@ -31,11 +31,10 @@ BUILD_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 
 @dataclass
 class ContainerPlan:
-    """The images a local container run uses and how DockerRunner starts them."""
+    """The images a local container run uses: the CPU image, and the one its training steps run from."""
 
     image: str
     gpu_image: str
-    run_args: dict = field(default_factory=dict)
 
 
 def docker_client():
@@ -168,7 +167,6 @@ def prepare_run(plan: ContainerPlan, output_dir: str, params: dict, gpu: bool | 
         run_args["user"] = f"{os.getuid()}:{os.getgid()}"
     if plan.gpu_image != plan.image and (has_gpu() if gpu is None else gpu):
         run_args["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
-    plan.run_args = run_args
     return run_args
 
 
