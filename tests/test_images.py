@@ -123,3 +123,34 @@ def test_a_failed_task_is_reported_as_its_step_and_image():
     nested = RuntimeError("Pipeline 'realm' finished with status FAILURE. Inner task failed: 'push-op' inside 'x'.")
     assert str(failed_step(nested, plan)) == f"step push failed in its container ({CPU}); its log is above"
     assert str(failed_step(coloured, None)) == "step finetune failed; its log is above"
+
+
+def test_build_images_runs_the_build_script_with_the_engine_behind_the_api(version, tmp_path, monkeypatch):
+    """--build-images: the missing CPU image is built by docker/build.sh with the engine the API belongs to
+    (a docker CLI cannot build through Podman's API)."""
+    import pipeline.containers as containers
+
+    calls = tmp_path / "calls"
+    script = tmp_path / "build.sh"
+    script.write_text(f'echo "$* engine=$CONTAINER_ENGINE" >> {calls}\n')
+    monkeypatch.setattr(containers, "BUILD_SCRIPT", str(script))
+    monkeypatch.delenv("CONTAINER_ENGINE", raising=False)
+    client = _FakeClient()
+    client.version = lambda: {"Components": [{"Name": "Podman Engine"}, {"Name": "Conmon"}]}
+    plan = plan_images(client, build=True, gpu=False)
+    assert calls.read_text() == "--cpu-only engine=podman\n"
+    assert (plan.image, plan.gpu_image) == (CPU, CPU)
+    script.write_text("exit 3\n")
+    with pytest.raises(PipelineError, match=r"docker/build\.sh --cpu-only failed \(exit 3\)"):
+        plan_images(client, build=True, gpu=False)
+
+
+def test_run_with_the_docker_runner_and_no_engine_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    from realm.cli import main
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    argv = ["pipeline", "run", "--local", "--runner", "docker", "--preset", "tiny", "--output", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"no container engine answers at unix://{tmp_path}/no-engine.sock" in err and "DOCKER_HOST" in err
+    assert len(err.strip().splitlines()) == 1
