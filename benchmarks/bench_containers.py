@@ -28,6 +28,7 @@ def build(variant: str, no_cache: bool) -> dict:
     engine's layer cache left to do)."""
     from pipeline.containers import BUILD_SCRIPT
 
+    extra = os.environ.get("EXTRA_BUILD_ARGS", "")
     command = ["bash", BUILD_SCRIPT, f"--{variant}-only", *(["--no-cache"] if no_cache else [])]
     line = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
     ref, size, seconds = line.split()
@@ -36,7 +37,9 @@ def build(variant: str, no_cache: bool) -> dict:
         "size_bytes": int(size),
         "size_gb": round(int(size) / 1e9, 2),
         "build_seconds": int(seconds),
-        "layer_cache": "none" if no_cache else "used",
+        # --layers=false (EXTRA_BUILD_ARGS) caches no layer either: the build starts from the base image too.
+        "layer_cache": "none" if no_cache or "--layers=false" in extra else "used",
+        "extra_build_args": extra,
     }
 
 
