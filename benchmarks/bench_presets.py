@@ -77,8 +77,12 @@ def run_preset(preset: str, workdir: str, pages: int, checkout: str | None, full
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=checkout or None)
     minutes = round((time.time() - started) / 60, 2)
     summary = _printed_summary(result.stdout)
-    if result.returncode:
-        print(result.stderr[-3000:], file=sys.stderr)
+    failure = None
+    if result.returncode:  # the failed step's own log (the task's traceback) is in the middle of the output
+        printed = result.stdout + result.stderr
+        at = max(printed.rfind("Traceback (most recent call last)"), 0)
+        failure = printed[at : at + 4000]
+        print(failure, file=sys.stderr)
     stages = _last_logged_metrics(summary["run_dir"]) if summary else {}
     return {
         "command": " ".join(command),
@@ -86,6 +90,7 @@ def run_preset(preset: str, workdir: str, pages: int, checkout: str | None, full
         "minutes": minutes,
         "summary": summary,
         "last_logged": stages,
+        **({"failure": failure} if failure else {}),
     }
 
 
