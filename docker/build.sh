@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build (and with --push, push) the CPU and GPU images, tagged with the pipeline version the compiled pipeline
-# references (`realm pipeline version`), with Docker or Podman: whichever is installed (Docker first), or
+# references (`realm --version`), with Docker or Podman: whichever is installed (Docker first), or
 # CONTAINER_ENGINE=docker|podman.
 #
 # Usage: docker/build.sh [--cpu-only | --gpu-only] [--push] [--no-cache] [--base-image IMAGE] [--ca-bundle FILE]

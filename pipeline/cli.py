@@ -159,13 +159,15 @@ def run_local(
     overrides: dict | None = None,
     runner: str = "subprocess",
     build_images: bool = False,
+    verbose: bool = True,
 ) -> dict:
     """The whole DAG on this machine with kfp.local: tasks run one after another as subprocesses of this Python,
     or with runner="docker" each in the project image the compiled pipeline names, as on a cluster (see
-    pipeline.containers; build_images builds missing images first)."""
+    pipeline.containers; build_images builds missing images first). Not verbose, kfp.local's output goes to
+    <output_dir>/pipeline.log and the console shows the project's lines and the steps (pipeline.console)."""
     from kfp import local
 
-    from pipeline import containers
+    from pipeline import console, containers
     from pipeline.realm_pipeline import ClusterSettings, build_pipeline
 
     overrides = check_params(preset, overrides or {})  # before anything is made: a bad parameter loses nothing
@@ -179,16 +181,17 @@ def run_local(
     params.update(overrides)
     logger.info("running the REALM pipeline locally (preset %s); outputs in %s", preset, output_dir)
     settings, plan, kfp_runner = None, None, local.SubprocessRunner(use_venv=False)
+    log_path = None if verbose else os.path.join(output_dir, "pipeline.log")
     try:
         if runner == "docker":
             plan = containers.plan_images(containers.docker_client(), build_images)
             kfp_runner = local.DockerRunner(**containers.prepare_run(plan, output_dir, params))
             settings = ClusterSettings(image=plan.image, gpu_image=plan.gpu_image)
         local.init(runner=kfp_runner, pipeline_root=pipeline_root, workspace_root=workspace)
-        with containers.exit_codes_kept(enabled=plan is not None):
+        with console.quiet(log_path, verbose), containers.exit_codes_kept(enabled=plan is not None):
             build_pipeline(settings, preset)(**params)
     except RuntimeError as exc:  # kfp.local: "Task 'x' finished with status FAILURE"
-        raise containers.failed_step(exc, plan) from None
+        raise containers.failed_step(exc, plan, log_path) from None
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
     runs = sorted(glob.glob(os.path.join(pipeline_root, "realm-*")), key=os.path.getmtime)
@@ -413,6 +416,8 @@ def _add_credential_flags(parser) -> None:
 
 
 PRESET_NAMES = ("tiny", "minilm", "base")  # realm.presets.NAMES, without importing TensorFlow for --help
+DEFAULT_PRESET = "minilm"  # the same for compile, run and submit: the one that runs anywhere without inputs
+PRESET_HELP = "model sizes and recipe (realm/presets.py; default: %(default)s)"
 INIT_CHECKPOINT_HELP = (
     "warm start (the init_checkpoint parameter; required by --preset base): a BERT-base directory or a Google "
     "BERT/REALM/ORQA TF checkpoint, local or gs://"
@@ -425,11 +430,11 @@ def add_parser(subparsers) -> None:
 
     compile_parser = commands.add_parser("compile", help="write the pipeline IR YAML")
     compile_parser.add_argument("--out", required=True, metavar="FILE")
-    compile_parser.add_argument("--preset", choices=PRESET_NAMES, default="minilm")
+    compile_parser.add_argument("--preset", choices=PRESET_NAMES, default=DEFAULT_PRESET, help=PRESET_HELP)
     _add_cluster_flags(compile_parser, default_gpus=0)
 
     run_parser = commands.add_parser("run", help="run the whole pipeline")
-    run_parser.add_argument("--local", action="store_true", required=True, help="on this machine with kfp.local")
+    run_parser.add_argument("--local", action="store_true", help="on this machine with kfp.local (the only mode)")
     run_parser.add_argument(
         "--runner",
         choices=["subprocess", "docker"],
@@ -437,8 +442,10 @@ def add_parser(subparsers) -> None:
         help="subprocess: tasks in this Python; docker: each task in the project image (Docker or Podman's API)",
     )
     run_parser.add_argument("--build-images", action="store_true", help="--runner docker: build missing images")
-    run_parser.add_argument("--preset", choices=PRESET_NAMES, default="minilm")
-    run_parser.add_argument("--output", default="outputs/pipeline", metavar="DIR")
+    run_parser.add_argument("--preset", choices=PRESET_NAMES, default=DEFAULT_PRESET, help=PRESET_HELP)
+    run_parser.add_argument(
+        "--out", default="outputs/pipeline", metavar="DIR", help="run outputs and pushed models (default: %(default)s)"
+    )
     run_parser.add_argument("--input", default="", metavar="GLOB", help="dump(s); default: the gensim sample")
     run_parser.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE", help="pipeline parameters")
     run_parser.add_argument("--init-checkpoint", metavar="PATH", help=INIT_CHECKPOINT_HELP)
@@ -448,7 +455,9 @@ def add_parser(subparsers) -> None:
     submit_parser.add_argument("--experiment", default="realm")
     submit_parser.add_argument("--namespace")
     submit_parser.add_argument("--package", help="compiled YAML (default: compile now)")
-    submit_parser.add_argument("--preset", choices=PRESET_NAMES, default="base")
+    submit_parser.add_argument(
+        "--preset", choices=PRESET_NAMES, default=DEFAULT_PRESET, help=PRESET_HELP + "; ignored with --package"
+    )
     _add_cluster_flags(submit_parser, default_gpus=1)
     _add_credential_flags(submit_parser)
     submit_parser.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE")
@@ -460,7 +469,8 @@ def add_parser(subparsers) -> None:
     versions_parser.add_argument("--namespace")
     _add_credential_flags(versions_parser)
 
-    commands.add_parser("version", help="print this checkout's pipeline version")
+    params_parser = commands.add_parser("params", help="list the pipeline's parameters (--param NAME=VALUE)")
+    params_parser.add_argument("--preset", choices=PRESET_NAMES, default=DEFAULT_PRESET, help=PRESET_HELP)
     parser.set_defaults(func=run_command)
 
 
@@ -477,12 +487,22 @@ def _params(items: list[str], init_checkpoint: str | None = None) -> dict:
     return out
 
 
-def run_command(args: argparse.Namespace) -> int:
-    from realm.version import pipeline_version
+def parameters_table(preset: str) -> str:
+    """Every pipeline parameter with the preset's default and what it means, one per line."""
+    from pipeline.realm_pipeline import PARAMETER_HELP
 
+    defaults = pipeline_parameters(preset)
+    width = max(len(name) for name in defaults)
+    lines = [f"Pipeline parameters of the {preset!r} preset (override with --param NAME=VALUE):"]
+    for name, default in defaults.items():
+        lines.append(f"  {name:<{width}}  {json.dumps(default):<12}  {PARAMETER_HELP.get(name, '')}")
+    return "\n".join(lines)
+
+
+def run_command(args: argparse.Namespace) -> int:
     command = args.pipeline_command
-    if command == "version":
-        print(pipeline_version())
+    if command == "params":
+        print(parameters_table(args.preset))
     elif command == "compile":
         settings = _settings(args)
         print(compile_pipeline(args.out, settings, args.preset))
@@ -490,7 +510,9 @@ def run_command(args: argparse.Namespace) -> int:
             print(NO_PVC_WARNING, file=sys.stderr)
     elif command == "run":
         params = _params(args.param, args.init_checkpoint)
-        summary = run_local(args.output, args.preset, args.input, params, args.runner, args.build_images)
+        summary = run_local(
+            args.out, args.preset, args.input, params, args.runner, args.build_images, verbose=args.verbose
+        )
         print(json.dumps(summary, indent=2))
         if summary.get("pushed_model"):
             print_sample_answers(summary["pushed_model"], args.input)

@@ -170,19 +170,24 @@ def prepare_run(plan: ContainerPlan, output_dir: str, params: dict, gpu: bool | 
     return run_args
 
 
-def failed_step(exc: RuntimeError, plan: ContainerPlan | None) -> PipelineError:
-    """kfp.local's "Task 'x' finished with status FAILURE" (ANSI-coloured) as a one-line error naming the step."""
+def failed_step(exc: RuntimeError, plan: ContainerPlan | None, log_path: str | None = None) -> PipelineError:
+    """kfp.local's "Task 'x' finished with status FAILURE" (ANSI-coloured) as a one-line error naming the step, and,
+    when its output went to `log_path` (the quiet console), the error that ended it and where the log is."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
     match = re.search(r"Task '?([\w-]+?)(?:-op)?'? finished with status FAILURE", text) or re.search(
         r"Inner task failed: '?([\w-]+?)(?:-op)?'?[ .]", text
     )
     if not match:
         return PipelineError(f"the pipeline failed: {text}")
+    from pipeline.console import failure_cause
     from pipeline.realm_pipeline import TRAINING_STEPS
 
     step = match.group(1)
     where = "" if plan is None else f" in its container ({plan.gpu_image if step in TRAINING_STEPS else plan.image})"
-    return PipelineError(f"step {step} failed{where}; its log is above")
+    if log_path is None:
+        return PipelineError(f"step {step} failed{where}; its log is above")
+    cause = failure_cause(log_path, step) or "no error line in its output"
+    return PipelineError(f"step {step} failed{where}: {cause} (its whole log: {log_path})")
 
 
 def _run_container(client, image: str, command: list[str], volumes: dict, **run_args) -> int:

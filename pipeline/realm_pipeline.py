@@ -29,6 +29,43 @@ from realm.version import pipeline_version
 PIPELINE_NAME = "realm"
 
 
+# What each pipeline parameter means (`realm pipeline params` prints them with the preset's defaults); a test keeps
+# this in step with the pipeline's signature.
+PARAMETER_HELP = {
+    "input_pattern": "MediaWiki pages-articles dump(s): a file, comma-separated list or glob, local or gs:// "
+    "(empty: the Wikipedia sample in the gensim wheel)",
+    "num_shards": "output shards of the preprocessed corpus",
+    "init_checkpoint": "BERT-base or Google BERT/REALM/ORQA checkpoint the towers start from, local or gs:// "
+    "(required by base; replaces the other presets' own warm start)",
+    "block_max_tokens": "wordpieces per block, title and specials included (fine-tuning reads blocks at this length)",
+    "ict_steps": "Inverse Cloze Task steps warming up the retriever (0: none)",
+    "ict_batch_size": "ICT examples per step; the batch's other blocks are each query's negatives",
+    "ict_learning_rate": "ICT peak learning rate",
+    "pretrain_steps": "REALM pre-training steps",
+    "pretrain_batch_size": "masked sentences per pre-training step",
+    "pretrain_learning_rate": "pre-training peak learning rate (the retriever's, and the encoder's after the warm-up)",
+    "refresh_every": "pre-training steps between index refreshes (the sidecar re-embeds the corpus)",
+    "query_seq_len": "wordpieces per masked sentence (pre-training and ICT queries)",
+    "candidate_seq_len": "wordpieces per block as the retriever embeds it",
+    "mlm_head_fit_steps": "steps fitting a fresh MLM head before pre-training (warm starts without one)",
+    "mlm_warmup_steps": "first pre-training steps that train the encoder alone, the retriever frozen",
+    "mlm_warmup_learning_rate": "the encoder's peak learning rate during that warm-up",
+    "finetune_steps": "open-QA fine-tuning steps",
+    "finetune_batch_size": "questions per fine-tuning step",
+    "finetune_learning_rate": "fine-tuning peak learning rate",
+    "question_seq_len": "wordpieces per question (fine-tuning, evaluation and the served model)",
+    "reader_seq_len": "wordpieces the reader reads per block (question and block)",
+    "searcher_beam_size": "blocks retrieved per question during fine-tuning",
+    "jit_compile": "compile the ICT and pre-training steps with XLA",
+    "questions": "question file (JSONL or TSV) for fine-tuning and evaluation, or `sample` (the sample's own set)",
+    "min_exact_match": "exact match the model must reach to be blessed (and exported and pushed)",
+    "baseline_metrics": "metrics.json the model must not fall below (empty: the last model pushed)",
+    "tolerance": "exact match the model may lose against the baseline and still be blessed",
+    "model_name": "TF Serving model name",
+    "push_dir": "where blessed models go (<push_dir>/<model_name>/<version>)",
+    "pipeline_version": "recorded on every artifact (default: this checkout's version)",
+}
+
 STEPS = ("preprocess", "warm-start", "pretrain", "finetune", "evaluate", "export", "infra-validate", "push")
 TRAINING_STEPS = ("warm-start", "pretrain", "finetune")
 TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")

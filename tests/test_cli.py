@@ -25,3 +25,61 @@ def test_help_answers_without_loading_tensorflow_beam_or_kfp():
     assert "HEAVY []" in result.stdout, result.stdout[-500:]
     assert "peak learning rate (default: 0.0001)" in result.stdout  # ICTConfig's, ORQA's
     assert "--trivial-retrieval" in result.stdout and "advanced:" in result.stdout
+
+
+def test_pipeline_params_lists_every_parameter_with_its_default_and_meaning(capsys):
+    from pipeline.cli import pipeline_parameters
+    from pipeline.realm_pipeline import PARAMETER_HELP
+    from realm.cli import main
+
+    assert set(PARAMETER_HELP) == set(pipeline_parameters("tiny"))  # no parameter without a meaning, nor the reverse
+    assert main(["pipeline", "params", "--preset", "base"]) == 0
+    listed = capsys.readouterr().out
+    assert "pretrain_batch_size       512" in listed and "init_checkpoint" in listed
+    assert all(f"  {name} " in listed for name in PARAMETER_HELP)
+
+
+def test_compile_run_and_submit_share_one_default_preset_and_run_takes_out():
+    from realm.cli import build_parser
+
+    parser = build_parser()
+    compile_args = parser.parse_args(["pipeline", "compile", "--out", "x.yaml"])
+    run_args = parser.parse_args(["pipeline", "run", "--out", "o"])  # --local is the only mode: optional
+    submit_args = parser.parse_args(["pipeline", "submit", "--host", "h"])
+    assert compile_args.preset == run_args.preset == submit_args.preset == "minilm"
+    assert run_args.out == "o"
+
+
+KFP_OUTPUT = """\x1b[32mExecuting task \x1b[96m'preprocess-op'\x1b[0m
+    Got executor_input:
+    {"inputs": {"parameterValues": {"num_shards": 2}}}
+    2026-12-04 14:00:00.000000: E external/local_xla/xla/stream_executor/cuda/cuda_platform.cc:51] failed call to cuInit
+    2026-12-04 14:00:01,000 INFO realm.data.preprocess: preprocessing 1 file(s), 0.1 MB -> /out in 2 shards
+    2026-12-04 14:00:02,000 INFO apache_beam.runners: something Beam says
+Task \x1b[96m'preprocess-op'\x1b[0m finished with status \x1b[92mSUCCESS\x1b[0m
+Executing task 'warm-start-op'
+    Traceback (most recent call last):
+    realm.errors.CheckpointError: /ckpt: not a checkpoint this project reads
+Task 'warm-start-op' finished with status FAILURE
+"""
+
+
+def test_the_quiet_console_keeps_steps_and_project_lines_and_finds_a_failures_cause(tmp_path):
+    import io
+
+    from pipeline.console import StepConsole, failure_cause
+
+    log_path = tmp_path / "pipeline.log"
+    shown = io.StringIO()
+    with open(log_path, "w") as log:
+        console = StepConsole(log, shown)
+        for piece in (KFP_OUTPUT[:57], KFP_OUTPUT[57:]):  # writes need not end at line ends
+            console.write(piece)
+    lines = shown.getvalue().splitlines()
+    assert len(lines) == 5, lines
+    assert lines[0].endswith("step preprocess: started") and "step preprocess: success" in lines[2]
+    assert lines[1] == "  realm.data.preprocess: preprocessing 1 file(s), 0.1 MB -> /out in 2 shards"
+    assert lines[4].endswith("step warm-start: failure (0.0 min)")
+    assert log_path.read_text() == KFP_OUTPUT  # everything kept
+    cause = failure_cause(str(log_path), "warm-start")
+    assert cause == "realm.errors.CheckpointError: /ckpt: not a checkpoint this project reads"

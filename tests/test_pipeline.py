@@ -6,6 +6,8 @@ import glob
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -15,7 +17,7 @@ from typing import ClassVar
 import pytest
 import yaml
 
-from pipeline.cli import PipelineError, compile_pipeline, list_versions, run_local, submit
+from pipeline.cli import PipelineError, compile_pipeline, list_versions, submit
 from realm.version import pipeline_version
 from tests.conftest import write_sample_slice
 
@@ -178,7 +180,37 @@ def local_run(tmp_path_factory) -> dict:
         "ict_steps": 2, "pretrain_steps": 6, "mlm_warmup_steps": 2, "refresh_every": 3, "finetune_steps": 4,
         "num_shards": 2,
     }  # fmt: skip
-    return run_local(str(root / "out"), "tiny", dump, overrides)
+    # As a user runs it: the command line, in its own process, its console read back.
+    command = [sys.executable, "-m", "realm.cli", "pipeline", "run", "--preset", "tiny", "--input", dump,
+               "--out", str(root / "out"), "--param", *(f"{k}={v}" for k, v in overrides.items())]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    assert finished.returncode == 0, (finished.stdout + finished.stderr)[-5000:]
+    printed = finished.stdout
+    summary = json.JSONDecoder().raw_decode(printed[printed.index("{\n") :])[0]
+    return {**summary, "stdout": finished.stdout, "stderr": finished.stderr, "out": str(root / "out")}
+
+
+def test_the_console_shows_the_steps_and_the_projects_lines_and_the_log_keeps_the_rest(local_run):
+    """kfp.local streams every task's executor input, TensorFlow's C++ logs and CUDA probing: about 990 lines for
+    this run. The console keeps the project's lines and one per step; everything is in pipeline.log."""
+    console = local_run["stdout"] + local_run["stderr"]
+    assert len(console.splitlines()) < 100, console
+    for step in ("preprocess", "warm-start", "pretrain", "finetune", "evaluate", "export", "push"):
+        assert f"step {step}: started" in console and f"step {step}: success" in console, step
+    assert "executor_input" not in console and "cuInit" not in console
+    assert "realm.finetuning.trainer: step 4/4 fine-tune loss" in console  # the project's progress lines
+    log = Path(local_run["out"], "pipeline.log").read_text()
+    assert "executor_input" in log and len(log.splitlines()) > 300
+
+
+def test_a_failed_step_says_why_in_one_line(tmp_path):
+    command = [sys.executable, "-m", "realm.cli", "pipeline", "run", "--preset", "tiny", "--input",
+               str(tmp_path / "nope.bz2"), "--out", str(tmp_path / "out")]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 2
+    last = finished.stderr.strip().splitlines()[-1]
+    assert last.startswith("realm pipeline: error: step preprocess failed: ") and "nope.bz2" in last, last
+    assert "its whole log: " in last
 
 
 def test_local_run_of_the_whole_dag_pushes_a_model_that_answers(local_run):

@@ -75,9 +75,9 @@ def test_a_run_refuses_an_unknown_parameter_and_base_without_a_checkpoint_before
     from realm.cli import main
 
     out = tmp_path / "out"
-    assert main(["pipeline", "run", "--local", "--preset", "base", "--output", str(out)]) == 2
+    assert main(["pipeline", "run", "--local", "--preset", "base", "--out", str(out)]) == 2
     assert "'base' preset needs a checkpoint to start from: pass --init-checkpoint" in capsys.readouterr().err
-    assert main(["pipeline", "run", "--local", "--preset", "tiny", "--output", str(out), "--param", "bogus=1"]) == 2
+    assert main(["pipeline", "run", "--local", "--preset", "tiny", "--out", str(out), "--param", "bogus=1"]) == 2
     assert "no pipeline parameter bogus; the parameters are" in capsys.readouterr().err
     assert not out.exists()
 

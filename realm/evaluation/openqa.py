@@ -187,11 +187,12 @@ def run_evaluation(
         f.write(report_markdown(metrics, predictions, blessing))
     plot_recall(metrics, os.path.join(output_dir, "recall_at_k.png"))
     logger.info(
-        "EM %.1f%%, recall@%d %.1f%%, blessed: %s; outputs in %s",
+        "EM %.1f%%, reader oracle %.1f%% (an answer in the %d blocks read), blessed: %s (%s); outputs in %s",
         100 * metrics["exact_match"],
-        metrics["reader_beam_size"],
         100 * metrics["reader_oracle"],
+        metrics["reader_beam_size"],
         blessing["blessed"],
+        "; ".join(blessing.get("reasons", [])),
         output_dir,
     )
     return {"metrics": metrics, "blessing": blessing}

@@ -210,6 +210,18 @@ def _finditer(re_module, pattern: str, text: str):
         return []
 
 
+def describe_finetuning_step(metrics: dict) -> str:
+    """The log line of a fine-tuning step. The loss only counts questions with an answer in a retrieved block (ORQA):
+    a batch where none has one has loss 0 and teaches nothing, which the line then says instead of showing 0."""
+    losses = (
+        f"fine-tune loss {metrics['loss']:.4f} (retriever {metrics['retriever_loss']:.4f}, "
+        f"reader {metrics['reader_loss']:.4f})"
+    )
+    if metrics.get("has_answer_in_search", 1.0) == 0.0:
+        return f"{losses}: no retrieved block holds an answer to this batch's questions, nothing to learn from"
+    return f"{losses}, answers retrieved for {100 * metrics['has_answer_in_search']:.0f}% of the batch"
+
+
 class Finetuner:
     def __init__(self, config: FinetuneConfig, questions: list[Question]):
         if not questions:
@@ -328,9 +340,7 @@ class Finetuner:
             batch_size=cfg.batch_size,
             log_every=cfg.log_every,
             rate_name="questions_per_second",
-            describe=lambda m: (
-                f"fine-tune loss {m['loss']:.4f} (retriever {m['retriever_loss']:.4f}, reader {m['reader_loss']:.4f})"
-            ),
+            describe=describe_finetuning_step,
             logger=logger,
         )
         last = run_steps(
