@@ -24,6 +24,7 @@ DirectRunner would fetch the Prism binary). Any other runner (`--runner=Dataflow
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -511,6 +512,8 @@ def _prepare_output(options: PreprocessOptions) -> None:
     import tensorflow as tf
 
     existing = [name for name in _OUTPUTS if tf.io.gfile.exists(os.path.join(options.output_dir, name))]
+    if existing == [QUARANTINE_DIR]:  # all a failed run leaves (the pages it could not parse): replaced freely
+        existing, options = [QUARANTINE_DIR], dataclasses.replace(options, overwrite=True)
     if existing and not options.overwrite:
         raise PreprocessError(
             f"{options.output_dir} already holds preprocessing outputs ({', '.join(existing)}); "
@@ -523,6 +526,22 @@ def _prepare_output(options: PreprocessOptions) -> None:
         else:
             tf.io.gfile.remove(path)
     tf.io.gfile.makedirs(options.output_dir)
+
+
+def _remove_outputs(options: PreprocessOptions, keep: tuple[str, ...] = ()) -> None:
+    """Take back what a failed run wrote, so the next run needs no --overwrite (nothing else in --out is touched;
+    a kept quarantine is replaced by the next run without asking)."""
+    import tensorflow as tf
+
+    for name in (n for n in _OUTPUTS if n not in keep):
+        path = os.path.join(options.output_dir, name)
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        elif tf.io.gfile.exists(path):
+            tf.io.gfile.remove(path)
+    with contextlib.suppress(OSError, tf.errors.OpError):
+        if not tf.io.gfile.listdir(options.output_dir):
+            tf.io.gfile.rmtree(options.output_dir)  # an output directory this run made, left empty
 
 
 def _failure_reason(exc: BaseException) -> str:
@@ -592,12 +611,18 @@ def run_preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) ->
     try:
         pipeline.run().wait_until_finish()
     except Exception as exc:
+        _remove_outputs(options)  # half-written shards are no corpus, and would force --overwrite next time
         reason = _failure_reason(exc)
         if reason:
             raise DumpReadError(reason) from exc
         raise
     with tf.io.gfile.GFile(os.path.join(options.output_dir, STATS_JSON)) as f:
         stats = json.load(f)
+    try:
+        validate_stats(stats, options)
+    except PreprocessError:
+        _remove_outputs(options, keep=(QUARANTINE_DIR,))  # the pages that failed stay to be looked at
+        raise
     logger.info(
         "preprocessed %d pages into %d blocks and %d examples in %s; outputs in %s",
         stats["pages_read"],
@@ -606,5 +631,4 @@ def run_preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) ->
         _duration(time.monotonic() - started),
         options.output_dir,
     )
-    validate_stats(stats, options)
     return stats
