@@ -8,8 +8,6 @@ import logging
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from realm.config import ARCHITECTURES
 from realm.errors import RealmError
 
@@ -681,12 +679,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_tensorflow(verbose: bool) -> None:
+    """TensorFlow's C++ log level for this process and the ones it starts (pipeline tasks, the refresh sidecar):
+    everything with --verbose; otherwise its errors only where a GPU could be, since on a machine without one the
+    only C++ "error" is the CUDA probe failing, printed by every process. A level the user set is kept."""
+    import glob
+
+    has_gpu_devices = bool(glob.glob("/dev/nvidia[0-9]*"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2" if has_gpu_devices else "3")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_beam_args", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.beam_args = extra
+    quiet_tensorflow(args.verbose)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

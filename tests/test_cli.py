@@ -83,3 +83,19 @@ def test_the_quiet_console_keeps_steps_and_project_lines_and_finds_a_failures_ca
     assert log_path.read_text() == KFP_OUTPUT  # everything kept
     cause = failure_cause(str(log_path), "warm-start")
     assert cause == "realm.errors.CheckpointError: /ckpt: not a checkpoint this project reads"
+
+
+def test_tensorflow_logs_stay_quiet_without_verbose_and_a_users_level_is_kept(monkeypatch):
+    import os
+
+    from realm.cli import quiet_tensorflow
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    quiet_tensorflow(verbose=True)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    quiet_tensorflow(verbose=False)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("2", "3")  # 3 (no C++ errors) only where no GPU device exists
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
+    quiet_tensorflow(verbose=False)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "1"
