@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
+import tempfile
 
 from realm.config import ARCHITECTURES
 from realm.errors import RealmError
@@ -90,12 +92,18 @@ def _add_preprocess(subparsers) -> None:
 
 
 def _run_preprocess(args: argparse.Namespace) -> int:
-    from realm.data.preprocess import PreprocessOptions, run_preprocess, stats_markdown
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR  # Beam's import notes on GCP clients it does not find
+    try:
+        from realm.data.preprocess import PreprocessOptions, run_preprocess, stats_markdown
+    finally:
+        root.setLevel(level)
     from realm.data.process import ProcessConfig
     from realm.resources import sample_wikipedia_dump
 
-    for noisy in ("apache_beam", "apache_beam.runners.portability.local_job_service"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A failing worker's traceback is logged by Beam at ERROR, then raised again as our one-line error: the log is
+    # only for --verbose.
+    logging.getLogger("apache_beam").setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     options = PreprocessOptions(
         input_pattern=args.input or sample_wikipedia_dump(),
         output_dir=args.out,
@@ -106,9 +114,40 @@ def _run_preprocess(args: argparse.Namespace) -> int:
         process=ProcessConfig(block_max_tokens=args.block_max_tokens),
         overwrite=args.overwrite,
     )
-    stats = run_preprocess(options, args.beam_args)
+    with _stderr_to_log(not args.verbose, "realm-preprocess-") as log_path:
+        try:
+            stats = run_preprocess(options, args.beam_args)
+        except RealmError as err:
+            raise RealmError(f"{err}{f' (Beam workers log: {log_path})' if log_path else ''}") from None
     print(stats_markdown(stats))
     return 0
+
+
+@contextlib.contextmanager
+def _stderr_to_log(enabled: bool, prefix: str):
+    """Send this process's stderr, and that of the workers it starts (Beam's multi-process workers print their
+    tracebacks there), to a log file: a failed worker is then reported once, as one line, not as every process's
+    traceback. Yields the log's path (None when not enabled)."""
+    if not enabled:
+        yield None
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    console = os.fdopen(os.dup(saved), "w", buffering=1)  # the project's own log lines still show
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    streams = [h.setStream(console) for h in handlers]
+    log = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)  # noqa: SIM115 (kept)
+    os.dup2(log.fileno(), 2)
+    try:
+        yield log.name
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        for handler, stream in zip(handlers, streams, strict=True):
+            handler.setStream(stream)
+        console.close()
+        log.close()
 
 
 def _default_of(config_class, field: str):

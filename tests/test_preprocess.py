@@ -430,3 +430,23 @@ def test_a_mistyped_flag_is_refused_before_anything_is_made(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown option(s) --blok-max-tokens: neither a `realm preprocess` flag nor a Beam pipeline option" in err
     assert not out.exists()
+
+
+def test_a_truncated_dump_is_one_line_not_every_workers_traceback(tmp_path):
+    """Beam's workers each log the traceback of a failed read (about 200 lines with two workers): the console
+    gets the project's lines and one error line, pointing at the workers' log."""
+    import subprocess
+    import sys
+
+    data = Path(sample_wikipedia_dump()).read_bytes()
+    truncated = tmp_path / "truncated.xml.bz2"
+    truncated.write_bytes(data[: len(data) // 2])
+    command = [sys.executable, "-m", "realm.cli", "preprocess", "--input", str(truncated), "--out",
+               str(tmp_path / "out"), "--direct_num_workers=2", "--direct_running_mode=multi_processing"]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 2
+    lines = [line for line in finished.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("realm preprocess: error: ") and "truncated.xml.bz2" in lines[-1], lines[-5:]
+    assert "cannot be read past decompressed byte" in lines[-1] and "while running" not in lines[-1]
+    assert "Traceback" not in finished.stderr and len(lines) <= 5, lines
+    assert not (tmp_path / "out").exists()

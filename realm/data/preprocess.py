@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 
@@ -549,7 +550,8 @@ def _failure_reason(exc: BaseException) -> str:
     text = str(exc)
     for marker in ("DumpReadError: ",):
         if marker in text:
-            return text.rsplit(marker, 1)[1].splitlines()[0].strip(" '\"[]")
+            reason = text.rsplit(marker, 1)[1].splitlines()[0]
+            return re.sub(r"\s*\[while running '[^']*'\]\s*$", "", reason).strip(" '\"[]")
     return ""
 
 
