@@ -13,6 +13,7 @@ import tempfile
 from realm.config import ARCHITECTURES
 from realm.errors import RealmError
 
+MIPS_CHUNK_SIZE = 1 << 16  # realm.retrieval.mips.DEFAULT_CHUNK_SIZE, without importing TensorFlow for --help
 PRESET_NAMES = ("tiny", "minilm", "base")  # realm.presets.NAMES (a test keeps them equal)
 
 
@@ -584,7 +585,7 @@ def _add_export(subparsers) -> None:
         type=int,
         metavar="BLOCKS",
         help="blocks scored at a time by the in-graph search; bounds a request's scores at [batch, BLOCKS] "
-        "(default: realm.retrieval.mips.DEFAULT_CHUNK_SIZE)",
+        f"(default: {MIPS_CHUNK_SIZE})",
     )
     parser.add_argument("--warmup-question", action="append", help="warm-up request question (repeatable)")
     parser.set_defaults(func=_run_export)

@@ -27,6 +27,14 @@ def test_help_answers_without_loading_tensorflow_beam_or_kfp():
     assert "--trivial-retrieval" in result.stdout and "advanced:" in result.stdout
 
 
+def test_help_constants_restated_to_spare_an_import_are_the_real_ones():
+    import realm.cli
+    from realm.presets import NAMES
+    from realm.retrieval.mips import DEFAULT_CHUNK_SIZE
+
+    assert realm.cli.MIPS_CHUNK_SIZE == DEFAULT_CHUNK_SIZE and realm.cli.PRESET_NAMES == NAMES
+
+
 def test_pipeline_params_lists_every_parameter_with_its_default_and_meaning(capsys):
     from pipeline.cli import pipeline_parameters
     from pipeline.realm_pipeline import PARAMETER_HELP
