@@ -149,7 +149,7 @@ def test_run_with_the_docker_runner_and_no_engine_is_one_clear_line(tmp_path, mo
     from realm.cli import main
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    argv = ["pipeline", "run", "--local", "--runner", "docker", "--preset", "tiny", "--output", str(tmp_path / "o")]
+    argv = ["pipeline", "run", "--local", "--runner", "docker", "--preset", "tiny", "--out", str(tmp_path / "o")]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"no container engine answers at unix://{tmp_path}/no-engine.sock" in err and "DOCKER_HOST" in err
