@@ -25,6 +25,7 @@ def test_help_answers_without_loading_tensorflow_beam_or_kfp():
     assert "HEAVY []" in result.stdout, result.stdout[-500:]
     assert "peak learning rate (default: 0.0001)" in result.stdout  # ICTConfig's, ORQA's
     assert "--trivial-retrieval" in result.stdout and "advanced:" in result.stdout
+    assert "peak learning rate (default: the preset's" in result.stdout  # finetune: MiniLM's EM stays 0 at 1e-5
 
 
 def test_help_constants_restated_to_spare_an_import_are_the_real_ones():

@@ -287,3 +287,14 @@ def test_question_files_that_are_not_questions_are_one_clear_error(tmp_path, cap
         read_questions(str(three))
     assert main(["evaluate", "--model", str(tmp_path), "--out", str(tmp_path / "o"), "--questions", str(binary)]) == 2
     assert "not UTF-8 text" in capsys.readouterr().err
+
+
+def test_a_batch_with_no_answer_in_reach_says_so_instead_of_showing_a_zero_loss():
+    """ORQA's loss only counts blocks that hold an answer: with none retrieved it is 0 by construction, which the
+    tiny pipeline run logged on every step as if something were broken."""
+    from realm.finetuning.trainer import describe_finetuning_step
+
+    nothing = {"loss": 0.0, "retriever_loss": 0.0, "reader_loss": 0.0, "has_answer_in_search": 0.0}
+    assert "no retrieved block holds an answer" in describe_finetuning_step(nothing)
+    some = {"loss": 2.5, "retriever_loss": 1.0, "reader_loss": 1.5, "has_answer_in_search": 0.75}
+    assert describe_finetuning_step(some).endswith("answers retrieved for 75% of the batch")

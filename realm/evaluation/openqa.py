@@ -43,7 +43,11 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
     records = model.block_records.numpy()
     beam = model.config.reader_beam_size
     predictions, hits = [], []
-    for start in range(0, len(questions), batch_size):
+    from tqdm import tqdm
+
+    for start in tqdm(
+        range(0, len(questions), batch_size), desc="evaluating", unit="batch", disable=None, leave=False
+    ):  # a bar on a terminal only (disable=None)
         batch = questions[start : start + batch_size]
         out = model([q.question for q in batch])
         retrieved = out["retrieved_block_ids"].numpy()

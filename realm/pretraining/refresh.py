@@ -34,12 +34,18 @@ def embed_corpus(embedder, blocks, batch_size: int, max_length: int, log_every_s
     truncated = blocks.truncation_warning(max_length)
     if truncated:
         logger.warning("%s", truncated)
+    from tqdm import tqdm
+
     out = np.zeros((len(blocks), embedder.config.retriever_proj_size), np.float32)
     started = last_log = time.time()
     done = 0
+    # A bar on a terminal (disable=None: off when stderr is not one, as in pipeline tasks); the log lines below
+    # tell the same to logs.
+    bar = tqdm(total=len(blocks), unit="block", desc="embedding the corpus", disable=None, leave=False)
     for ids, input_ids, attention_mask, token_type_ids in blocks.iter_batches(batch_size, max_length):
         out[np.asarray(ids)] = embed(input_ids, attention_mask, token_type_ids).numpy()
         done += len(ids)
+        bar.update(len(ids))
         if time.time() - last_log > log_every_seconds:
             rate = done / (time.time() - started)
             logger.info(
@@ -50,6 +56,7 @@ def embed_corpus(embedder, blocks, batch_size: int, max_length: int, log_every_s
                 (len(blocks) - done) / max(rate, 1e-9),
             )
             last_log = time.time()
+    bar.close()
     return out
 
 
