@@ -66,8 +66,9 @@ def run_preset(preset: str, workdir: str, pages: int, checkout: str | None, full
 
     dump = write_sample_slice(_path(workdir, "enwiki-slice.xml.bz2"), pages)
     params = {} if full_recipe else {**SHORT_RUN, "questions": write_question_file(f"{workdir}/questions.jsonl")}
+    out_flag = "--output" if checkout else "--out"  # checkouts before 5d056e1 (the one vocabulary) say --output
     command = [sys.executable, "-m", "realm.cli", "pipeline", "run", "--local", "--preset", preset, "--input", dump,
-               "--output", os.path.join(workdir, "out")]  # fmt: skip
+               out_flag, os.path.join(workdir, "out")]  # fmt: skip
     if preset == "base":
         command += ["--init-checkpoint", write_random_bert_checkpoint(os.path.join(workdir, "bert-base"), preset)]
     if params:
