@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -111,6 +112,7 @@ def test_ict_loss_falls_on_a_repeated_batch_from_the_minilm_warm_start(tmp_path)
         candidate_seq_len=48,
         jit_compile=False,
     )
+    keras.utils.set_random_seed(0)  # the dropout masks: unseeded, the first loss ranged 0.02 to 2.3 between runs
     trainer = ICTTrainer(config)
     trainer._build_model_and_optimizer()
     batch = trainer._encode(ICTBatcher(FakeBlocks(texts), 4, seed=0, remove_probability=1.0).batch(0))

@@ -397,8 +397,8 @@ def test_mostly_unparseable_input_fails_and_keeps_the_quarantine(tmp_path):
     with pytest.raises(PreprocessError, match="could not be parsed"):
         _run(tmp_path, _write(tmp_path / "j.xml.bz2", _dump(ARTICLE.format(page_id=1).encode(), junk, junk, junk)))
     assert len(_quarantine(tmp_path)) == 3
-    # Nothing half-made stays beside it, and the next run needs no --overwrite.
-    assert sorted(os.listdir(tmp_path / "out")) == ["quarantine"]
+    # Nothing half-made stays beside the diagnostics, and the next run needs no --overwrite.
+    assert sorted(os.listdir(tmp_path / "out")) == ["quarantine", "stats.json", "stats.md"]
     stats = _run(tmp_path, _write(tmp_path / "ok.xml.bz2", _dump(ARTICLE.format(page_id=1).encode())))
     assert stats["blocks"] >= 1 and not _quarantine(tmp_path)
 

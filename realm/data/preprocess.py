@@ -50,6 +50,8 @@ QUARANTINE_FILES = "quarantine/quarantine-*-of-*.jsonl"  # one JSONL file per sh
 STATS_JSON = "stats.json"
 STATS_MARKDOWN = "stats.md"
 _OUTPUTS = (BLOCKS_DIR, EXAMPLES_DIR, BLOCK_STORE_DIR, QUARANTINE_DIR, STATS_JSON, STATS_MARKDOWN)
+# What a run that failed validation keeps: the statistics and the pages it could not parse, which say why.
+_DIAGNOSTICS = (QUARANTINE_DIR, STATS_JSON, STATS_MARKDOWN)
 # A shard writer holds its whole shard. English Wikipedia packs ~600 blocks per MB of bz2 dump (the article-dense
 # sample ~1,300), ~3.8 KB per block dict and ~12 KB of sentence examples per block: 32 MiB of input per shard is
 # ~20k blocks, ~80 MB in the block writer and ~250 MB in the example writer; ~650 shards for the 22 GB full dump.
@@ -513,8 +515,8 @@ def _prepare_output(options: PreprocessOptions) -> None:
     import tensorflow as tf
 
     existing = [name for name in _OUTPUTS if tf.io.gfile.exists(os.path.join(options.output_dir, name))]
-    if existing == [QUARANTINE_DIR]:  # all a failed run leaves (the pages it could not parse): replaced freely
-        existing, options = [QUARANTINE_DIR], dataclasses.replace(options, overwrite=True)
+    if existing and set(existing) <= set(_DIAGNOSTICS):  # all a failed run leaves: replaced without --overwrite
+        options = dataclasses.replace(options, overwrite=True)
     if existing and not options.overwrite:
         raise PreprocessError(
             f"{options.output_dir} already holds preprocessing outputs ({', '.join(existing)}); "
@@ -623,7 +625,7 @@ def run_preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) ->
     try:
         validate_stats(stats, options)
     except PreprocessError:
-        _remove_outputs(options, keep=(QUARANTINE_DIR,))  # the pages that failed stay to be looked at
+        _remove_outputs(options, keep=_DIAGNOSTICS)  # why it failed stays to be looked at
         raise
     logger.info(
         "preprocessed %d pages into %d blocks and %d examples in %s; outputs in %s",
