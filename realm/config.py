@@ -15,6 +15,21 @@ from typing import Any
 from realm.errors import RealmConfigError
 
 SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "tanh")
+# The fields a REALM config shares with a plain BERT config.json (a warm start's sizes).
+BERT_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "initializer_range",
+    "layer_norm_eps",
+)
 # The model classes a saved directory can hold (HF's five REALM classes), named in config.json's `architectures`.
 ARCHITECTURES = (
     "RealmEmbedder",
@@ -135,21 +150,7 @@ class RealmConfig:
         model_type = data.get("model_type", "bert")
         if model_type != "bert":
             raise RealmConfigError(f"expected a BERT config, got model_type {model_type!r}")
-        shared = (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-            "hidden_act",
-            "hidden_dropout_prob",
-            "attention_probs_dropout_prob",
-            "max_position_embeddings",
-            "type_vocab_size",
-            "initializer_range",
-            "layer_norm_eps",
-        )
-        kwargs = {k: data[k] for k in shared if k in data}
+        kwargs = {k: data[k] for k in BERT_FIELDS if k in data}
         kwargs.update(overrides)
         return cls(**kwargs)
 

@@ -17,25 +17,12 @@ import os
 import re
 import shutil
 
+from realm.config import BERT_FIELDS
 from realm.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
 
 CONFIG_NAMES = ("bert_config.json", "config.json")
-BERT_FIELDS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "initializer_range",
-    "layer_norm_eps",
-)
 ACCEPTED = (
     "a Hugging Face BERT directory (config.json + model.safetensors or pytorch_model.bin), or a Google BERT-base or "
     "REALM/ORQA TensorFlow checkpoint (a prefix such as .../bert_model.ckpt, a directory with a `checkpoint` file, "
