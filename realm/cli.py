@@ -513,13 +513,19 @@ def _add_finetune(subparsers) -> None:
         help="converted RealmReader, RealmKnowledgeAugEncoder or RealmForOpenQA to start the reader from",
     )
     _add_questions_args(parser, "train")
+    parser.add_argument(
+        "--cloze-steps",
+        type=int,
+        help="steps on cloze questions made from the corpus's sentences before --steps on the training questions "
+        f"(default {FinetuneConfig.cloze_steps})",
+    )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
     parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
     parser.set_defaults(func=_run_finetune)
 
 
-FINETUNE_FIELDS = (*TRAINING_FIELDS[:-2], "pretrain_dir", "init_embedder", "init_reader")
+FINETUNE_FIELDS = (*TRAINING_FIELDS[:-2], "pretrain_dir", "init_embedder", "init_reader", "cloze_steps")
 
 
 def _run_finetune(args: argparse.Namespace) -> int:

@@ -164,6 +164,9 @@ def test_finetuning_learns_the_training_questions(corpus, tmp_path):
 def test_blessing_thresholds_and_baseline(tmp_path):
     metrics = {"exact_match": 0.30, "recall@5": 0.5}
     assert bless(metrics, BlessingPolicy(min_exact_match=0.2))["blessed"]
+    below = bless(metrics, BlessingPolicy(min_exact_match=0.31))  # the same threshold test, failing by 0.01
+    assert not below["blessed"] and below["reasons"][0] == "exact match 0.3000 < threshold 0.3100"
+    assert bless(metrics, BlessingPolicy(min_exact_match=0.30))["blessed"]  # at the threshold is enough
     refused = bless(metrics, BlessingPolicy(min_exact_match=0.2, min_recall={5: 0.6}))
     assert not refused["blessed"] and "recall@5" in refused["reasons"][0]
     baseline = tmp_path / "blessed.json"
@@ -298,3 +301,122 @@ def test_a_batch_with_no_answer_in_reach_says_so_instead_of_showing_a_zero_loss(
     assert "no retrieved block holds an answer" in describe_finetuning_step(nothing)
     some = {"loss": 2.5, "retriever_loss": 1.0, "reader_loss": 1.5, "has_answer_in_search": 0.75}
     assert describe_finetuning_step(some).endswith("answers retrieved for 75% of the batch")
+
+
+# ------------------------------------------------------------------------------------------- cloze questions
+@pytest.mark.parametrize(
+    ("text", "span", "kind", "question"),
+    [
+        (
+            "Booth shot Lincoln on April 14, 1865 at Ford's Theatre.",
+            "April 14, 1865",
+            "date",
+            "booth shot lincoln when at ford's theatre",
+        ),
+        ("The bridge was designed by Tomas Weller.", "Tomas Weller", "link", "the bridge was designed by what"),
+        ("The lake has 212 islands and two towns.", "212", "other", "the lake has how many islands and two towns"),
+        ("Unlike other insectivores, it has a snout.", "insectivores", "link", "unlike other what, it has a snout"),
+    ],
+)
+def test_cloze_questions_put_a_wh_word_in_the_answers_place(text, span, kind, question):
+    from realm.finetuning.cloze import cloze_question
+
+    start = text.index(span)
+    made = cloze_question(text, start, start + len(span), kind)
+    assert made is not None and made.question == question and made.answers == (span,)
+
+
+def test_cloze_questions_skip_long_answers_and_short_sentences():
+    from realm.finetuning.cloze import cloze_question
+
+    text = "It was named after the Royal Society for the Protection of Birds in 1901."
+    long_span = "Royal Society for the Protection of Birds"
+    assert cloze_question(text, text.index(long_span), text.index(long_span) + len(long_span), "link") is None
+    assert cloze_question("Born in 1871.", 8, 12, "date") is None  # three words left: no question
+
+
+def test_corpus_questions_are_a_seeded_sample_of_the_corpus(corpus):
+    from realm.finetuning.cloze import corpus_questions
+
+    every = corpus_questions(corpus, 100)  # the tiny corpus's dates make two; asking for more gives those
+    assert len(every) == 2 and corpus_questions(corpus, 0) == []
+    text = " ".join(ARTICLES.values())
+    assert all(q.answers[0] in text and q.answers[0].lower() not in q.question for q in every)
+    picks = [corpus_questions(corpus, 1, seed=seed) for seed in range(8)]
+    assert picks[0] == corpus_questions(corpus, 1, seed=0)  # seeded
+    assert {p[0] for p in picks} == set(every)  # and a sample: each usable sentence gets picked
+
+
+def test_cloze_steps_come_first_then_the_training_questions(corpus, tmp_path):
+    from realm.finetuning.trainer import FinetuneConfig, Finetuner
+
+    config = FinetuneConfig(
+        output_dir=str(tmp_path / "run"),
+        data_dir=corpus,
+        model=model_config("tiny", reader_seq_len=48),
+        steps=2,
+        cloze_steps=2,
+        batch_size=2,
+    )
+    finetuner = Finetuner(config, QUESTIONS)
+    finetuner.cloze = finetuner._cloze_questions()
+    assert finetuner.total_steps == 4 and 1 <= len(finetuner.cloze) <= 4  # the tiny corpus makes only a few
+    assert [q.split for step in (0, 1) for q in finetuner._batch_questions(step)] == ["cloze"] * 4
+    assert all(q in QUESTIONS for step in (2, 3) for q in finetuner._batch_questions(step))
+
+
+def test_training_batches_are_read_up_to_their_longest_pair():
+    from realm.finetuning.trainer import label_batch
+    from realm.tokenization import RealmTokenizer
+
+    tokenizer = RealmTokenizer.from_default_vocab()
+    texts = [[ARTICLES["Mira Holt"], ARTICLES["Zebra Lake"]]]
+    labels = label_batch(tokenizer, [QUESTIONS[1]], texts, reader_beam=2, seq_len=200)
+    longest = labels["attention_mask"].sum(-1).max()
+    assert labels["input_ids"].shape == (1, 2, longest) and longest < 60
+    assert labels["attention_mask"][0].min(0).max() == 1 and labels["attention_mask"][0, :, -1].max() == 1
+
+
+# ----------------------------------------------------------------------------------------- evaluation report
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("who assassinated abraham lincoln", "who"),
+        ("in which year did the war end", "when"),
+        ("on what date was it signed", "when"),
+        ("the letter derives from which greek letter", "what"),
+        ("how many moons does it have", "how many"),
+        ("where was he born", "where"),
+        ("name the river", "other"),
+    ],
+)
+def test_question_types(question, kind):
+    from realm.evaluation.openqa import question_type
+
+    assert question_type(question) == kind
+
+
+def test_report_shows_exact_match_by_type_and_ten_questions_with_their_blocks():
+    from realm.evaluation.openqa import answer_excerpt, exact_match_by_type, report_markdown
+
+    predictions = [
+        {
+            "question": f"who built tower {i}" if i % 2 else f"when was tower {i} built",
+            "gold": ["Ann Lee"] if i % 2 else ["1901"],
+            "predicted_answer": "Ann Lee" if i % 4 == 1 else "1902",
+            "correct": i % 4 == 1,
+            "predicted_title": f"Tower {i}",
+            "predicted_block_id": i,
+            "predicted_block_excerpt": answer_excerpt(f"Tower {i} was built by Ann Lee in 1902.", "Ann Lee"),
+        }
+        for i in range(12)
+    ]
+    by_type = exact_match_by_type(predictions)
+    assert by_type == {"who": {"questions": 6, "exact_match": 0.5}, "when": {"questions": 6, "exact_match": 0.0}}
+    metrics = {"questions": 12, "exact_match": 0.25, "reader_oracle": 0.5, "reader_beam_size": 5, "recall@5": 0.5}
+    report = report_markdown({**metrics, "by_question_type": by_type}, predictions, {"blessed": True, "reasons": []})
+    assert "| who | 6 | 50.0% |" in report and "| when | 6 | 0.0% |" in report
+    rows = [line for line in report.splitlines() if line.startswith("| who built") or line.startswith("| when was")]
+    assert len(rows) == 10
+    excerpt = "Tower 1: Tower 1 was built by **Ann Lee** in 1902."
+    assert rows[1] == f"| who built tower 1 | Ann Lee | Ann Lee | yes | {excerpt} |"

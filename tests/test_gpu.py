@@ -1,8 +1,9 @@
 """What a GPU machine must show: REALM pre-training and ICT on several GPU replicas in bfloat16 with XLA, and the
 refresh sidecar working beside the trainer on the same card.
 
-CI has no GPU, so this module is deselected there (`-m 'not gpu'` in the default options) and skips on a machine
-without one. On a GPU machine: `python -m pytest -m gpu -n 0`. A single card is split into two logical GPUs, so
+CI has no GPU, so this module is deselected there (`-m 'not gpu'` in the default options). Asked for on a
+machine without one, every test fails (not skips): `pytest -m gpu` passing there would claim what was not
+checked. On a GPU machine: `python -m pytest -m gpu -n 0`. A single card is split into two logical GPUs, so
 MirroredStrategy's cross-replica reductions and ICT's all-gather really run on the device.
 """
 
@@ -20,10 +21,13 @@ import tensorflow as tf
 
 from tests.conftest import run_metrics
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not tf.config.list_physical_devices("GPU"), reason="needs a GPU"),
-]
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(autouse=True)
+def _a_gpu_is_required():
+    if not tf.config.list_physical_devices("GPU"):
+        pytest.fail("no GPU visible to TensorFlow: run `pytest -m gpu` on a machine with one", pytrace=False)
 
 TWO_REPLICAS_ON_GPUS = """
 import json, logging, sys

@@ -319,6 +319,28 @@ def test_local_run_shows_every_step_in_the_ui_with_lineage(local_run):
         assert json.load(f) == local_run["evaluation"]  # the next run's bar
 
 
+def test_the_runs_model_is_blessed_only_when_it_meets_a_non_zero_bar(local_run, tmp_path):
+    """The local run blesses with no threshold. Its fine-tuned model evaluated again: a bar just above its exact
+    match refuses it and push refuses to serve it; a baseline just above it (within tolerance) blesses it."""
+    from components.executors import evaluate, push
+
+    model_dir = _output_artifacts(local_run["run_dir"], "finetune-op")["model"]["uri"]
+    achieved = local_run["evaluation"]["exact_match"]
+    above = evaluate(model_dir, "sample", "test", achieved + 0.01, "", 0.0, str(tmp_path / "refused"))
+    assert above["blessing"]["blessed"] is False
+    assert above["blessing"]["reasons"][0] == f"exact match {achieved:.4f} < threshold {achieved + 0.01:.4f}"
+    serving = os.path.dirname(os.path.dirname(local_run["pushed_model"]))
+    with pytest.raises(RuntimeError, match="not blessed"):
+        push(serving, "realm", 1, str(tmp_path / "pushed"), str(tmp_path / "refused"))
+    assert not (tmp_path / "pushed").exists()
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"exact_match": achieved + 0.01}))
+    near = evaluate(model_dir, "sample", "test", achieved, str(baseline), 0.02, str(tmp_path / "near"))
+    assert near["blessing"]["blessed"] is True and near["metrics"] == local_run["evaluation"]
+    far = evaluate(model_dir, "sample", "test", achieved, str(baseline), 0.005, str(tmp_path / "far"))
+    assert far["blessing"]["blessed"] is False and "last blessed model" in far["blessing"]["reasons"][0]
+
+
 # ------------------------------------------------------------------------------------------ executors
 def test_record_lineage_stamps_every_artifact_and_refuses_a_missing_fingerprint():
     from kfp.dsl import HTML, Markdown, Metrics

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 
 import numpy as np
 
@@ -36,6 +37,52 @@ class BlessingPolicy:
     min_recall: dict[int, float] = dataclasses.field(default_factory=dict)
     baseline_metrics: str | None = None  # metrics.json of the last blessed model
     tolerance: float = 0.01
+
+
+QUESTION_TYPES = ("who", "what", "when", "where", "how many", "other")
+# The phrase that decides a question's type, by its first occurrence: "in which year did ..." asks when.
+_TYPE_PATTERNS = (
+    ("how many", re.compile(r"\bhow (?:many|much)\b")),
+    ("when", re.compile(r"\b(?:when|(?:what|which) (?:year|century|decade|month|day|date))\b")),
+    ("where", re.compile(r"\bwhere\b")),
+    ("who", re.compile(r"\b(?:who|whom|whose)\b")),
+    ("what", re.compile(r"\b(?:what|which)\b")),
+)
+EXCERPT_CHARS = 80  # of block text either side of a predicted answer in the report
+
+
+def question_type(question: str) -> str:
+    """who / what / when / where / how many, by the question phrase that comes first; other without one."""
+    text = question.lower()
+    found = [
+        (m.start(), rank, kind) for rank, (kind, pattern) in enumerate(_TYPE_PATTERNS) if (m := pattern.search(text))
+    ]
+    return min(found)[2] if found else "other"  # at one position, "which year" (when) before "which" (what)
+
+
+def exact_match_by_type(predictions: list[dict]) -> dict[str, dict[str, float]]:
+    """{type: {"questions": n, "exact_match": share}} over the types present, in QUESTION_TYPES order."""
+    grouped: dict[str, list[bool]] = {}
+    for p in predictions:
+        grouped.setdefault(question_type(p["question"]), []).append(p["correct"])
+    return {
+        kind: {"questions": len(grouped[kind]), "exact_match": float(np.mean(grouped[kind]))}
+        for kind in QUESTION_TYPES
+        if kind in grouped
+    }
+
+
+def answer_excerpt(block: str, answer: str, width: int = EXCERPT_CHARS) -> str:
+    """The block text around the first occurrence of the predicted answer, the answer in bold."""
+    at = block.find(answer) if answer else -1
+    if at < 0:
+        return block[: 2 * width] + ("…" if len(block) > 2 * width else "")
+    start, end = max(0, at - width), min(len(block), at + len(answer) + width)
+    return (
+        ("…" if start else "")
+        + f"{block[start:at]}**{answer}**{block[at + len(answer) : end]}"
+        + ("…" if end < len(block) else "")
+    )
 
 
 def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5, 20, 100), batch_size: int = 8):
@@ -56,6 +103,7 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
         chosen_blocks = out["predicted_block_id"].numpy()
         for question, ids, answer, score, block in zip(batch, retrieved, answers, scores, chosen_blocks, strict=True):
             texts = [records[i].decode("utf-8", errors="replace") for i in ids]
+            chosen_text = records[int(block)].decode("utf-8", errors="replace")
             hits.append([answer_in_text(t, question.answers, regex=question.regex) for t in texts])
             correct = (regex_match if question.regex else exact_match)(answer, question.answers)
             predictions.append(
@@ -67,6 +115,8 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
                     "correct": bool(correct),
                     "predicted_block_id": int(block),
                     "predicted_title": titles[int(block)],
+                    "predicted_block_excerpt": answer_excerpt(chosen_text, answer),
+                    "question_type": question_type(question.question),
                     "retrieved_block_ids": [int(i) for i in ids[:beam]],
                     "retrieved_titles": [titles[i] for i in ids[:beam]],
                     "answer_in_top_blocks": bool(any(hits[-1][:beam])),
@@ -82,6 +132,7 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
         "reader_oracle": recall_at_k(hits, [beam])[beam] if hits else 0.0,
         "reader_beam_size": beam,
         "searcher_beam_size": searched,
+        "by_question_type": exact_match_by_type(predictions),
     }
     return predictions, metrics
 
@@ -116,7 +167,16 @@ def bless(metrics: dict, policy: BlessingPolicy) -> dict:
     return {"blessed": blessed, "reasons": reasons, "metrics": metrics, "baseline": baseline}
 
 
-def report_markdown(metrics: dict, predictions: list[dict], blessing: dict, examples: int = 3) -> str:
+def _cell(text: str) -> str:
+    """Text that stays inside one Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _block_name(prediction: dict) -> str:
+    return prediction["predicted_title"] or f"block {prediction['predicted_block_id']}"
+
+
+def report_markdown(metrics: dict, predictions: list[dict], blessing: dict, examples: int = 10) -> str:
     lines = [
         "# Open-QA evaluation",
         "",
@@ -129,16 +189,27 @@ def report_markdown(metrics: dict, predictions: list[dict], blessing: dict, exam
     ]
     lines += [f"| {k} | {100 * v:.1f}% |" for k, v in metrics.items() if k.startswith("recall@")]
     lines += ["", f"Blessed: **{'yes' if blessing['blessed'] else 'no'}** ({'; '.join(blessing['reasons'])})", ""]
-    for label, wanted in (("Correct", True), ("Wrong", False)):
-        chosen = [p for p in predictions if p["correct"] == wanted][:examples]
-        if chosen:
-            lines += [f"## {label} examples", ""]
-            lines += [
-                f"- *{p['question']}* → **{p['predicted_answer']}** (gold: {', '.join(p['gold'])}; "
-                f"from {p['predicted_title'] or 'block ' + str(p['predicted_block_id'])})"
-                for p in chosen
-            ]
-            lines.append("")
+    by_type = metrics.get("by_question_type") or {}
+    if by_type:
+        lines += ["## Exact match by question type", "", "| type | questions | exact match |", "|---|---|---|"]
+        lines += [f"| {k} | {v['questions']} | {100 * v['exact_match']:.1f}% |" for k, v in by_type.items()]
+        lines.append("")
+    shown = predictions[:examples]
+    if shown:
+        lines += [
+            f"## The first {len(shown)} questions",
+            "",
+            "| question | predicted | gold | right | block it came from |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {_cell(p['question'])} | {_cell(p['predicted_answer'])} | {_cell(' / '.join(p['gold']))} | "
+            f"{'yes' if p['correct'] else 'no'} | {_cell(_block_name(p))}: "
+            f"{_cell(p.get('predicted_block_excerpt', ''))} "
+            "|"
+            for p in shown
+        ]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -101,9 +101,7 @@ def read_questions(path: str, regex: bool | None = None) -> list[Question]:
             try:
                 answers = ast.literal_eval(answer_field) if answer_field.startswith("[") else answer_field
             except (ValueError, SyntaxError):
-                raise QuestionFileError(
-                    f"{path}:{line_number}: cannot read the answer list {answer_field!r}"
-                ) from None
+                raise QuestionFileError(f"{path}:{line_number}: cannot read the answer list {answer_field!r}") from None
             title, split = "", None
         if not isinstance(text, str) or not text.strip():
             raise QuestionFileError(f"{path}:{line_number}: no question text")

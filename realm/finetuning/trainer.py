@@ -49,6 +49,9 @@ class FinetuneConfig:
     # google/realm-orqa-nq-openqa, whose question embedder is taken too unless another embedder is given).
     init_reader: str | None = None
     steps: int = 1000
+    # Steps on cloze questions made from the corpus (realm.finetuning.cloze), before the `steps` on the training
+    # questions; each cloze question is used once. They teach a fresh span head what an answer is.
+    cloze_steps: int = 0
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
     warmup_steps: int | None = None
@@ -173,6 +176,11 @@ def label_batch(tokenizer, questions: list[Question], retrieved_texts: list[list
     flat_questions = [q.question for q in questions for _ in range(reader_beam)]
     flat_blocks = [t for texts in retrieved_texts for t in texts[:reader_beam]]
     pairs = tokenizer.encode_pairs(flat_questions, flat_blocks, seq_len)
+    # Read only up to the batch's longest pair, as inference does (RealmForOpenQA.read): trailing padding is
+    # masked out of attention and spans, so it changes no loss and only costs time (a 64-wordpiece question and
+    # a 128-wordpiece block fill 195 of the 320 positions).
+    seq_len = int(pairs["attention_mask"].numpy().sum(-1).max())
+    pairs = {k: v[:, :seq_len] for k, v in pairs.items()}
     input_ids = pairs["input_ids"].numpy()
     starts = np.full((len(flat_blocks), MAX_ANSWER_SPANS), -1, np.int32)
     ends = np.full_like(starts, -1)
@@ -255,8 +263,9 @@ class Finetuner:
         self.index = index
         self.block_emb = np.asarray(index.embeddings, np.float32)
         self.model.block_emb.assign(self.block_emb)
+        self.cloze = self._cloze_questions()
         self.optimizer, self.schedule = bert_adamw(
-            cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.weight_decay, cfg.clip_norm
+            cfg.learning_rate, self.total_steps, cfg.warmup_steps, cfg.weight_decay, cfg.clip_norm
         )
         reader_variables = [v for v in self.model.reader.trainable_variables if "mlm_head" not in v.path]
         self.variables = [*self.model.embedder.trainable_variables, *reader_variables]  # the MLM head is unused
@@ -294,10 +303,19 @@ class Finetuner:
                 ),
             }
 
-        self.train_step = tf.function(step_fn, jit_compile=cfg.jit_compile)
+        # Batches differ in length (each is read up to its longest pair): trace once for any length.
+        self.train_step = tf.function(step_fn, jit_compile=cfg.jit_compile, reduce_retracing=True)
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.cloze_steps + self.config.steps
 
     def _batch_questions(self, step: int) -> list[Question]:
         cfg = self.config
+        if step < cfg.cloze_steps:
+            chosen = np.resize(np.arange(step * cfg.batch_size, (step + 1) * cfg.batch_size), cfg.batch_size)
+            return [self.cloze[i % len(self.cloze)] for i in chosen]
+        step -= cfg.cloze_steps
         per_epoch = max(len(self.questions) // cfg.batch_size, 1)
         epoch, position = divmod(step, per_epoch)
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(self.questions))
@@ -305,6 +323,28 @@ class Finetuner:
         if len(chosen) < cfg.batch_size:  # fewer questions than a batch: repeat
             chosen = np.resize(order, cfg.batch_size)
         return [self.questions[i] for i in chosen]
+
+    def _cloze_questions(self) -> list[Question]:
+        from realm.finetuning.cloze import corpus_questions
+
+        cfg = self.config
+        if cfg.cloze_steps <= 0:
+            return []
+        questions = corpus_questions(cfg.data_dir, cfg.cloze_steps * cfg.batch_size, cfg.seed)
+        if not questions:
+            raise FinetuningError(
+                f"{cfg.data_dir}: no cloze questions could be made (no sentence with a salient span); "
+                "set cloze_steps to 0"
+            )
+        order = np.random.default_rng([cfg.seed, 1]).permutation(len(questions))
+        logger.info(
+            "%d cloze steps on %d corpus questions, then %d steps on %d training questions",
+            cfg.cloze_steps,
+            len(questions),
+            cfg.steps,
+            len(self.questions),
+        )
+        return [questions[i] for i in order]
 
     def prepare_batch(self, questions: list[Question]) -> dict:
         cfg = self.config
@@ -335,7 +375,7 @@ class Finetuner:
         steps = StepLogger(
             self.paths["tensorboard"],
             self.metrics_path,
-            total_steps=cfg.steps,
+            total_steps=self.total_steps,
             start_step=start,
             batch_size=cfg.batch_size,
             log_every=cfg.log_every,
@@ -347,7 +387,7 @@ class Finetuner:
             train_step=self.train_step,
             make_batch=lambda step: self.prepare_batch(self._batch_questions(step)),
             start=start,
-            total=cfg.steps,
+            total=self.total_steps,
             step_variable=self.step,
             schedule=self.schedule,
             manager=self.manager,

@@ -1,0 +1,92 @@
+"""Questions made from the corpus itself, to teach the reader what an answer span is before it sees the few
+hand-written training questions (the cloze recipe of unsupervised QA: Lewis et al. 2019, "Unsupervised Question
+Answering by Cloze Translation"; Dhingra et al. 2018).
+
+A pre-training example is a sentence with its salient spans (link anchors and dates, `realm.data.spans`). One
+span becomes the answer and its place in the sentence a wh-word chosen by simple rules ("Booth shot Lincoln on
+April 14, 1865" -> "booth shot lincoln when", answer "April 14, 1865"). The sentence's own block stays in the
+corpus, so the retriever usually finds it and the reader learns to line the question up with the text around
+the answer, which is what reading a hand-written question against its evidence asks too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+
+from realm.data.spans import DATE
+from realm.finetuning.questions import Question
+
+logger = logging.getLogger(__name__)
+
+MAX_ANSWER_WORDS = 5  # as the sample's answers: longer anchors make poor answers
+MIN_QUESTION_WORDS, MAX_QUESTION_WORDS = 5, 40
+SCAN_PER_QUESTION = 50  # examples read per question wanted, at most: a full dump is not read to make a few thousand
+
+_NUMBER = re.compile(r"^[\d.,]+(?:\s+(?:million|billion|thousand|hundred))?$", re.IGNORECASE)
+_LEADING_PREPOSITION = re.compile(r"\b(?:in|on|at|since|by|during|from|until|of|to)\s*$", re.IGNORECASE)
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:!?)\]])")
+_SPACE_AFTER_BRACKET = re.compile(r"([(\[])\s+")
+_TRAILING_PUNCTUATION = re.compile(r"[\s.;:!?]+$")
+
+
+def wh_word(answer: str, kind: str) -> str:
+    """The question word standing in for an answer of this kind and shape."""
+    if kind == DATE:
+        return "when"
+    if _NUMBER.match(answer):
+        return "how many"
+    return "what"
+
+
+def cloze_question(text: str, start: int, end: int, kind: str) -> Question | None:
+    """The sentence as a lower-case question with the span [start, end) replaced by a wh-word, or None when the
+    sentence or span makes a poor question (too short or long, an answer of more than five words)."""
+    answer = text[start:end].strip()
+    if not answer or len(answer.split()) > MAX_ANSWER_WORDS or not any(c.isalnum() for c in answer):
+        return None
+    word = wh_word(answer, kind)
+    before, after = text[:start], text[end:]
+    if word == "when":  # "born on [DATE]" -> "born when"
+        before = _LEADING_PREPOSITION.sub("", before)
+    question = " ".join(f"{before} {word} {after}".split())
+    question = _SPACE_AFTER_BRACKET.sub(r"\1", _SPACE_BEFORE_PUNCTUATION.sub(r"\1", question))
+    question = _TRAILING_PUNCTUATION.sub("", question).lower()
+    if not MIN_QUESTION_WORDS <= len(question.split()) <= MAX_QUESTION_WORDS:
+        return None
+    return Question(question, (answer,), split="cloze")
+
+
+def corpus_questions(data_dir: str, count: int, seed: int = 0) -> list[Question]:
+    """`count` cloze questions from the corpus's pre-training examples (a seeded uniform sample of the first
+    `SCAN_PER_QUESTION * count` sentences with a salient span, one span each)."""
+    from realm.data.examples import read_pretraining_examples
+
+    if count <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    reservoir: list[Question] = []
+    seen = 0
+    for example in read_pretraining_examples(data_dir).take(SCAN_PER_QUESTION * count).as_numpy_iterator():
+        starts, ends, kinds = example["span_char_starts"], example["span_char_ends"], example["span_kinds"]
+        if len(starts) == 0:
+            continue
+        choice = int(rng.integers(len(starts)))
+        question = cloze_question(
+            example["text"].decode("utf-8"), int(starts[choice]), int(ends[choice]), kinds[choice].decode()
+        )
+        if question is None:
+            continue
+        seen += 1
+        if len(reservoir) < count:  # reservoir sampling: every usable sentence equally likely
+            reservoir.append(question)
+        else:
+            slot = int(rng.integers(seen))
+            if slot < count:
+                reservoir[slot] = question
+    if not reservoir:
+        logger.warning("%s: no sentence with a salient span makes a cloze question", data_dir)
+    logger.info("%d cloze questions from %d usable corpus sentences", len(reservoir), seen)
+    return reservoir
