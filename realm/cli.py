@@ -262,6 +262,20 @@ def _add_pretrain(subparsers) -> None:
     )
     parser.add_argument("--init-encoder", metavar="DIR", help="knowledge-augmented encoder checkpoint")
     _add_config_flag(parser, PretrainConfig, "refresh_every", "steps between index refreshes")
+    _add_config_flag(
+        parser,
+        PretrainConfig,
+        "index_method",
+        "how the sidecar indexes: exact search up to 100,000 blocks and ScaNN above (auto), or always one",
+        choices=("auto", "scann", "exact"),
+    )
+    _add_config_flag(
+        parser,
+        PretrainConfig,
+        "max_staleness_steps",
+        "wait for a fresher index rather than train on one this many steps stale (default: never wait)",
+        type=int,
+    )
     _add_config_flag(parser, PretrainConfig, "holdout_every", "1 sentence in N kept out for evaluation")
     parser.add_argument("--num-candidates", type=int, help="retrieved blocks per query, null document included")
     parser.add_argument(
@@ -323,6 +337,8 @@ def _add_pretrain(subparsers) -> None:
 PRETRAIN_FIELDS = (
     *TRAINING_FIELDS,
     "refresh_every",
+    "max_staleness_steps",
+    "index_method",
     "holdout_every",
     "refresh_device",
     "init_embedder",
@@ -670,6 +686,12 @@ def _add_refresh(subparsers) -> None:
     parser.add_argument("--max-length", type=int, default=288)
     parser.add_argument("--k", type=int, default=100, help="neighbours the ScaNN searcher is tuned for")
     parser.add_argument("--keep", type=int, default=3, help="index versions to keep")
+    parser.add_argument(
+        "--index-method",
+        choices=("auto", "scann", "exact"),
+        default="auto",
+        help="auto: exact search up to 100,000 blocks, ScaNN above",
+    )
     parser.add_argument("--parent-pid", type=int, help="exit when this process (the trainer) is gone")
     parser.set_defaults(func=_run_refresh)
 
@@ -686,6 +708,7 @@ def _run_refresh(args: argparse.Namespace) -> int:
         k=args.k,
         keep=args.keep,
         parent_pid=args.parent_pid,
+        method=None if args.index_method == "auto" else args.index_method,
     )
     return 0
 

@@ -62,6 +62,14 @@ class PretrainConfig:
     max_masks: int = 10
     holdout_every: int = 20  # 1 sentence in N is kept out of training for `realm evaluate-retriever`
     refresh_every: int = 500  # steps between embedder exports (REALM: ~500)
+    # The index may lag the retriever by any number of steps (REALM's asynchronous refresh: the trainer never
+    # waits). With a bound, a step whose index is more retriever steps stale than this waits for the newest
+    # export's index first: a slow sidecar then slows training instead of letting it drift. At least
+    # refresh_every, since exports come only that often.
+    max_staleness_steps: int | None = None
+    # How the sidecar indexes: "auto" (exact search up to 100,000 blocks, where it is about as fast; ScaNN above),
+    # "scann" or "exact" whatever the corpus size.
+    index_method: str = "auto"
     checkpoint_every: int = 500
     log_every: int = 10
     keep_checkpoints: int = 3

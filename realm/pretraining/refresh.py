@@ -61,7 +61,16 @@ def embed_corpus(embedder, blocks, batch_size: int, max_length: int, log_every_s
 
 
 def refresh_once(
-    export_dir: str, step: int, blocks, index_dir: str, *, batch_size: int, max_length: int, k: int, keep: int
+    export_dir: str,
+    step: int,
+    blocks,
+    index_dir: str,
+    *,
+    batch_size: int,
+    max_length: int,
+    k: int,
+    keep: int,
+    method: str | None = None,
 ) -> str:
     from realm.pretrained import from_pretrained
 
@@ -78,6 +87,7 @@ def refresh_once(
         step,
         k=k,
         keep=keep,
+        method=method,
         extra_meta={"embed_seconds": embed_seconds, "export_dir": export_dir, "block_seq_len": max_length},
     )
     logger.info("refresh for step %d: embed %.1fs, total %.1fs -> %s", step, embed_seconds, time.time() - started, path)
@@ -95,6 +105,7 @@ def run_sidecar(
     keep: int = 3,
     poll_seconds: float = 1.0,
     parent_pid: int | None = None,
+    method: str | None = None,
 ) -> int:
     """Loop until TRAINING_DONE (or until the trainer `parent_pid` is gone); returns the indexes published.
 
@@ -115,7 +126,15 @@ def run_sidecar(
             export_dir = os.path.join(exports_dir, exports.export_name(step))
             try:
                 refresh_once(
-                    export_dir, step, blocks, index_dir, batch_size=batch_size, max_length=max_length, k=k, keep=keep
+                    export_dir,
+                    step,
+                    blocks,
+                    index_dir,
+                    batch_size=batch_size,
+                    max_length=max_length,
+                    k=k,
+                    keep=keep,
+                    method=method,
                 )
             except FileNotFoundError:
                 logger.info("export %s was pruned before it was read; taking the next one", export_dir)

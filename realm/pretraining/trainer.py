@@ -276,9 +276,25 @@ class Pretrainer:
             self.index = BlockIndex(os.path.join(self.paths["index"], name))
             logger.info("using index %s (embedder step %d)", name, self.index.embedder_step)
 
+    def _staleness(self, done: int) -> int:
+        """Retriever steps the index lags behind after `done` steps: a frozen retriever does not age the index."""
+        return done - max(self.index.embedder_step, min(done, self.config.mlm_warmup_steps))
+
+    def _bound_staleness(self, sidecar: SidecarSupervisor, done: int) -> None:
+        """With max_staleness_steps, wait for the newest export's index before a step that would exceed it."""
+        bound = self.config.max_staleness_steps
+        if bound is None or self._staleness(done) <= bound:
+            return
+        newest = max(self.export_times)
+        logger.info(
+            "index v%d would be %d steps stale (max_staleness_steps %d): waiting for the step-%d index",
+            self.index.embedder_step, self._staleness(done), bound, newest,
+        )  # fmt: skip
+        self._wait_for_index(sidecar, newest)
+
     def _wait_for_index(self, sidecar: SidecarSupervisor, embedder_step: int | None = None) -> None:
-        """Block until an index is in use (built from `embedder_step`'s export when given): only before the
-        first step and once after the last, never in between."""
+        """Block until an index is in use (built from `embedder_step`'s export when given): before the first step,
+        once after the last, and in between only when max_staleness_steps asks for it."""
         deadline = time.time() + self.config.first_index_timeout
 
         def ready() -> bool:
@@ -363,6 +379,13 @@ class Pretrainer:
     def run(self) -> dict[str, float]:
 
         cfg = self.config
+        if cfg.index_method not in ("auto", "scann", "exact"):
+            raise PretrainingError(f"index_method {cfg.index_method!r}: choose auto, scann or exact")
+        if cfg.max_staleness_steps is not None and cfg.max_staleness_steps < cfg.refresh_every:
+            raise PretrainingError(
+                f"max_staleness_steps {cfg.max_staleness_steps} is below refresh_every {cfg.refresh_every}: "
+                "the embedder is exported only every refresh_every steps, so no index could be that fresh"
+            )
         os.makedirs(self.out, exist_ok=True)
         self._build()
         self.manager, restored, start_step = resume(
@@ -392,6 +415,8 @@ class Pretrainer:
                 str(cfg.candidate_seq_len),
                 "--k",
                 str(max(100, 4 * cfg.model.num_candidates)),
+                "--index-method",
+                cfg.index_method,
             ],
             log_path=os.path.join(self.out, "refresh.log"),
             max_restarts=cfg.max_sidecar_restarts,
@@ -417,6 +442,7 @@ class Pretrainer:
                 step_start = time.time()
                 self._maybe_swap_index()
                 sidecar.check()
+                self._bound_staleness(sidecar, step + 1)
                 warming_up = step < cfg.mlm_warmup_steps
                 batch = self._prepare_batch(next(self.iterator), warming_up)
                 if step == cfg.mlm_warmup_steps and cfg.mlm_warmup_steps > 0:
@@ -437,8 +463,7 @@ class Pretrainer:
                     "learning_rate": learning_rate,
                     "retriever_frozen": int(warming_up),
                     "index_version": self.index.embedder_step,
-                    # Retriever steps the index lags behind: a frozen retriever does not age the index.
-                    "staleness_steps": done - max(self.index.embedder_step, min(done, cfg.mlm_warmup_steps)),
+                    "staleness_steps": self._staleness(done),
                     "staleness_seconds": time.time() - exported_at,
                     "examples_per_second": cfg.batch_size / max(time.time() - step_start, 1e-9),
                     "sidecar_restarts": sidecar.restarts,

@@ -1,0 +1,123 @@
+"""Reader ablation: open-QA fine-tuning variants on one pre-trained retriever, scored on the sample questions.
+
+Each variant fine-tunes from the same corpus and `realm pretrain` run (a main-command run's preprocess and
+pretrain outputs, or any other), evaluates on the dev split, and only with --test on the test split too (decide on
+dev; report test once per change). Recorded per variant: the fine-tuning and evaluation minutes, exact match with
+its standard error (binomial, sqrt(p(1-p)/n)), answer recall@k, the reader oracle and exact match by question
+type. Results merge into benchmarks/results/reader_ablation.json, keyed by variant name: a variant run again
+replaces its entry, the others stay.
+
+Run: python -m benchmarks.bench_reader --corpus DIR --pretrain DIR [--variant NAME ...] [--test] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from benchmarks.common import RESULTS_DIR, write_results
+
+NAME = "reader_ablation"
+
+# name -> `realm finetune` flags beyond the preset's fine-tuning recipe (minilm: 150 steps, batch 4, rate 1e-4).
+VARIANTS: dict[str, list[str]] = {
+    "recipe": [],
+    "cloze300": ["--cloze-steps", "300"],
+    "cloze600": ["--cloze-steps", "600"],
+    "cloze600_steps300": ["--cloze-steps", "600", "--steps", "300"],
+    "steps300": ["--steps", "300"],
+}
+
+
+def finetune_flags(preset: str) -> list[str]:
+    """The pipeline's fine-tuning recipe for the preset, as `realm finetune` flags."""
+    from realm.presets import get
+
+    recipe = get(preset).recipe
+    return [
+        "--preset", preset,
+        "--steps", str(recipe.finetune_steps),
+        "--batch-size", str(recipe.finetune_batch_size),
+        "--learning-rate", str(recipe.finetune_learning_rate),
+        "--query-seq-len", str(recipe.question_seq_len),
+        "--candidate-seq-len", str(recipe.block_max_tokens),
+        "--reader-seq-len", str(recipe.reader_seq_len),
+        "--searcher-beam-size", str(recipe.searcher_beam_size),
+    ]  # fmt: skip
+
+
+def _realm(*args: str) -> float:
+    """Run a `realm` command; its minutes."""
+    started = time.time()
+    subprocess.run([sys.executable, "-m", "realm.cli", *args], check=True)
+    return round((time.time() - started) / 60, 2)
+
+
+def evaluate(model: str, split: str, out: str) -> dict:
+    minutes = _realm("evaluate", "--model", model, "--questions", "sample", "--split", split, "--out", out)
+    with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
+        metrics = json.load(f)
+    em, n = metrics["exact_match"], metrics["questions"]
+    return {
+        "minutes": minutes,
+        "questions": n,
+        "exact_match": round(em, 4),
+        "exact_match_se": round(math.sqrt(em * (1 - em) / n), 4),
+        **{k: round(v, 4) for k, v in metrics.items() if k.startswith("recall@") or k == "reader_oracle"},
+        "by_question_type": metrics.get("by_question_type", {}),
+    }
+
+
+def run_variant(name: str, args: argparse.Namespace) -> dict:
+    out = os.path.join(args.out, name if not args.seed else f"{name}_seed{args.seed}")
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run, not a resumed one
+    flags = [*finetune_flags(args.preset), *VARIANTS[name]]
+    minutes = _realm(
+        "finetune", "--data", args.corpus, "--pretrain", args.pretrain, "--out", out,
+        "--questions", "sample", "--split", "train", "--seed", str(args.seed), *flags,
+    )  # fmt: skip
+    result = {"flags": VARIANTS[name], "seed": args.seed, "finetune_minutes": minutes}
+    result["dev"] = evaluate(os.path.join(out, "final"), "dev", os.path.join(out, "eval-dev"))
+    if args.test:
+        result["test"] = evaluate(os.path.join(out, "final"), "test", os.path.join(out, "eval-test"))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", required=True, metavar="DIR", help="`realm preprocess` output")
+    parser.add_argument("--pretrain", required=True, metavar="DIR", help="`realm pretrain` run")
+    parser.add_argument("--preset", default="minilm")
+    parser.add_argument("--variant", nargs="*", choices=list(VARIANTS), default=["recipe"])
+    parser.add_argument("--test", action="store_true", help="also evaluate on the test split")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="outputs/bench-reader", metavar="DIR")
+    args = parser.parse_args()
+
+    for name in args.variant:
+        key = f"{name}_seed{args.seed}" if args.seed else name
+        measured = run_variant(name, args)
+        print(key, json.dumps(measured["dev"]))
+        print(_record(key, measured, args.pretrain))  # after each variant: a long ablation keeps what it measured
+
+
+def _record(key: str, measured: dict, pretrain: str) -> str:
+    """Merge one variant into the results file, read just before writing: two ablations side by side keep theirs."""
+    path = os.path.join(RESULTS_DIR, f"{NAME}.json")
+    results: dict = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            results = {k: v for k, v in json.load(f).items() if k != "machine"}
+    results.setdefault("pretrain_run", pretrain)
+    results.setdefault("variants", {})[key] = measured
+    return write_results(NAME, results)
+
+
+if __name__ == "__main__":
+    main()
