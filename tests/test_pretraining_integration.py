@@ -272,3 +272,70 @@ def test_the_sidecar_refreshes_a_scann_index_that_finds_what_exact_search_finds(
     exact = np.argsort(-(queries @ np.asarray(index.embeddings, np.float32).T), axis=1)[:, :10]
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact, strict=True)])
     assert recall >= 0.9, recall
+
+
+ONE_AND_TWO_REPLICAS = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from realm.presets import model_config
+from realm.pretraining.refresh import embed_corpus
+from realm.pretraining.trainer import PretrainConfig, Pretrainer
+from realm.retrieval.index import BlockIndex, publish_index
+
+def trainer(distribute, out):
+    model = model_config("tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    t = Pretrainer(PretrainConfig(
+        output_dir=out, data_dir=sys.argv[1], model=model, batch_size=4, query_seq_len=32, candidate_seq_len=64,
+        distribute=distribute, precision="float32", jit_compile=False,
+    ))
+    t._build()
+    with t.strategy.scope():  # plain SGD at rate 1: the weight change is the (replica-reduced) gradient itself
+        t.optimizer = keras.optimizers.SGD(learning_rate=1.0)
+        t.optimizer.build(t.variables)
+    return t
+
+one, two = trainer("auto", sys.argv[2] + "/one"), trainer("mirrored", sys.argv[2] + "/two")
+two.embedder.set_weights(one.embedder.get_weights())
+two.encoder.set_weights(one.encoder.get_weights())
+path = publish_index(sys.argv[2] + "/index", embed_corpus(one.embedder, one.blocks, 64, 64), 0)
+one.index = two.index = BlockIndex(path)
+batch = one._prepare_batch(next(one.iterator))
+result = {}
+for name, t in (("one", one), ("two", two)):
+    before = [v.numpy().copy() for v in t.variables]
+    out = t.train_step(t._distribute(batch))
+    result[name] = {
+        "replicas": t.strategy.num_replicas_in_sync,
+        "loss": float(out["loss"]),
+        "gradients": [(b - v.numpy()).tolist() for b, v in zip(before, t.variables)],
+    }
+a, b = result["one"]["gradients"], result["two"]["gradients"]
+print(json.dumps({
+    "replicas": [result["one"]["replicas"], result["two"]["replicas"]],
+    "loss": [result["one"]["loss"], result["two"]["loss"]],
+    "largest_gradient": max(float(np.abs(np.array(x)).max()) for x in a),
+    "largest_difference": max(float(np.abs(np.array(x) - np.array(y)).max()) for x, y in zip(a, b)),
+    "nonzero_gradients": sum(bool(np.abs(np.array(x)).max() > 0) for x in a),
+    "variables": len(a),
+}))
+"""
+
+
+def test_one_real_training_step_gives_the_same_loss_and_gradients_on_one_and_two_replicas(slice_corpus, tmp_path):
+    """The pre-training step itself (retriever and encoder, marginal over retrieved blocks), on the same batch, with
+    one replica and with two (MirroredStrategy on two logical CPUs): the global loss and every variable's
+    gradient agree, so splitting a batch over devices neither scales nor drops any part of it."""
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_AND_TWO_REPLICAS, slice_corpus, str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == [1, 2]
+    assert result["loss"][0] == pytest.approx(result["loss"][1], rel=1e-5)
+    assert result["nonzero_gradients"] >= 0.9 * result["variables"]  # both towers and the MLM head get gradients
+    assert result["largest_difference"] <= 1e-4 * result["largest_gradient"], result

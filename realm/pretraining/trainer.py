@@ -170,6 +170,11 @@ class Pretrainer:
         def embed_queries(ids, mask):
             return tf.cast(embedder(ids, mask, training=False)["projected_score"], tf.float32)
 
+        def global_share(count):
+            """This replica's share of a count summed over the replicas (1 on one replica)."""
+            total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, count)
+            return count / tf.maximum(total, 1e-9)
+
         def step_fn(batch, train_retriever: bool, reader_only: bool = False):
             k = tf.shape(batch["candidate_input_ids"])[1]
             cand_len = tf.shape(batch["candidate_input_ids"])[2]
@@ -207,12 +212,19 @@ class Pretrainer:
                 loss = out["loss"]
                 # The own-block warm-up trains the encoder on each candidate (see mlm_warmup_distractors); the
                 # marginal `loss` is still what is logged, so the curve reads the same across the two phases.
-                objective = (
-                    per_candidate_mlm_loss(out["candidate_log_probs"], batch["masked_weights"], batch["valid"])
-                    if reader_only and cfg.mlm_warmup_distractors > 0
-                    else loss
-                )
-                scaled = objective / tf.cast(self.strategy.num_replicas_in_sync, objective.dtype)
+                mask = tf.cast(batch["masked_weights"], tf.float32)
+                loss_share = global_share(tf.reduce_sum(mask))
+                if reader_only and cfg.mlm_warmup_distractors > 0:
+                    objective = per_candidate_mlm_loss(
+                        out["candidate_log_probs"], batch["masked_weights"], batch["valid"]
+                    )
+                    valid = tf.cast(batch["valid"], tf.float32)
+                    objective_share = global_share(tf.reduce_sum(valid[:, :, None] * mask[:, None, :]))
+                else:
+                    objective, objective_share = loss, loss_share
+                # Each loss is a mean over this replica's masked positions; weighted by the replica's share of the
+                # whole batch's positions, the replicas' summed gradients are those of the whole batch's mean.
+                scaled = objective * objective_share
             variables = self.variables if train_retriever else self.encoder_variables
             grads = tape.gradient(scaled, variables)
             if train_retriever and self.retriever_optimizer is not None:
@@ -227,7 +239,9 @@ class Pretrainer:
                 tf.reduce_sum(weights), 1.0
             )
             null_prob = tf.reduce_mean(tf.nn.softmax(relevance, axis=-1)[:, 0])
-            return {"loss": loss, "retrieval_utility": utility, "null_document_prob": null_prob}
+            replicas = tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
+            # The step averages outputs over replicas: this replica's weighted part times their number.
+            return {"loss": loss * loss_share * replicas, "retrieval_utility": utility, "null_document_prob": null_prob}
 
         def make_step(train_retriever: bool, reader_only: bool = False):
             def one_batch(batch):
