@@ -379,6 +379,20 @@ def run_summary(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def probe(data: dict, name: str) -> list[Row]:
+    """A reader-copying probe record: the own-block gain at its last evaluation."""
+    curve = data.get("curve") or [{}]
+    settings = data.get("settings") or {}
+    flags = ", ".join(f"{k} {settings[k]}" for k in ("extra_mask_rate", "fit_head_steps") if settings.get(k))
+    return row(
+        "reader-copying probe",
+        f"own-block span gain after {curve[-1].get('step')} steps ({flags or 'span only'})",
+        "span_log_prob_gain_own_block",
+        lambda g: f"{g:+.3f} nats",
+        data=curve[-1],
+    )
+
+
 # The pre-training runs on record: (run, "DIR/BEFORE AFTER..."): the files after each stage, in order.
 CONTROL = "demo_pretraining_control"
 RUNS = [
@@ -486,7 +500,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ("demo_openqa/pipeline_minilm_metrics*.json", openqa, "realm pipeline run --local (README.md's main command)"),
     ("demo_openqa/*_metrics.json", openqa, "realm evaluate (arguments: docs/finetuning.md)"),
     ("demo_pretraining*/summary*.json", run_summary, "python -m benchmarks.summarize_runs benchmarks/results/{dir}"),
-    ("probe_reader_copying/*.json", lambda data, name: [], "probe_reader_copying"),
+    ("probe_reader_copying/*.json", probe, "probe_reader_copying"),
 ]
 
 
