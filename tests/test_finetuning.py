@@ -152,7 +152,8 @@ def test_finetuning_learns_the_training_questions(corpus, tmp_path):
     assert after["metrics"]["exact_match"] >= before["metrics"]["exact_match"] + 0.3, (before, after)
     assert after["metrics"]["exact_match"] >= 0.5 and last["step"] == 150
     # The question length it trained with (16, not ORQA's 64) is saved with it: evaluation and export read as it did.
-    assert from_pretrained(str(tmp_path / "after" / "final")).query_seq_len == 16
+    reloaded = from_pretrained(str(tmp_path / "after" / "final"))
+    assert reloaded.query_seq_len == 16 and reloaded.exclude_question_spans  # and it keeps the span rule
     for name in ("predictions.jsonl", "metrics.json", "report.md", "blessing.json", "recall_at_k.png"):
         assert os.path.exists(tmp_path / "eval-after" / name), name
     with open(tmp_path / "eval-after" / "predictions.jsonl") as f:

@@ -120,3 +120,56 @@ def test_open_qa_missing_block_records(checkpoints, tmp_path):
     (copy / "block_records.npy").unlink()
     with pytest.raises(CheckpointError, match=r"block_records\.npy: block records not found"):
         pretrained.from_pretrained(str(copy))
+
+
+def test_spans_made_of_question_words_are_ruled_out():
+    from realm.modeling.layers.heads import span_candidates
+    from realm.modeling.span_rules import spans_beyond_the_question
+    from realm.tokenization import RealmTokenizer
+
+    tokenizer = RealmTokenizer.from_default_vocab()
+    pairs = tokenizer.encode_pairs(
+        ["who developed the martial art aikido"], ["Aikido was developed by Morihei Ueshiba."], 32
+    )
+    allowed = spans_beyond_the_question(
+        pairs["input_ids"], pairs["token_type_ids"], pairs["attention_mask"], pairs["block_mask"], 8
+    ).numpy()[0]
+    starts, ends = (x.numpy() for x in span_candidates(32, 8))
+    pieces = pairs["input_ids"].numpy()[0]
+
+    def span(text):
+        ids = tokenizer.tokenize([text]).to_list()[0]
+        at = next(i for i in range(32) if list(pieces[i : i + len(ids)]) == ids and pairs["block_mask"][0, i])
+        return int(np.flatnonzero((starts == at) & (ends == at + len(ids) - 1))[0])
+
+    assert not allowed[span("aikido")] and not allowed[span("developed")]  # all in the question
+    assert allowed[span("morihei ueshiba")] and allowed[span("aikido was")]  # a word the question lacks
+
+
+def test_a_span_mask_rules_spans_out_of_the_prediction_but_not_the_loss():
+    from realm.modeling.models import RealmReader
+    from realm.presets import model_config
+
+    reader = RealmReader(model_config("tiny", max_span_width=3)).build_for_inference()
+    rng = np.random.default_rng(0)
+    inputs = dict(
+        input_ids=rng.integers(5, 100, (2, 3, 12)).astype("int32"),
+        attention_mask=np.ones((2, 3, 12), "int32"),
+        token_type_ids=np.ones((2, 3, 12), "int32"),
+        block_mask=np.ones((2, 3, 12), "int32"),
+        relevance_score=rng.normal(size=(2, 3)).astype("float32"),
+        start_positions=np.full((2, 3, 1), 2, "int32"),
+        end_positions=np.full((2, 3, 1), 3, "int32"),
+        has_answers=np.ones((2, 3), bool),
+    )
+    free = reader(**inputs)
+    best = (np.arange(2), free["block_idx"].numpy(), free["candidate"].numpy())
+    mask = np.ones(free["logits"].shape, "float32")
+    mask[best] = 0.0  # rule out exactly the span each question would have answered with
+    ruled = reader(**inputs, span_mask=mask)
+    assert not np.any(
+        (ruled["block_idx"].numpy() == free["block_idx"].numpy())
+        & (ruled["candidate"].numpy() == free["candidate"].numpy())
+    )
+    np.testing.assert_allclose(ruled["loss"].numpy(), free["loss"].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ruled["logits"].numpy(), free["logits"].numpy(), rtol=1e-6)

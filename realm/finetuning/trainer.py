@@ -52,6 +52,8 @@ class FinetuneConfig:
     # Steps on cloze questions made from the corpus (realm.finetuning.cloze), before the `steps` on the training
     # questions; each cloze question is used once. They teach a fresh span head what an answer is.
     cloze_steps: int = 0
+    # The fine-tuned model never answers with a span made only of the question's words (realm.modeling.span_rules).
+    exclude_question_spans: bool = True
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
     warmup_steps: int | None = None
@@ -245,6 +247,7 @@ class Finetuner:
 
         from realm.data.block_store import BlockStore
         from realm.modeling.models.open_qa import QUERY_SEQ_LEN_KEY
+        from realm.modeling.span_rules import EXCLUDE_QUESTION_SPANS_KEY
         from realm.pretraining.schedule import bert_adamw
         from realm.retrieval.index import BlockIndex, publish_index
 
@@ -255,6 +258,8 @@ class Finetuner:
         self.tokenizer = self.model.tokenizer
         self.model.query_seq_len = cfg.query_seq_len
         self.model.config.extra[QUERY_SEQ_LEN_KEY] = cfg.query_seq_len  # saved with the model (config.json)
+        self.model.config.extra[EXCLUDE_QUESTION_SPANS_KEY] = cfg.exclude_question_spans
+        self.model.exclude_question_spans = cfg.exclude_question_spans
         index = BlockIndex.load_latest(self.paths["index"])
         if index is None:
             embeddings = load_block_embeddings(cfg, self.model.embedder, self.blocks)

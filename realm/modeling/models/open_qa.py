@@ -9,6 +9,7 @@ import tensorflow as tf
 from realm.config import RealmConfig
 from realm.modeling.models.embedder import RealmEmbedder
 from realm.modeling.models.reader import RealmReader
+from realm.modeling.span_rules import EXCLUDE_QUESTION_SPANS_KEY, spans_beyond_the_question
 from realm.retrieval.mips import DEFAULT_CHUNK_SIZE, exact_top_k
 
 QUERY_SEQ_LEN_KEY = "query_seq_len"  # kept in RealmConfig.extra (not an HF field)
@@ -38,6 +39,8 @@ class RealmForOpenQA(keras.Model):
         # as the model was trained to (a HF config without it: ORQA's 64).
         self.query_seq_len = query_seq_len or int(config.extra.get(QUERY_SEQ_LEN_KEY, 64))
         self.mips_chunk_size = mips_chunk_size
+        # Off for checkpoints from elsewhere (HF's reader has no such rule); `realm finetune` turns it on.
+        self.exclude_question_spans = bool(config.extra.get(EXCLUDE_QUESTION_SPANS_KEY, False))
         self.embedder = RealmEmbedder(config, name="embedder")
         self.reader = RealmReader(config, name="reader")
         self.block_emb = self.add_weight(
@@ -103,12 +106,18 @@ class RealmForOpenQA(keras.Model):
         def beamed(x):
             return tf.reshape(x[:, :longest], [batch, beam, -1])
 
+        span_mask = None
+        if self.exclude_question_spans:
+            flat = {k: pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")}
+            allowed = spans_beyond_the_question(**flat, max_span_width=self.config.max_span_width)
+            span_mask = tf.reshape(allowed, [batch, beam, -1])
         reader_out = self.reader(
             beamed(pairs["input_ids"]),
             attention_mask=beamed(pairs["attention_mask"]),
             token_type_ids=beamed(pairs["token_type_ids"]),
             relevance_score=scores,
             block_mask=beamed(pairs["block_mask"]),
+            span_mask=span_mask,
             training=training,
         )
         block_idx = reader_out["block_idx"]

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from realm.config import RealmConfig
+from realm.modeling.layers.attention import large_negative
 from realm.modeling.layers.heads import MaskedLMHead, SpanScorer
 from realm.modeling.losses import marginal_log_loss
 from realm.modeling.networks.bert_encoder import BertEncoder
@@ -56,8 +57,11 @@ class RealmReader(keras.Model):
         start_positions=None,
         end_positions=None,
         has_answers=None,
+        span_mask=None,
         training=False,
     ):
+        """`span_mask` [batch, R, spans] (optional): 0 rules a candidate span out of the prediction (not the loss),
+        in the order of `span_candidates` over this input's length."""
         if relevance_score is None:
             raise ValueError("relevance_score is required: the reader adds the block's retrieval logit to spans")
         if block_mask is None:
@@ -85,8 +89,12 @@ class RealmReader(keras.Model):
         span_logits = ops.reshape(span_logits, (batch, beam, num_spans))
         relevance_score = ops.cast(relevance_score, span_logits.dtype)
         reader_logits = span_logits + relevance_score[:, :beam, None]
+        predicted_logits = reader_logits
+        if span_mask is not None:
+            allowed = ops.cast(ops.reshape(span_mask, (batch, beam, num_spans)), reader_logits.dtype)
+            predicted_logits = reader_logits + (1.0 - allowed) * large_negative(reader_logits.dtype)
 
-        flat_logits = ops.reshape(reader_logits, (batch, -1))
+        flat_logits = ops.reshape(predicted_logits, (batch, -1))
         best = ops.cast(ops.argmax(flat_logits, axis=-1), "int32")
         block_idx = best // num_spans
         candidate = best % num_spans
