@@ -535,13 +535,25 @@ def _add_finetune(subparsers) -> None:
         help="steps on cloze questions made from the corpus's sentences before --steps on the training questions "
         f"(default {FinetuneConfig.cloze_steps})",
     )
+    parser.add_argument("--cloze-batch-size", type=int, help="questions per cloze step (default: --batch-size)")
+    parser.add_argument(
+        "--cloze-reader-beam-size", type=int, help="blocks read per cloze question (default: the reader beam)"
+    )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
     parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
     parser.set_defaults(func=_run_finetune)
 
 
-FINETUNE_FIELDS = (*TRAINING_FIELDS[:-2], "pretrain_dir", "init_embedder", "init_reader", "cloze_steps")
+FINETUNE_FIELDS = (
+    *TRAINING_FIELDS[:-2],
+    "pretrain_dir",
+    "init_embedder",
+    "init_reader",
+    "cloze_steps",
+    "cloze_batch_size",
+    "cloze_reader_beam_size",
+)
 
 
 def _run_finetune(args: argparse.Namespace) -> int:

@@ -52,6 +52,10 @@ class FinetuneConfig:
     # Steps on cloze questions made from the corpus (realm.finetuning.cloze), before the `steps` on the training
     # questions; each cloze question is used once. They teach a fresh span head what an answer is.
     cloze_steps: int = 0
+    # Cloze steps may read fewer blocks per question (the question's own block is nearly always among the first
+    # retrieved) and so afford more questions per step; None: batch_size and the model's reader_beam_size.
+    cloze_batch_size: int | None = None
+    cloze_reader_beam_size: int | None = None
     # The fine-tuned model never answers with a span made only of the question's words (realm.modeling.span_rules).
     exclude_question_spans: bool = True
     batch_size: int = 4
@@ -318,8 +322,8 @@ class Finetuner:
     def _batch_questions(self, step: int) -> list[Question]:
         cfg = self.config
         if step < cfg.cloze_steps:
-            chosen = np.resize(np.arange(step * cfg.batch_size, (step + 1) * cfg.batch_size), cfg.batch_size)
-            return [self.cloze[i % len(self.cloze)] for i in chosen]
+            size = cfg.cloze_batch_size or cfg.batch_size
+            return [self.cloze[i % len(self.cloze)] for i in range(step * size, (step + 1) * size)]
         step -= cfg.cloze_steps
         per_epoch = max(len(self.questions) // cfg.batch_size, 1)
         epoch, position = divmod(step, per_epoch)
@@ -335,7 +339,7 @@ class Finetuner:
         cfg = self.config
         if cfg.cloze_steps <= 0:
             return []
-        questions = corpus_questions(cfg.data_dir, cfg.cloze_steps * cfg.batch_size, cfg.seed)
+        questions = corpus_questions(cfg.data_dir, cfg.cloze_steps * (cfg.cloze_batch_size or cfg.batch_size), cfg.seed)
         if not questions:
             raise FinetuningError(
                 f"{cfg.data_dir}: no cloze questions could be made (no sentence with a salient span); "
@@ -351,14 +355,14 @@ class Finetuner:
         )
         return [questions[i] for i in order]
 
-    def prepare_batch(self, questions: list[Question]) -> dict:
+    def prepare_batch(self, questions: list[Question], reader_beam: int | None = None) -> dict:
         cfg = self.config
         encoded = self.tokenizer.encode_queries([q.question for q in questions], cfg.query_seq_len)
         question_emb = self.model.embedder(encoded["input_ids"], encoded["attention_mask"])["projected_score"]
         searched = min(cfg.model.searcher_beam_size, len(self.blocks))
         ids, _ = self.index.search(np.asarray(question_emb, np.float32), searched)
         texts = [block_reader_texts(self.blocks, row) for row in ids]
-        reader_beam = min(cfg.model.reader_beam_size, searched)
+        reader_beam = min(reader_beam or cfg.model.reader_beam_size, searched)
         labels = label_batch(self.tokenizer, questions, texts, reader_beam, cfg.model.reader_seq_len)
         return {
             "query_ids": encoded["input_ids"],
@@ -390,7 +394,9 @@ class Finetuner:
         )
         last = run_steps(
             train_step=self.train_step,
-            make_batch=lambda step: self.prepare_batch(self._batch_questions(step)),
+            make_batch=lambda step: self.prepare_batch(
+                self._batch_questions(step), cfg.cloze_reader_beam_size if step < cfg.cloze_steps else None
+            ),
             start=start,
             total=self.total_steps,
             step_variable=self.step,
