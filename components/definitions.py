@@ -146,6 +146,9 @@ def finetune_op(
     steps: int,
     batch_size: int,
     learning_rate: float,
+    cloze_steps: int,
+    cloze_batch_size: int,
+    cloze_reader_beam_size: int,
     question_seq_len: int,
     candidate_seq_len: int,
     reader_seq_len: int,
@@ -175,6 +178,9 @@ def finetune_op(
         reader_seq_len,
         searcher_beam_size,
         model.path,
+        cloze_steps=cloze_steps,
+        cloze_batch_size=cloze_batch_size,
+        cloze_reader_beam_size=cloze_reader_beam_size,
     )
     ui.write_ui(
         metrics, result["metrics"], summary, result["markdown"], plots, result["plot"], "Open-QA fine-tuning"

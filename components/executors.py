@@ -245,8 +245,12 @@ def finetune(
     reader_seq_len: int,
     searcher_beam_size: int,
     out_dir: str,
+    cloze_steps: int = 0,
+    cloze_batch_size: int = 0,
+    cloze_reader_beam_size: int = 0,
 ) -> dict:
-    """Open-QA fine-tuning; `candidate_seq_len` is the corpus's block length (blocks are read whole)."""
+    """Open-QA fine-tuning; `candidate_seq_len` is the corpus's block length (blocks are read whole). Cloze steps
+    (questions made from the corpus) come first; a batch size or beam of 0 means the fine-tuning one."""
     from realm.finetuning.questions import read_questions, sample_questions
     from realm.finetuning.trainer import FinetuneConfig, Finetuner
     from realm.presets import model_config
@@ -259,6 +263,9 @@ def finetune(
         model=model_config(preset, reader_seq_len=reader_seq_len, searcher_beam_size=searcher_beam_size),
         pretrain_dir=pretrain_dir,
         steps=steps,
+        cloze_steps=cloze_steps,
+        cloze_batch_size=cloze_batch_size or None,
+        cloze_reader_beam_size=cloze_reader_beam_size or None,
         batch_size=batch_size,
         learning_rate=learning_rate,
         query_seq_len=question_seq_len,
@@ -271,6 +278,8 @@ def finetune(
     figures = _numeric(last)
     panels = [("loss", "fine-tuning loss"), ("retriever_loss", "retriever loss"), ("reader_loss", "reader loss")]
     notes = [f"{len(qs)} {split} questions, {steps} steps, batch {batch_size}", "TensorBoard: tensorboard/"]
+    if cloze_steps:
+        notes.insert(1, f"first {cloze_steps} steps on cloze questions made from the corpus")
     return {
         "metrics": figures,
         "model_dir": config.output_dir,

@@ -53,6 +53,12 @@ class Recipe:
     finetune_steps: int
     finetune_batch_size: int
     finetune_learning_rate: float
+    # Before those steps, cloze_steps on questions made from the corpus's own sentences (realm.finetuning.cloze),
+    # cloze_batch_size a step, each reading cloze_reader_beam_size blocks: a fresh span head learns what an answer
+    # is from thousands of them, where a few hundred training questions only teach it their own answers.
+    cloze_steps: int
+    cloze_batch_size: int
+    cloze_reader_beam_size: int
     question_seq_len: int
     reader_seq_len: int  # question + block wordpieces the reader reads
     searcher_beam_size: int  # blocks retrieved per question (the reader reads the model's reader_beam_size)
@@ -109,6 +115,9 @@ PRESETS: dict[str, Preset] = {
             finetune_steps=20,
             finetune_batch_size=4,
             finetune_learning_rate=1e-3,
+            cloze_steps=4,
+            cloze_batch_size=4,
+            cloze_reader_beam_size=2,
             question_seq_len=64,
             reader_seq_len=96,
             searcher_beam_size=20,
@@ -149,6 +158,9 @@ PRESETS: dict[str, Preset] = {
             finetune_batch_size=4,
             # MiniLM ships no span head: at ORQA's 1e-5 a 150-step run left test EM at 0 on the sample, 1e-4 3.9%.
             finetune_learning_rate=1e-4,
+            cloze_steps=300,
+            cloze_batch_size=4,
+            cloze_reader_beam_size=5,
             question_seq_len=64,
             reader_seq_len=320,
             searcher_beam_size=100,
@@ -177,6 +189,9 @@ PRESETS: dict[str, Preset] = {
             finetune_steps=10_000,
             finetune_batch_size=1,  # ORQA
             finetune_learning_rate=1e-5,  # ORQA/REALM
+            cloze_steps=0,  # a BERT-base or REALM reader already reads; set it for a warm start without a span head
+            cloze_batch_size=1,
+            cloze_reader_beam_size=5,
             question_seq_len=64,
             reader_seq_len=320,
             searcher_beam_size=5000,  # ORQA/REALM retrieve 5000 blocks per question

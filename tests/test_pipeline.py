@@ -198,7 +198,7 @@ def test_the_console_shows_the_steps_and_the_projects_lines_and_the_log_keeps_th
     for step in ("preprocess", "warm-start", "pretrain", "finetune", "evaluate", "export", "push"):
         assert f"step {step}: started" in console and f"step {step}: success" in console, step
     assert "executor_input" not in console and "cuInit" not in console
-    assert "realm.finetuning.trainer: step 4/4 fine-tune loss" in console  # the project's progress lines
+    assert "realm.finetuning.trainer: step 8/8 fine-tune loss" in console  # 4 cloze + 4 steps: progress lines
     log = Path(local_run["out"], "pipeline.log").read_text()
     assert "executor_input" in log and len(log.splitlines()) > 300
 
