@@ -516,8 +516,9 @@ def _add_finetune(subparsers) -> None:
     parser = subparsers.add_parser(
         "finetune",
         help="open-QA fine-tuning (ORQA/REALM): fixed block index, trained question embedder and reader",
-        description="Flags left out keep FinetuneConfig's defaults (ORQA's), but for --learning-rate: the preset's, "
-        "since MiniLM's untrained span head needs ten times ORQA's rate (at 1e-5 its exact match stays at 0).",
+        description="Flags left out keep FinetuneConfig's defaults (ORQA's), but for the learning rate and the cloze "
+        "steps: the preset's, since MiniLM's untrained span head needs ten times ORQA's rate and questions made from "
+        "the corpus (without them its test exact match stays near 1%).",
     )
     # The rate depends on the warm start: MiniLM's untrained span head needs 1e-4 where ORQA's BERT-base took 1e-5.
     _add_training_common(parser, FinetuneConfig, what="the embedder and reader", rate_from_preset=True)
@@ -533,11 +534,11 @@ def _add_finetune(subparsers) -> None:
         "--cloze-steps",
         type=int,
         help="steps on cloze questions made from the corpus's sentences before --steps on the training questions "
-        f"(default {FinetuneConfig.cloze_steps})",
+        "(default: the preset's)",
     )
-    parser.add_argument("--cloze-batch-size", type=int, help="questions per cloze step (default: --batch-size)")
+    parser.add_argument("--cloze-batch-size", type=int, help="questions per cloze step (default: the preset's)")
     parser.add_argument(
-        "--cloze-reader-beam-size", type=int, help="blocks read per cloze question (default: the reader beam)"
+        "--cloze-reader-beam-size", type=int, help="blocks read per cloze question (default: the preset's)"
     )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
@@ -572,10 +573,19 @@ def _run_finetune(args: argparse.Namespace) -> int:
         if v is not None
     }
     args.pretrain_dir = args.pretrain
-    if args.learning_rate is None:
-        from realm.presets import get as get_preset
+    from realm.presets import get as get_preset
 
-        args.learning_rate = get_preset(args.preset).recipe.finetune_learning_rate
+    recipe = get_preset(args.preset).recipe
+    # The preset's rate and cloze steps, not FinetuneConfig's (ORQA's 1e-5, none): a MiniLM warm start has no span
+    # head, and without cloze questions its reader learns only the training questions' answers.
+    for flag, value in (
+        ("learning_rate", recipe.finetune_learning_rate),
+        ("cloze_steps", recipe.cloze_steps),
+        ("cloze_batch_size", recipe.cloze_batch_size),
+        ("cloze_reader_beam_size", recipe.cloze_reader_beam_size),
+    ):
+        if getattr(args, flag) is None:
+            setattr(args, flag, value)
     questions = _load_questions(args.questions, args.split, args.regex_answers)
     with tempfile.TemporaryDirectory(prefix="realm-init-bert-") as workdir:
         config = FinetuneConfig(
