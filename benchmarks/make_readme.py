@@ -293,6 +293,43 @@ def reader_ablation(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def main_command(data: dict, name: str) -> list[Row]:
+    rows = []
+    for run in get(data, "runs") or []:
+        commit = run.get("commit", "?")
+        rows += row(
+            "main command",
+            f"`{commit}` fresh clone: install / run minutes, blessed",
+            "install_minutes",
+            "run_minutes",
+            "blessed",
+            lambda i, r, b: f"{num(i, 1) if i is not None else 'venv reused'} / {num(r, 1)}, {b}",
+            data=run,
+        )
+        rows += row(
+            "main command",
+            f"`{commit}` test split: exact match ± se, answer recall@5 ({run.get('questions')} questions)",
+            "exact_match",
+            "exact_match_se",
+            "recall@5",
+            lambda em, se, r: f"{pct(em)} ± {pct(se)}, {pct(r)}",
+            data=run,
+        )
+    return rows
+
+
+def suite(data: dict, name: str) -> list[Row]:
+    return row(
+        "test suite",
+        "`python -m pytest` (README's test command): minutes, passed, failed",
+        "minutes",
+        "passed",
+        "exit_code",
+        lambda m, p, code: f"{num(m, 1)} min, {p} passed, exit code {code}",
+        data=data,
+    )
+
+
 def serving(data: dict, name: str) -> list[Row]:
     rows = []
     for corpus in sorted(k for k, v in data.items() if isinstance(v, dict) and "blocks" in v):
@@ -490,6 +527,7 @@ EVALUATE_RETRIEVER = "realm evaluate-retriever ... --out FILE (arguments: docs/p
 EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ("containers.json", containers, "bench_containers"),
     ("half_precision.json", half_precision, "bench_half_precision"),
+    ("main_command.json", main_command, "bench_main_command"),
     ("models.json", models, "bench_models"),
     ("preprocess.json", preprocess, "bench_preprocess"),
     ("presets.json", presets, "bench_presets"),
@@ -512,6 +550,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ("pretraining.json", pretraining, "bench_pretraining"),
     ("reader_ablation.json", reader_ablation, "bench_reader"),
     ("serving.json", serving, "bench_serving"),
+    ("suite.json", suite, "bench_suite"),
     ("tokenization.json", tokenization, "bench_tokenization"),
     ("demo_openqa/pipeline_minilm_metrics*.json", openqa, "realm pipeline run --local (README.md's main command)"),
     ("demo_openqa/*_metrics.json", openqa, "realm evaluate (arguments: docs/finetuning.md)"),
