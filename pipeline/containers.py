@@ -207,12 +207,16 @@ def _run_container(client, image: str, command: list[str], volumes: dict, **run_
 
 @contextmanager
 def exit_codes_kept(enabled: bool = True) -> Iterator[None]:
-    """While a run lasts, kfp.local's DockerRunner starts its containers with _run_container."""
+    """While a run lasts, kfp.local's DockerRunner starts its containers with _run_container. Disabled (the
+    subprocess runner), nothing is imported: kfp's docker handler needs the `docker` package, which the main
+    install leaves out."""
+    if not enabled:
+        yield
+        return
     from kfp.local import docker_task_handler
 
     original = docker_task_handler.run_docker_container
-    if enabled:
-        docker_task_handler.run_docker_container = _run_container
+    docker_task_handler.run_docker_container = _run_container
     try:
         yield
     finally:

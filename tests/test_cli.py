@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 HELP_IMPORTS = r"""
 import sys
 from realm.cli import main
@@ -108,3 +110,18 @@ def test_tensorflow_logs_stay_quiet_without_verbose_and_a_users_level_is_kept(mo
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
     quiet_tensorflow(verbose=False)
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "1"
+
+
+def test_a_subprocess_run_needs_no_docker_package(monkeypatch):
+    """The README's install has no `docker` package (an extra): the default runner must not import it. A fresh
+    clone's main command once failed here (benchmarks/bench_main_command.py found it)."""
+    import sys
+
+    from pipeline import containers
+
+    monkeypatch.setitem(sys.modules, "docker", None)  # `import docker` now raises ImportError
+    monkeypatch.delitem(sys.modules, "kfp.local.docker_task_handler", raising=False)
+    with containers.exit_codes_kept(enabled=False):
+        pass
+    with pytest.raises(ImportError), containers.exit_codes_kept(enabled=True):
+        pass
