@@ -65,7 +65,7 @@ def main() -> None:
     summary = json.JSONDecoder().raw_decode(console[console.index("{\n") :])[0]
     evaluation = summary.get("evaluation", {})
     em, n = evaluation.get("exact_match", 0.0), evaluation.get("questions", 0)
-    answers = console[console.find("The pushed model") :].splitlines()[1:7]
+    answers = console[console.find("The pushed model") :].splitlines()[1:10]  # three questions, 3 lines each
     entry = {
         "commit": commit.strip(),
         "install_minutes": install_minutes if not args.reuse_venv else None,
