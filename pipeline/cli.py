@@ -92,6 +92,17 @@ def compile_pipeline(out: str, settings=None, preset: str = "minilm") -> str:
     return out
 
 
+def describe_by_type(by_type: dict) -> str:
+    """One line: `who 17.6% of 17, what 22.9% of 70, ...`."""
+    return ", ".join(f"{kind} {100 * v['exact_match']:.1f}% of {v['questions']}" for kind, v in by_type.items())
+
+
+def _compact(summary: dict) -> dict:
+    """The run summary as printed: the per-type breakdown gets its own line (and stays in the evaluation's files)."""
+    evaluation = {k: v for k, v in summary.get("evaluation", {}).items() if k != "by_question_type"}
+    return {**summary, "evaluation": evaluation} if "evaluation" in summary else summary
+
+
 def print_sample_answers(model_dir: str, input_pattern: str, count: int = 3) -> None:
     """What a user runs the pipeline for: the pushed SavedModel answering a few held-out questions of the
     sample question set (only when the corpus is the sample, which those questions are about)."""
@@ -513,7 +524,9 @@ def run_command(args: argparse.Namespace) -> int:
         summary = run_local(
             args.out, args.preset, args.input, params, args.runner, args.build_images, verbose=args.verbose
         )
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(_compact(summary), indent=2))
+        if by_type := summary.get("evaluation", {}).get("by_question_type"):
+            print("exact match by question type:", describe_by_type(by_type))
         if summary.get("pushed_model"):
             print_sample_answers(summary["pushed_model"], args.input)
     elif command == "submit":

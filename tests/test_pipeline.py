@@ -316,7 +316,10 @@ def test_local_run_shows_every_step_in_the_ui_with_lineage(local_run):
         assert any(r.startswith("no previous blessed model") for r in json.load(f)["reasons"])
     assert "no previous blessed model" in Path(outputs["evaluate-op"]["report"]["uri"]).read_text()
     with open(os.path.join(local_run["pushed_model"], BLESSED_METRICS)) as f:
-        assert json.load(f) == local_run["evaluation"]  # the next run's bar
+        blessed = json.load(f)  # the next run's bar: the evaluation as printed, plus the per-type breakdown
+    assert {k: v for k, v in blessed.items() if k != "by_question_type"} == local_run["evaluation"]
+    assert sum(v["questions"] for v in blessed["by_question_type"].values()) == blessed["questions"]
+    assert "exact match by question type: " in local_run["stdout"]
 
 
 def test_the_runs_model_is_blessed_only_when_it_meets_a_non_zero_bar(local_run, tmp_path):
@@ -336,7 +339,8 @@ def test_the_runs_model_is_blessed_only_when_it_meets_a_non_zero_bar(local_run, 
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps({"exact_match": achieved + 0.01}))
     near = evaluate(model_dir, "sample", "test", achieved, str(baseline), 0.02, str(tmp_path / "near"))
-    assert near["blessing"]["blessed"] is True and near["metrics"] == local_run["evaluation"]
+    assert near["blessing"]["blessed"] is True
+    assert {k: v for k, v in near["metrics"].items() if k != "by_question_type"} == local_run["evaluation"]
     far = evaluate(model_dir, "sample", "test", achieved, str(baseline), 0.005, str(tmp_path / "far"))
     assert far["blessing"]["blessed"] is False and "last blessed model" in far["blessing"]["reasons"][0]
 
