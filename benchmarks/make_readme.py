@@ -318,6 +318,29 @@ def main_command(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def refresh(data: dict, name: str) -> list[Row]:
+    return [
+        *row(
+            "index refresh",
+            "1M blocks: ScaNN build + publish seconds, recall@10 vs exact, search ms/query",
+            "measured.build_and_publish_seconds",
+            "measured.recall_at_10_vs_exact",
+            "measured.search_ms_per_query",
+            lambda b, r, q: f"{num(b, 1)} s, {r:.3f}, {num(q, 2)} ms",
+            data=data,
+        ),
+        *row(
+            "index refresh",
+            "embedding rate (blocks/s, measured) → 13M blocks: embed hours, build + publish minutes (projected)",
+            "embed_blocks_per_second",
+            "projected_13m_blocks.embed_hours",
+            "projected_13m_blocks.build_and_publish_minutes",
+            lambda e, h, m: f"{num(e, 1)}/s → {num(h, 1)} h, {num(m, 1)} min",
+            data=data,
+        ),
+    ]
+
+
 def suite(data: dict, name: str) -> list[Row]:
     return row(
         "test suite",
@@ -549,6 +572,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ),
     ("pretraining.json", pretraining, "bench_pretraining"),
     ("reader_ablation.json", reader_ablation, "bench_reader"),
+    ("refresh.json", refresh, "bench_refresh"),
     ("serving.json", serving, "bench_serving"),
     ("suite.json", suite, "bench_suite"),
     ("tokenization.json", tokenization, "bench_tokenization"),
