@@ -53,6 +53,7 @@ from benchmarks.common import (
     timing_record,
     write_results,
 )
+from realm import presets
 
 QUESTIONS = [
     "who was the 16th president of the united states",
@@ -66,14 +67,8 @@ QUESTIONS = [
 ]
 BEAM = 5  # blocks retrieved and read per question, on both sides
 
-MINILM = dict(
-    hidden_size=384,
-    num_hidden_layers=6,
-    num_attention_heads=12,
-    intermediate_size=1536,
-    retriever_proj_size=128,
-    span_hidden_size=256,
-)
+# The minilm preset's sizes (realm.presets); the activation and beams are set below for both sides.
+MINILM = {k: v for k, v in presets.get("minilm").model.items() if k not in ("hidden_act", "searcher_beam_size")}
 SMALL = dict(  # --quick
     hidden_size=64,
     num_hidden_layers=2,
