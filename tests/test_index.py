@@ -48,6 +48,17 @@ def test_scann_index_recall(tmp_path, rng):
     assert recall > 0.9, recall
 
 
+def test_scann_scans_at_least_ten_thousand_blocks_and_a_tenth_of_the_leaves_at_scale():
+    """Small corpora have small leaves: a tenth of them is too few blocks to find the exact top 10."""
+    small = block_index.ScannParams.for_corpus(690, k=100)
+    assert small.num_leaves_to_search == small.num_leaves == 26
+    mid = block_index.ScannParams.for_corpus(200_000, k=100)
+    assert mid.num_leaves_to_search * 200_000 / mid.num_leaves >= block_index.MIN_BLOCKS_SCANNED
+    for blocks, leaves, searched in ((1_000_000, 1000, 100), (13_000_000, 2000, 200)):
+        params = block_index.ScannParams.for_corpus(blocks, k=100)
+        assert (params.num_leaves, params.num_leaves_to_search) == (leaves, searched)
+
+
 def test_keeps_newest_versions(tmp_path, rng):
     for step in (1, 2, 3, 4, 5):
         block_index.publish_index(str(tmp_path), _embeddings(rng, 20), embedder_step=step, keep=3)
