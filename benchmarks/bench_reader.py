@@ -36,6 +36,10 @@ VARIANTS: dict[str, list[str]] = {
     "cloze300_b8_beam2": ["--cloze-steps", "300", "--cloze-batch-size", "8", "--cloze-reader-beam-size", "2"],
     "cloze600_b8_beam2": ["--cloze-steps", "600", "--cloze-batch-size", "8", "--cloze-reader-beam-size", "2"],
     "steps300": ["--steps", "300"],
+    "cloze300_b16_beam1": ["--cloze-steps", "300", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1"],
+    "cloze300_b8_beam2_whfirst50": [
+        "--cloze-steps", "300", "--cloze-batch-size", "8", "--cloze-reader-beam-size", "2", "--cloze-wh-first", "0.5"
+    ],
 }
 
 

@@ -540,6 +540,9 @@ def _add_finetune(subparsers) -> None:
     parser.add_argument(
         "--cloze-reader-beam-size", type=int, help="blocks read per cloze question (default: the preset's)"
     )
+    parser.add_argument(
+        "--cloze-wh-first", type=float, help="fraction of cloze questions with the wh-word in front (default: none)"
+    )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
     parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
@@ -554,6 +557,7 @@ FINETUNE_FIELDS = (
     "cloze_steps",
     "cloze_batch_size",
     "cloze_reader_beam_size",
+    "cloze_wh_first",
 )
 
 

@@ -327,6 +327,24 @@ def test_cloze_questions_put_a_wh_word_in_the_answers_place(text, span, kind, qu
     assert made is not None and made.question == question and made.answers == (span,)
 
 
+def test_cloze_questions_can_put_the_wh_word_first_as_people_ask():
+    from realm.finetuning.cloze import cloze_question
+
+    text = "Booth shot Lincoln on April 14, 1865 at Ford's Theatre."
+    start = text.index("April")
+    made = cloze_question(text, start, start + len("April 14, 1865"), "date", wh_first=True)
+    assert made is not None and made.question == "when booth shot lincoln at ford's theatre"
+
+
+def test_corpus_questions_put_the_asked_fraction_wh_first(corpus):
+    from realm.finetuning.cloze import corpus_questions
+
+    in_place = corpus_questions(corpus, 100)
+    assert corpus_questions(corpus, 100, wh_first=0.0) == in_place  # off: the same sample as before the option
+    assert all(q.question.startswith("when ") for q in corpus_questions(corpus, 100, wh_first=1.0))
+    assert not any(q.question.startswith("when ") for q in in_place)
+
+
 def test_cloze_questions_skip_long_answers_and_short_sentences():
     from realm.finetuning.cloze import cloze_question
 

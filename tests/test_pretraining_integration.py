@@ -135,7 +135,7 @@ trainer = Pretrainer(PretrainConfig(
     output_dir=sys.argv[2], data_dir=sys.argv[1], model=model_config("tiny"), steps=8, batch_size=4,
     learning_rate=1e-3, warmup_steps=1, mlm_warmup_steps=2, query_seq_len=32, candidate_seq_len=64,
     refresh_every=4, max_staleness_steps=4, checkpoint_every=4, distribute="mirrored", precision="mixed_bfloat16",
-    mlm_head_fit_steps=3,
+    mlm_head_fit_steps=3, first_index_timeout=120,  # an index that never lands fails the test in minutes, not hangs it
 ))
 last = trainer.run()
 print(json.dumps({"replicas": trainer.strategy.num_replicas_in_sync, "precision": trainer.precision, **last}))

@@ -41,9 +41,12 @@ def wh_word(answer: str, kind: str) -> str:
     return "what"
 
 
-def cloze_question(text: str, start: int, end: int, kind: str) -> Question | None:
+def cloze_question(text: str, start: int, end: int, kind: str, wh_first: bool = False) -> Question | None:
     """The sentence as a lower-case question with the span [start, end) replaced by a wh-word, or None when the
-    sentence or span makes a poor question (too short or long, an answer of more than five words)."""
+    sentence or span makes a poor question (too short or long, an answer of more than five words).
+
+    `wh_first` moves the wh-word to the front, as hand-written questions have it ("booth shot lincoln when" ->
+    "when booth shot lincoln"): the crude form of Lewis et al.'s wh-movement, without a parser."""
     answer = text[start:end].strip()
     if not answer or len(answer.split()) > MAX_ANSWER_WORDS or not any(c.isalnum() for c in answer):
         return None
@@ -51,7 +54,7 @@ def cloze_question(text: str, start: int, end: int, kind: str) -> Question | Non
     before, after = text[:start], text[end:]
     if word == "when":  # "born on [DATE]" -> "born when"
         before = _LEADING_PREPOSITION.sub("", before)
-    question = " ".join(f"{before} {word} {after}".split())
+    question = " ".join((f"{word} {before} {after}" if wh_first else f"{before} {word} {after}").split())
     question = _SPACE_AFTER_BRACKET.sub(r"\1", _SPACE_BEFORE_PUNCTUATION.sub(r"\1", question))
     question = _TRAILING_PUNCTUATION.sub("", question).lower()
     if not MIN_QUESTION_WORDS <= len(question.split()) <= MAX_QUESTION_WORDS:
@@ -59,9 +62,10 @@ def cloze_question(text: str, start: int, end: int, kind: str) -> Question | Non
     return Question(question, (answer,), split="cloze")
 
 
-def corpus_questions(data_dir: str, count: int, seed: int = 0) -> list[Question]:
+def corpus_questions(data_dir: str, count: int, seed: int = 0, wh_first: float = 0.0) -> list[Question]:
     """`count` cloze questions from the corpus's pre-training examples (a seeded uniform sample of the first
-    `SCAN_PER_QUESTION * count` sentences with a salient span, one span each)."""
+    `SCAN_PER_QUESTION * count` sentences with a salient span, one span each); a `wh_first` fraction of them
+    with the wh-word moved to the front."""
     from realm.data.examples import read_pretraining_examples
 
     if count <= 0:
@@ -74,8 +78,9 @@ def corpus_questions(data_dir: str, count: int, seed: int = 0) -> list[Question]
         if len(starts) == 0:
             continue
         choice = int(rng.integers(len(starts)))
+        front = bool(rng.random() < wh_first) if wh_first else False  # no draw when off: samples stay as they were
         question = cloze_question(
-            example["text"].decode("utf-8"), int(starts[choice]), int(ends[choice]), kinds[choice].decode()
+            example["text"].decode("utf-8"), int(starts[choice]), int(ends[choice]), kinds[choice].decode(), front
         )
         if question is None:
             continue

@@ -56,6 +56,8 @@ class FinetuneConfig:
     # retrieved) and so afford more questions per step; None: batch_size and the model's reader_beam_size.
     cloze_batch_size: int | None = None
     cloze_reader_beam_size: int | None = None
+    # The fraction of cloze questions with the wh-word in front ("when booth shot lincoln"), as people ask.
+    cloze_wh_first: float = 0.0
     # The fine-tuned model never answers with a span made only of the question's words (realm.modeling.span_rules).
     exclude_question_spans: bool = True
     batch_size: int = 4
@@ -339,7 +341,9 @@ class Finetuner:
         cfg = self.config
         if cfg.cloze_steps <= 0:
             return []
-        questions = corpus_questions(cfg.data_dir, cfg.cloze_steps * (cfg.cloze_batch_size or cfg.batch_size), cfg.seed)
+        questions = corpus_questions(
+            cfg.data_dir, cfg.cloze_steps * (cfg.cloze_batch_size or cfg.batch_size), cfg.seed, cfg.cloze_wh_first
+        )
         if not questions:
             raise FinetuningError(
                 f"{cfg.data_dir}: no cloze questions could be made (no sentence with a salient span); "
