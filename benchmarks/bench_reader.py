@@ -37,6 +37,13 @@ VARIANTS: dict[str, list[str]] = {
     "cloze600_b8_beam2": ["--cloze-steps", "600", "--cloze-batch-size", "8", "--cloze-reader-beam-size", "2"],
     "steps300": ["--steps", "300"],
     "cloze300_b16_beam1": ["--cloze-steps", "300", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1"],
+    "cloze300_b16_beam1_whfirst50": [
+        "--cloze-steps", "300", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1", "--cloze-wh-first", "0.5"
+    ],
+    "cloze450_b16_beam1": ["--cloze-steps", "450", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1"],
+    "cloze450_b16_beam1_whfirst50": [
+        "--cloze-steps", "450", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1", "--cloze-wh-first", "0.5"
+    ],
     "cloze300_b8_beam2_whfirst50": [
         "--cloze-steps", "300", "--cloze-batch-size", "8", "--cloze-reader-beam-size", "2", "--cloze-wh-first", "0.5"
     ],
@@ -45,7 +52,7 @@ VARIANTS: dict[str, list[str]] = {
 
 def finetune_flags(preset: str) -> list[str]:
     """The pipeline's fine-tuning recipe for the preset, as `realm finetune` flags."""
-    from realm.presets import get
+    from realm.presets import get, model_config
 
     recipe = get(preset).recipe
     return [
@@ -57,7 +64,12 @@ def finetune_flags(preset: str) -> list[str]:
         "--candidate-seq-len", str(recipe.block_max_tokens),
         "--reader-seq-len", str(recipe.reader_seq_len),
         "--searcher-beam-size", str(recipe.searcher_beam_size),
-        "--cloze-steps", "0",  # the variants add theirs
+        # No cloze steps; were a variant to add them, questions as the training ones: the batch, the model's
+        # reader beam, the wh-word in place. The variants name what they change, so each means what it meant.
+        "--cloze-steps", "0",
+        "--cloze-batch-size", str(recipe.finetune_batch_size),
+        "--cloze-reader-beam-size", str(model_config(preset).reader_beam_size),
+        "--cloze-wh-first", "0",
     ]  # fmt: skip
 
 

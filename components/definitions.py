@@ -149,6 +149,7 @@ def finetune_op(
     cloze_steps: int,
     cloze_batch_size: int,
     cloze_reader_beam_size: int,
+    cloze_wh_first: float,
     question_seq_len: int,
     candidate_seq_len: int,
     reader_seq_len: int,
@@ -181,6 +182,7 @@ def finetune_op(
         cloze_steps=cloze_steps,
         cloze_batch_size=cloze_batch_size,
         cloze_reader_beam_size=cloze_reader_beam_size,
+        cloze_wh_first=cloze_wh_first,
     )
     ui.write_ui(
         metrics, result["metrics"], summary, result["markdown"], plots, result["plot"], "Open-QA fine-tuning"

@@ -248,6 +248,7 @@ def finetune(
     cloze_steps: int = 0,
     cloze_batch_size: int = 0,
     cloze_reader_beam_size: int = 0,
+    cloze_wh_first: float = 0.0,
 ) -> dict:
     """Open-QA fine-tuning; `candidate_seq_len` is the corpus's block length (blocks are read whole). Cloze steps
     (questions made from the corpus) come first; a batch size or beam of 0 means the fine-tuning one."""
@@ -266,6 +267,7 @@ def finetune(
         cloze_steps=cloze_steps,
         cloze_batch_size=cloze_batch_size or None,
         cloze_reader_beam_size=cloze_reader_beam_size or None,
+        cloze_wh_first=cloze_wh_first,
         batch_size=batch_size,
         learning_rate=learning_rate,
         query_seq_len=question_seq_len,

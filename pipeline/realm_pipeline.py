@@ -56,6 +56,7 @@ PARAMETER_HELP = {
     "cloze_steps": "fine-tuning steps on cloze questions made from the corpus, before the training questions",
     "cloze_batch_size": "cloze questions per step",
     "cloze_reader_beam_size": "blocks the reader reads per cloze question",
+    "cloze_wh_first": "fraction of cloze questions with the wh-word in front",
     "question_seq_len": "wordpieces per question (fine-tuning, evaluation and the served model)",
     "reader_seq_len": "wordpieces the reader reads per block (question and block)",
     "searcher_beam_size": "blocks retrieved per question during fine-tuning",
@@ -182,6 +183,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
         cloze_steps: int = recipe.cloze_steps,
         cloze_batch_size: int = recipe.cloze_batch_size,
         cloze_reader_beam_size: int = recipe.cloze_reader_beam_size,
+        cloze_wh_first: float = recipe.cloze_wh_first,
         question_seq_len: int = recipe.question_seq_len,
         reader_seq_len: int = recipe.reader_seq_len,
         searcher_beam_size: int = recipe.searcher_beam_size,
@@ -246,6 +248,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             cloze_steps=cloze_steps,
             cloze_batch_size=cloze_batch_size,
             cloze_reader_beam_size=cloze_reader_beam_size,
+            cloze_wh_first=cloze_wh_first,
             question_seq_len=question_seq_len,
             candidate_seq_len=block_max_tokens,  # the corpus's blocks, read whole
             reader_seq_len=reader_seq_len,

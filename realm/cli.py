@@ -541,7 +541,9 @@ def _add_finetune(subparsers) -> None:
         "--cloze-reader-beam-size", type=int, help="blocks read per cloze question (default: the preset's)"
     )
     parser.add_argument(
-        "--cloze-wh-first", type=float, help="fraction of cloze questions with the wh-word in front (default: none)"
+        "--cloze-wh-first",
+        type=float,
+        help="fraction of cloze questions with the wh-word in front (default: the preset's)",
     )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
@@ -587,6 +589,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
         ("cloze_steps", recipe.cloze_steps),
         ("cloze_batch_size", recipe.cloze_batch_size),
         ("cloze_reader_beam_size", recipe.cloze_reader_beam_size),
+        ("cloze_wh_first", recipe.cloze_wh_first),
     ):
         if getattr(args, flag) is None:
             setattr(args, flag, value)

@@ -59,6 +59,7 @@ class Recipe:
     cloze_steps: int
     cloze_batch_size: int
     cloze_reader_beam_size: int
+    cloze_wh_first: float  # the fraction of cloze questions with the wh-word in front, as people ask
     question_seq_len: int
     reader_seq_len: int  # question + block wordpieces the reader reads
     searcher_beam_size: int  # blocks retrieved per question (the reader reads the model's reader_beam_size)
@@ -118,6 +119,7 @@ PRESETS: dict[str, Preset] = {
             cloze_steps=4,
             cloze_batch_size=4,
             cloze_reader_beam_size=2,
+            cloze_wh_first=0.5,  # the smoke runs exercise the option
             question_seq_len=64,
             reader_seq_len=96,
             searcher_beam_size=20,
@@ -158,11 +160,14 @@ PRESETS: dict[str, Preset] = {
             finetune_batch_size=4,
             # MiniLM ships no span head: at ORQA's 1e-5 a 150-step run left test EM at 0 on the sample, 1e-4 3.9%.
             finetune_learning_rate=1e-4,
-            # 2,400 corpus questions, each reading 2 blocks: dev EM 25.3% where 1,200 reading 5 gave 17.9% and none
-            # 1.1% (benchmarks/results/reader_ablation.json), for about 10 minutes on 2 cores.
+            # 4,800 corpus questions, each reading the first block retrieved (nearly always the sentence's own):
+            # dev EM 30.5% where 2,400 reading 2 gave 25.3%, 1,200 reading 5 17.9% and none 1.1%, for about 11
+            # minutes on 2 cores. The wh-word in front of half of them moved dev EM by less than its standard
+            # error, one way at 8 questions a step and the other at 16 (benchmarks/results/reader_ablation.json).
             cloze_steps=300,
-            cloze_batch_size=8,
-            cloze_reader_beam_size=2,
+            cloze_batch_size=16,
+            cloze_reader_beam_size=1,
+            cloze_wh_first=0.0,
             question_seq_len=64,
             reader_seq_len=320,
             searcher_beam_size=100,
@@ -194,6 +199,7 @@ PRESETS: dict[str, Preset] = {
             cloze_steps=0,  # a BERT-base or REALM reader already reads; set it for a warm start without a span head
             cloze_batch_size=1,
             cloze_reader_beam_size=5,
+            cloze_wh_first=0.0,
             question_seq_len=64,
             reader_seq_len=320,
             searcher_beam_size=5000,  # ORQA/REALM retrieve 5000 blocks per question
