@@ -245,8 +245,8 @@ def test_the_sidecar_refreshes_a_scann_index_that_finds_what_exact_search_finds(
     """Below 100,000 blocks the sidecar searches exactly; forced onto ScaNN, the trainer runs on ScaNN indexes (at
     least two versions, max_staleness_steps making sure) whose top 10 for real queries match exact search's.
 
-    Warm-started from MiniLM: a randomly initialised tiny BERT gives every block nearly the same embedding (all
-    within 0.01 of their mean, norm 4), so any 10 blocks tie for the top 10 and recall would measure nothing."""
+    Warm-started from MiniLM: a randomly initialised tiny BERT gives every block nearly the same embedding, so any
+    10 blocks tie for the top 10 and recall would measure nothing (docs/tests.md)."""
     from realm.data.examples import read_pretraining_examples
     from realm.presets import model_config
     from realm.pretrained import load_embedder
