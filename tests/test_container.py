@@ -1,6 +1,6 @@
 """The pipeline in its own container images, as a cluster runs it: the CPU image of this checkout's version (built
 here unless one with the version's tag exists), the tiny pipeline run with `--runner docker`, and what the image
-must be (its version label, `realm --version` and the compiled YAML agree; non-root; no torch).
+must be (its version label, `realm --version` and the compiled YAML agree; at most 2.0 GB; non-root; no torch).
 
 Behind the `container` marker (the default options deselect it): `python -m pytest -m container -n 0`, which .ci/run
 does after the unit suite, starting a container engine first where it can. Without an engine answering the Docker
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.container
 
 TINY_OVERRIDES = {"ict_steps": 2, "pretrain_steps": 6, "refresh_every": 3, "finetune_steps": 4, "num_shards": 2}
 UNWANTED_PACKAGES = ("torch", "transformers", "sentence-transformers")
+MAX_CPU_IMAGE_BYTES = 2.0e9  # #22's target: the slim multi-stage image, 3.49 GB before it
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,11 @@ def test_image_version_label_realm_version_and_compiled_yaml_agree(client, image
     images = {name.removeprefix("exec-"): e["container"]["image"] for name, e in executors.items()}
     assert images["preprocess-op"] == image and images["push-op"] == image
     assert images["pretrain-op"] == gpu_image() and images["pretrain-op"].endswith(f"realm-gpu:{version}")
+
+
+def test_cpu_image_is_at_most_2_gb(client, image):
+    size = client.images.get(image).attrs["Size"]
+    assert size <= MAX_CPU_IMAGE_BYTES, f"{image} is {size / 1e9:.2f} GB, over {MAX_CPU_IMAGE_BYTES / 1e9:.1f} GB"
 
 
 def test_image_runs_as_a_non_root_user_without_torch_or_transformers(client, image):
