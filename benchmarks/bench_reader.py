@@ -7,7 +7,8 @@ its standard error (binomial, sqrt(p(1-p)/n)), answer recall@k, the reader oracl
 type. Results merge into benchmarks/results/reader_ablation.json, keyed by variant name: a variant run again
 replaces its entry, the others stay.
 
-Run: python -m benchmarks.bench_reader --corpus DIR --pretrain DIR [--variant NAME ...] [--test] [--out DIR]
+Run: python -m benchmarks.bench_reader --corpus DIR --pretrain DIR [--pretrain-label NAME] [--variant NAME ...] [--test]
+[--out DIR]
 """
 
 from __future__ import annotations
@@ -38,14 +39,35 @@ VARIANTS: dict[str, list[str]] = {
     "steps300": ["--steps", "300"],
     "cloze300_b16_beam1": ["--cloze-steps", "300", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1"],
     "cloze300_b16_beam1_whfirst50": [
-        "--cloze-steps", "300", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1", "--cloze-wh-first", "0.5"
+        "--cloze-steps",
+        "300",
+        "--cloze-batch-size",
+        "16",
+        "--cloze-reader-beam-size",
+        "1",
+        "--cloze-wh-first",
+        "0.5",
     ],
     "cloze450_b16_beam1": ["--cloze-steps", "450", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1"],
     "cloze450_b16_beam1_whfirst50": [
-        "--cloze-steps", "450", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1", "--cloze-wh-first", "0.5"
+        "--cloze-steps",
+        "450",
+        "--cloze-batch-size",
+        "16",
+        "--cloze-reader-beam-size",
+        "1",
+        "--cloze-wh-first",
+        "0.5",
     ],
     "cloze300_b8_beam2_whfirst50": [
-        "--cloze-steps", "300", "--cloze-batch-size", "8", "--cloze-reader-beam-size", "2", "--cloze-wh-first", "0.5"
+        "--cloze-steps",
+        "300",
+        "--cloze-batch-size",
+        "8",
+        "--cloze-reader-beam-size",
+        "2",
+        "--cloze-wh-first",
+        "0.5",
     ],
 }
 
@@ -95,15 +117,21 @@ def evaluate(model: str, split: str, out: str) -> dict:
     }
 
 
+def variant_key(name: str, args: argparse.Namespace) -> str:
+    """A variant's key in the results: its name, then the seed and the pre-training label where given."""
+    seed = f"_seed{args.seed}" if args.seed else ""
+    return name + seed + (f"@{args.pretrain_label}" if args.pretrain_label else "")
+
+
 def run_variant(name: str, args: argparse.Namespace) -> dict:
-    out = os.path.join(args.out, name if not args.seed else f"{name}_seed{args.seed}")
+    out = os.path.join(args.out, variant_key(name, args))
     shutil.rmtree(out, ignore_errors=True)  # a fresh run, not a resumed one
     flags = [*finetune_flags(args.preset), *VARIANTS[name]]
     minutes = _realm(
         "finetune", "--data", args.corpus, "--pretrain", args.pretrain, "--out", out,
         "--questions", "sample", "--split", "train", "--seed", str(args.seed), *flags,
     )  # fmt: skip
-    result = {"flags": VARIANTS[name], "seed": args.seed, "finetune_minutes": minutes}
+    result = {"flags": VARIANTS[name], "seed": args.seed, "pretrain": args.pretrain, "finetune_minutes": minutes}
     result["dev"] = evaluate(os.path.join(out, "final"), "dev", os.path.join(out, "eval-dev"))
     if args.test:
         result["test"] = evaluate(os.path.join(out, "final"), "test", os.path.join(out, "eval-test"))
@@ -123,11 +151,17 @@ def main() -> None:
         help="no fine-tuning: evaluate the variants' models already in --out on the test split (once per change)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--pretrain-label",
+        default="",
+        metavar="NAME",
+        help="names the --pretrain run in the variants' keys (NAME@LABEL) when it is not the file's pretrain_run",
+    )
     parser.add_argument("--out", default="outputs/bench-reader", metavar="DIR")
     args = parser.parse_args()
 
     for name in args.variant:
-        key = f"{name}_seed{args.seed}" if args.seed else name
+        key = variant_key(name, args)
         if args.test_only:
             out = os.path.join(args.out, key)
             measured = _recorded(key)

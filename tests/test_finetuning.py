@@ -366,6 +366,15 @@ def test_corpus_questions_are_a_seeded_sample_of_the_corpus(corpus):
     assert {p[0] for p in picks} == set(every)  # and a sample: each usable sentence gets picked
 
 
+@pytest.mark.parametrize("fraction", [-0.1, 1.5])
+def test_a_wh_first_fraction_outside_0_to_1_is_refused(fraction, tmp_path):
+    from realm.finetuning.trainer import FinetuneConfig, Finetuner, FinetuningError
+
+    config = FinetuneConfig(output_dir=str(tmp_path), data_dir=str(tmp_path), cloze_wh_first=fraction)
+    with pytest.raises(FinetuningError, match=rf"cloze_wh_first={fraction}: .* from 0 to 1"):
+        Finetuner(config, QUESTIONS)
+
+
 def test_cloze_steps_come_first_then_the_training_questions(corpus, tmp_path):
     from realm.finetuning.trainer import FinetuneConfig, Finetuner
 

@@ -242,6 +242,11 @@ class Finetuner:
     def __init__(self, config: FinetuneConfig, questions: list[Question]):
         if not questions:
             raise FinetuningError("no training questions")
+        if not 0.0 <= config.cloze_wh_first <= 1.0:
+            raise FinetuningError(
+                f"cloze_wh_first={config.cloze_wh_first}: it is the fraction of cloze questions with the wh-word "
+                "in front, from 0 to 1"
+            )
         self.config = config
         self.questions = questions
         self.paths = {n: os.path.join(config.output_dir, n) for n in ("checkpoints", "index", "tensorboard", "final")}
