@@ -26,6 +26,13 @@ from benchmarks.common import RESULTS_DIR, write_results
 
 NAME = "reader_ablation"
 
+
+def cloze(steps: int, batch: int, beam: int, wh_first: float = 0.0) -> list[str]:
+    """Flags for cloze steps of `batch` corpus questions, each reading `beam` blocks."""
+    flags = ["--cloze-steps", str(steps), "--cloze-batch-size", str(batch), "--cloze-reader-beam-size", str(beam)]
+    return flags + (["--cloze-wh-first", str(wh_first)] if wh_first else [])
+
+
 # name -> `realm finetune` flags beyond the preset's fine-tuning on the training questions (minilm: 150 steps,
 # batch 4, rate 1e-4) with no cloze steps.
 VARIANTS: dict[str, list[str]] = {
@@ -34,41 +41,14 @@ VARIANTS: dict[str, list[str]] = {
     "cloze600": ["--cloze-steps", "600"],
     "cloze600_steps300": ["--cloze-steps", "600", "--steps", "300"],
     # As many cloze questions as cloze600, 8 a step, each reading 2 blocks instead of 5: 40% of the reading.
-    "cloze300_b8_beam2": ["--cloze-steps", "300", "--cloze-batch-size", "8", "--cloze-reader-beam-size", "2"],
-    "cloze600_b8_beam2": ["--cloze-steps", "600", "--cloze-batch-size", "8", "--cloze-reader-beam-size", "2"],
+    "cloze300_b8_beam2": cloze(300, 8, 2),
+    "cloze600_b8_beam2": cloze(600, 8, 2),
     "steps300": ["--steps", "300"],
-    "cloze300_b16_beam1": ["--cloze-steps", "300", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1"],
-    "cloze300_b16_beam1_whfirst50": [
-        "--cloze-steps",
-        "300",
-        "--cloze-batch-size",
-        "16",
-        "--cloze-reader-beam-size",
-        "1",
-        "--cloze-wh-first",
-        "0.5",
-    ],
-    "cloze450_b16_beam1": ["--cloze-steps", "450", "--cloze-batch-size", "16", "--cloze-reader-beam-size", "1"],
-    "cloze450_b16_beam1_whfirst50": [
-        "--cloze-steps",
-        "450",
-        "--cloze-batch-size",
-        "16",
-        "--cloze-reader-beam-size",
-        "1",
-        "--cloze-wh-first",
-        "0.5",
-    ],
-    "cloze300_b8_beam2_whfirst50": [
-        "--cloze-steps",
-        "300",
-        "--cloze-batch-size",
-        "8",
-        "--cloze-reader-beam-size",
-        "2",
-        "--cloze-wh-first",
-        "0.5",
-    ],
+    "cloze300_b16_beam1": cloze(300, 16, 1),
+    "cloze300_b16_beam1_whfirst50": cloze(300, 16, 1, 0.5),
+    "cloze450_b16_beam1": cloze(450, 16, 1),
+    "cloze450_b16_beam1_whfirst50": cloze(450, 16, 1, 0.5),
+    "cloze300_b8_beam2_whfirst50": cloze(300, 8, 2, 0.5),
 }
 
 
