@@ -49,6 +49,9 @@ VARIANTS: dict[str, list[str]] = {
     "cloze450_b16_beam1": cloze(450, 16, 1),
     "cloze450_b16_beam1_whfirst50": cloze(450, 16, 1, 0.5),
     "cloze300_b8_beam2_whfirst50": cloze(300, 8, 2, 0.5),
+    # The one schedule over cloze and training steps at half and twice minilm's 1e-4.
+    "cloze300_b16_beam1_lr5e-5": [*cloze(300, 16, 1), "--learning-rate", "5e-5"],
+    "cloze300_b16_beam1_lr2e-4": [*cloze(300, 16, 1), "--learning-rate", "2e-4"],
 }
 
 

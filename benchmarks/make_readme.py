@@ -293,6 +293,23 @@ def reader_ablation(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def reader_paired(data: dict, name: str) -> list[Row]:
+    rows = []
+    for comparison, compared in sorted((get(data, "comparisons") or {}).items()):
+        for split in ("dev", "test"):
+            rows += row(
+                "reader, paired",
+                f"`{comparison}` {split}: b - a in exact match ± se, in answer recall@5 ± se",
+                f"{split}.exact_match.b_minus_a",
+                f"{split}.exact_match.se",
+                f"{split}.answer_recall@5.b_minus_a",
+                f"{split}.answer_recall@5.se",
+                lambda em, se, r, rse: f"{pct(em)} ± {pct(se)}, {pct(r)} ± {pct(rse)}",
+                data=compared,
+            )
+    return rows
+
+
 def main_command(data: dict, name: str) -> list[Row]:
     rows = []
     for run in get(data, "runs") or []:
@@ -572,6 +589,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ),
     ("pretraining.json", pretraining, "bench_pretraining"),
     ("reader_ablation.json", reader_ablation, "bench_reader"),
+    ("reader_paired.json", reader_paired, "compare_reader"),
     ("refresh.json", refresh, "bench_refresh"),
     ("serving.json", serving, "bench_serving"),
     ("suite.json", suite, "bench_suite"),

@@ -1,0 +1,95 @@
+"""Two fine-tuning recipes compared question by question: the paired difference in exact match and in answer
+recall@5, with its standard error, on each split.
+
+Two runs of the ablation differ partly by which questions they happen to get right; comparing each question's
+outcome under both recipes (averaged over the runs, e.g. seeds, that each recipe has) removes the share of that
+noise the two have in common, so the difference's standard error is smaller than either run's own. Reads the
+`predictions.jsonl` that `benchmarks.bench_reader` leaves in each variant's `eval-<split>` directory and writes
+benchmarks/results/reader_paired.json, keyed by comparison name.
+
+Run: python -m benchmarks.compare_reader --name NAME --a KEY [KEY ...] --b KEY [KEY ...] [--out DIR]
+(KEYs are variant keys of benchmarks/results/reader_ablation.json, e.g. cloze300_b16_beam1_seed1@ict150_refresh50)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+from benchmarks.common import RESULTS_DIR, write_results
+
+NAME = "reader_paired"
+SPLITS = ("dev", "test")
+
+
+def outcomes(run_dir: str, split: str) -> dict[str, tuple[float, float]]:
+    """question -> (exact match, answer in the top 5 blocks) of one fine-tuned model on one split."""
+    path = os.path.join(run_dir, f"eval-{split}", "predictions.jsonl")
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    return {r["question"]: (float(r["correct"]), float(r["answer_in_top_blocks"])) for r in rows}
+
+
+def mean_outcomes(run_dirs: list[str], split: str) -> dict[str, tuple[float, float]]:
+    """Each question's outcomes averaged over a recipe's runs; the runs must have answered the same questions."""
+    runs = [outcomes(d, split) for d in run_dirs]
+    questions = set(runs[0])
+    if any(set(r) != questions for r in runs):
+        raise ValueError(f"{split}: the runs {run_dirs} did not answer the same questions")
+    return {q: tuple(sum(r[q][i] for r in runs) / len(runs) for i in (0, 1)) for q in questions}
+
+
+def paired_difference(a: dict, b: dict, index: int) -> dict:
+    """Mean of b - a over the questions both answered, its standard error, and each side's mean."""
+    questions = sorted(set(a) & set(b))
+    if not questions:
+        raise ValueError("no question in common")
+    diffs = [b[q][index] - a[q][index] for q in questions]
+    n = len(diffs)
+    mean = sum(diffs) / n
+    variance = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
+    return {
+        "questions": n,
+        "a": round(sum(a[q][index] for q in questions) / n, 4),
+        "b": round(sum(b[q][index] for q in questions) / n, 4),
+        "b_minus_a": round(mean, 4),
+        "se": round(math.sqrt(variance / n), 4),
+    }
+
+
+def compare(a_dirs: list[str], b_dirs: list[str]) -> dict:
+    result = {}
+    for split in SPLITS:
+        if not all(os.path.exists(os.path.join(d, f"eval-{split}")) for d in a_dirs + b_dirs):
+            continue
+        a, b = mean_outcomes(a_dirs, split), mean_outcomes(b_dirs, split)
+        result[split] = {
+            "exact_match": paired_difference(a, b, 0),
+            "answer_recall@5": paired_difference(a, b, 1),
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True, help="the comparison's key in the results file")
+    parser.add_argument("--a", nargs="+", required=True, metavar="KEY", help="the first recipe's variant keys")
+    parser.add_argument("--b", nargs="+", required=True, metavar="KEY", help="the second recipe's variant keys")
+    parser.add_argument("--out", default="outputs/bench-reader", metavar="DIR", help="bench_reader's --out")
+    args = parser.parse_args()
+
+    compared = compare([os.path.join(args.out, k) for k in args.a], [os.path.join(args.out, k) for k in args.b])
+    print(json.dumps(compared, indent=1))
+    path = os.path.join(RESULTS_DIR, f"{NAME}.json")
+    results: dict = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            results = {k: v for k, v in json.load(f).items() if k != "machine"}
+    results.setdefault("comparisons", {})[args.name] = {"a": args.a, "b": args.b, **compared}
+    print(write_results(NAME, results))
+
+
+if __name__ == "__main__":
+    main()
