@@ -129,8 +129,12 @@ def pipeline_parameters(preset: str) -> dict:
     return {name: spec.default for name, spec in inputs.items()}
 
 
+FRACTION_PARAMETERS = {"cloze_wh_first"}  # checked here too: the fine-tune step would refuse it after pre-training
+
+
 def check_params(preset: str, params: dict) -> dict:
-    """Refuse, before any work, a parameter the pipeline does not have, and a preset's missing init_checkpoint."""
+    """Refuse, before any work, a parameter the pipeline does not have, a fraction outside 0..1, and a preset's
+    missing init_checkpoint."""
     from realm import presets
 
     known = pipeline_parameters(preset)
@@ -139,6 +143,13 @@ def check_params(preset: str, params: dict) -> dict:
         raise PipelineError(
             f"--param: no pipeline parameter {', '.join(unknown)}; the parameters are {', '.join(sorted(known))}"
         )
+    for name in FRACTION_PARAMETERS & set(params):
+        try:
+            fraction = float(params[name])
+        except (TypeError, ValueError):
+            fraction = -1.0
+        if not 0.0 <= fraction <= 1.0:
+            raise PipelineError(f"--param {name}={params[name]}: a fraction, from 0 to 1")
     if presets.get(preset).needs_init_checkpoint and not params.get("init_checkpoint"):
         raise PipelineError(
             f"the {preset!r} preset needs a checkpoint to start from: pass --init-checkpoint PATH (or --param "

@@ -79,6 +79,10 @@ def test_a_run_refuses_an_unknown_parameter_and_base_without_a_checkpoint_before
     assert "'base' preset needs a checkpoint to start from: pass --init-checkpoint" in capsys.readouterr().err
     assert main(["pipeline", "run", "--local", "--preset", "tiny", "--out", str(out), "--param", "bogus=1"]) == 2
     assert "no pipeline parameter bogus; the parameters are" in capsys.readouterr().err
+    for bad in ("1.5", "-0.1", "half"):
+        args = ["pipeline", "run", "--local", "--preset", "tiny", "--out", str(out), "--param", f"cloze_wh_first={bad}"]
+        assert main(args) == 2
+        assert f"--param cloze_wh_first={bad}: a fraction, from 0 to 1" in capsys.readouterr().err
     assert not out.exists()
 
 
