@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import time
 
-from benchmarks.common import RESULTS_DIR, write_results
+from benchmarks.common import read_results, write_results
 
 NAME = "containers"
 
@@ -91,11 +91,7 @@ def main() -> None:
 def _merged(measured: dict[str, dict]) -> dict:
     """The results file with this run's figures in place of the ones it measured again (read at the end, so two
     benchmarks run side by side, e.g. a build and a run, both keep theirs)."""
-    path = os.path.join(RESULTS_DIR, f"{NAME}.json")
-    results: dict = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            results = {k: v for k, v in json.load(f).items() if k != "machine"}
+    results = read_results(NAME)
     for section, figures in measured.items():
         results[section] = {**results.get(section, {}), **figures}
     return results

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import RESULTS_DIR, write_results
+from benchmarks.common import read_results, write_results
 
 NAME = "reader_ablation"
 
@@ -158,17 +158,12 @@ def main() -> None:
 
 
 def _recorded(key: str) -> dict:
-    with open(os.path.join(RESULTS_DIR, f"{NAME}.json"), encoding="utf-8") as f:
-        return json.load(f)["variants"][key]
+    return read_results(NAME)["variants"][key]
 
 
 def _record(key: str, measured: dict, pretrain: str) -> str:
     """Merge one variant into the results file, read just before writing: two ablations side by side keep theirs."""
-    path = os.path.join(RESULTS_DIR, f"{NAME}.json")
-    results: dict = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            results = {k: v for k, v in json.load(f).items() if k != "machine"}
+    results = read_results(NAME)
     results.setdefault("pretrain_run", pretrain)
     results.setdefault("variants", {})[key] = measured
     return write_results(NAME, results)

@@ -186,6 +186,16 @@ def machine() -> dict[str, object]:
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
 
 
+def read_results(name: str) -> dict:
+    """A results file as written, without its machine record ({} when there is none): what a benchmark that adds
+    to the file merges into, read just before writing so that two runs side by side both keep theirs."""
+    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return {k: v for k, v in json.load(f).items() if k != "machine"}
+
+
 def write_results(name: str, results: dict) -> str:
     os.makedirs(RESULTS_DIR, exist_ok=True)
     path = os.path.join(RESULTS_DIR, f"{name}.json")

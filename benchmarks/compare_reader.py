@@ -18,7 +18,7 @@ import json
 import math
 import os
 
-from benchmarks.common import RESULTS_DIR, write_results
+from benchmarks.common import read_results, write_results
 
 NAME = "reader_paired"
 SPLITS = ("dev", "test")
@@ -82,11 +82,7 @@ def main() -> None:
 
     compared = compare([os.path.join(args.out, k) for k in args.a], [os.path.join(args.out, k) for k in args.b])
     print(json.dumps(compared, indent=1))
-    path = os.path.join(RESULTS_DIR, f"{NAME}.json")
-    results: dict = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            results = {k: v for k, v in json.load(f).items() if k != "machine"}
+    results = read_results(NAME)
     results.setdefault("comparisons", {})[args.name] = {"a": args.a, "b": args.b, **compared}
     print(write_results(NAME, results))
 
