@@ -10,8 +10,10 @@
 #   --push              push the built images (log in to the registry first)
 #   --no-cache          rebuild every layer
 # Environment: REALM_IMAGE_REGISTRY (default ghcr.io/realm-pipeline), BUILD_NETWORK (default host: builds reach
-# the package registry the way this machine does), EXTRA_BUILD_ARGS (more flags for the engine's build, e.g.
-# `--layers=false` for Podman on vfs storage, where every cached layer is a full copy of the image).
+# the package registry the way this machine does), EXTRA_BUILD_ARGS (more flags for the engine's build).
+# Podman on vfs storage builds with `--layers=false` unless EXTRA_BUILD_ARGS says `--layers`: there every cached
+# layer is a full copy of the filesystem (3 to 5 GB each in the builder stage, about 30 GB for one build), which
+# filled a CI machine's disk ("no space left on device"); the cost is that every build starts from the base image.
 # Prints one line per image: REFERENCE SIZE_BYTES BUILD_SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +63,11 @@ args=(--network "${BUILD_NETWORK:-host}" -f docker/Dockerfile
 [[ -n "$no_cache" ]] && args+=("$no_cache")
 # shellcheck disable=SC2206  # flags, split on purpose
 [[ -n "${EXTRA_BUILD_ARGS:-}" ]] && args+=(${EXTRA_BUILD_ARGS})
+if [[ "$engine" == podman && "${EXTRA_BUILD_ARGS:-}" != *--layers* ]] \
+    && [[ "$(podman info --format '{{.Store.GraphDriverName}}' 2>/dev/null)" == vfs ]]; then
+  echo "docker/build.sh: Podman on vfs storage: building with --layers=false (no layer cache; see --help)" >&2
+  args+=(--layers=false)
+fi
 [[ -n "$base_image" ]] && args+=(--build-arg "BASE_IMAGE=$base_image")
 [[ -n "$ca_bundle" ]] && args+=(--secret "id=extra_ca,src=$(realpath "$ca_bundle")")
 

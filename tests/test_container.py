@@ -49,7 +49,16 @@ def image(client):
         ref = cpu_image()
         if not has_image(client, ref):
             started = time.time()
-            subprocess.run(["bash", BUILD_SCRIPT, "--cpu-only"], check=True)
+            built = subprocess.run(["bash", BUILD_SCRIPT, "--cpu-only"], stderr=subprocess.PIPE, text=True)
+            if built.returncode:
+                # The engine's own error first: a CI log keeps only the summary lines of a failed run.
+                lines = built.stderr.strip().splitlines()
+                errors = [line for line in lines if line.lower().startswith("error")] or lines[-1:]
+                pytest.fail(
+                    f"docker/build.sh --cpu-only failed (exit {built.returncode}): {' / '.join(errors)[:600]}\n"
+                    + "\n".join(lines[-40:]),
+                    pytrace=False,
+                )
             print(f"built {ref} in {time.time() - started:.0f} s")
         yield ref
 
