@@ -83,10 +83,12 @@ def warm_start(
     candidate_seq_len: int,
     jit_compile: bool,
     out_dir: str,
+    seed: int = 0,
 ) -> dict:
     """The retriever the pre-training starts from: ICT-trained when ict_steps > 0, else the preset's warm start
     (random, MiniLM, or `init_checkpoint` converted on the fly). ICT trains at the sequence lengths pre-training
-    then retrieves with: longer ones only pad the pipeline's blocks."""
+    then retrieves with: longer ones only pad the pipeline's blocks. `seed` draws ICT's batches and dropout: runs
+    at other seeds measure how much a recipe's outcome owes to one draw."""
     import tempfile
 
     from realm.presets import model_config, resolve_warm_start
@@ -118,6 +120,7 @@ def warm_start(
                 query_seq_len=query_seq_len,
                 candidate_seq_len=candidate_seq_len,
                 log_every=max(1, min(25, ict_steps // 10)),
+                seed=seed,
                 jit_compile=jit_compile,
             )
         ).run()
@@ -181,10 +184,11 @@ def pretrain(
     mlm_warmup_steps: int = 0,
     mlm_warmup_learning_rate: float = 1e-4,
     jit_compile: bool = True,
+    seed: int = 0,
 ) -> dict:
     """REALM pre-training from the warm-started retriever. With `mlm_warmup_steps`, the demonstration's recipe:
     the encoder first learns alone (own block + two retrieved distractors) at `mlm_warmup_learning_rate`, then the
-    retriever trains at `learning_rate`."""
+    retriever trains at `learning_rate`. `seed` draws the masks, the data order and fresh weights."""
     from realm.presets import model_config
     from realm.pretraining.plots import plot_pretraining
     from realm.pretraining.trainer import PretrainConfig, Pretrainer
@@ -215,6 +219,7 @@ def pretrain(
         refresh_every=refresh_every,
         checkpoint_every=max(refresh_every, 10),
         log_every=max(1, min(10, steps // 10)),
+        seed=seed,
         jit_compile=jit_compile,
     )
     last = Pretrainer(config).run()
