@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-EXPECTED_OUTPUTS = {"answer", "answer_score", "block_ids", "block_titles", "retrieval_scores"}
+EXPECTED_OUTPUTS = {"answer", "answer_score", "answer_block", "block_ids", "block_titles", "retrieval_scores"}
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 

@@ -92,6 +92,7 @@ def test_signature_contract_and_on_disk_layout(checkpoints, exported):  # noqa: 
     assert {name: _tensor_spec(t) for name, t in serving.outputs.items()} == {
         "answer": (tf.string, [-1]),
         "answer_score": (tf.float32, [-1]),
+        "answer_block": (tf.int32, [-1]),
         "block_ids": (tf.int64, [-1, k]),
         "block_titles": (tf.string, [-1, k]),
         "retrieval_scores": (tf.float32, [-1, k]),
@@ -105,6 +106,7 @@ def test_signature_contract_and_on_disk_layout(checkpoints, exported):  # noqa: 
     assert {name: value.shape for name, value in out.items()} == {
         "answer": (2,),
         "answer_score": (2,),
+        "answer_block": (2,),
         "block_ids": (2, k),
         "block_titles": (2, k),
         "retrieval_scores": (2, k),
@@ -418,3 +420,22 @@ def test_ask_takes_the_serving_base_and_says_one_line_for_each_mistake(exported,
     assert main(["ask", "--model", version_dir, *(["who?"] * 300)]) == 2
     err = capsys.readouterr().err.strip()
     assert "refused the request (300 questions): at most 256 questions" in err and len(err.splitlines()) == 1
+
+
+def test_a_printed_answer_names_the_block_it_was_read_from_with_its_rank_and_retrieval_score():
+    from realm.export.client import format_answer
+
+    row = {
+        "answer": "aleph",
+        "answer_score": 12.5,
+        "answer_block": 1,
+        "block_ids": [7, 3, 9],
+        "block_titles": ["Alphabet", "A", ""],
+        "retrieval_scores": [20.0, 18.25, 17.0],
+    }
+    assert format_answer("q", row) == "Q: q\nA: aleph  (score 12.500; from A: block 2 of 3 read, retrieval score 18.25)"
+    third = format_answer("q", {**row, "answer_block": 2})
+    assert third.endswith("from block 9: block 3 of 3 read, retrieval score 17.00)")
+    # a model exported before answer_block existed: the titles of the blocks read
+    older = {k: v for k, v in row.items() if k != "answer_block"}
+    assert format_answer("q", older) == "Q: q\nA: aleph  (score 12.500; from: Alphabet, A)"

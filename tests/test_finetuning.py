@@ -435,6 +435,8 @@ def test_report_shows_exact_match_by_type_and_ten_questions_with_their_blocks():
             "correct": i % 4 == 1,
             "predicted_title": f"Tower {i}",
             "predicted_block_id": i,
+            "predicted_block_rank": 1 + i % 5,
+            "predicted_block_retrieval_score": 10.0 - i,
             "predicted_block_excerpt": answer_excerpt(f"Tower {i} was built by Ann Lee in 1902.", "Ann Lee"),
         }
         for i in range(12)
@@ -446,5 +448,5 @@ def test_report_shows_exact_match_by_type_and_ten_questions_with_their_blocks():
     assert "| who | 6 | 50.0% |" in report and "| when | 6 | 0.0% |" in report
     rows = [line for line in report.splitlines() if line.startswith("| who built") or line.startswith("| when was")]
     assert len(rows) == 10
-    excerpt = "Tower 1: Tower 1 was built by **Ann Lee** in 1902."
+    excerpt = "Tower 1 (retrieved #2, score 9.00): Tower 1 was built by **Ann Lee** in 1902."
     assert rows[1] == f"| who built tower 1 | Ann Lee | Ann Lee | yes | {excerpt} |"

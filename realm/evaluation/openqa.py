@@ -101,7 +101,11 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
         answers = [a.decode("utf-8", errors="replace") for a in out["predicted_answer"].numpy()]
         scores = out["answer_score"].numpy()
         chosen_blocks = out["predicted_block_id"].numpy()
-        for question, ids, answer, score, block in zip(batch, retrieved, answers, scores, chosen_blocks, strict=True):
+        ranks = out["block_idx"].numpy()
+        retrieval = out["retrieval_scores"].numpy()
+        for question, ids, answer, score, block, rank, block_scores in zip(
+            batch, retrieved, answers, scores, chosen_blocks, ranks, retrieval, strict=True
+        ):
             texts = [records[i].decode("utf-8", errors="replace") for i in ids]
             chosen_text = records[int(block)].decode("utf-8", errors="replace")
             hits.append([answer_in_text(t, question.answers, regex=question.regex) for t in texts])
@@ -115,6 +119,8 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
                     "correct": bool(correct),
                     "predicted_block_id": int(block),
                     "predicted_title": titles[int(block)],
+                    "predicted_block_rank": int(rank) + 1,  # 1 = the best retrieved block
+                    "predicted_block_retrieval_score": float(block_scores[int(rank)]),
                     "predicted_block_excerpt": answer_excerpt(chosen_text, answer),
                     "question_type": question_type(question.question),
                     "retrieved_block_ids": [int(i) for i in ids[:beam]],
@@ -173,7 +179,13 @@ def _cell(text: str) -> str:
 
 
 def _block_name(prediction: dict) -> str:
-    return prediction["predicted_title"] or f"block {prediction['predicted_block_id']}"
+    name = prediction["predicted_title"] or f"block {prediction['predicted_block_id']}"
+    if "predicted_block_rank" not in prediction:  # predictions written before ranks were recorded
+        return name
+    return (
+        f"{name} (retrieved #{prediction['predicted_block_rank']}, "
+        f"score {prediction['predicted_block_retrieval_score']:.2f})"
+    )
 
 
 def report_markdown(metrics: dict, predictions: list[dict], blessing: dict, examples: int = 10) -> str:

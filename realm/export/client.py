@@ -9,7 +9,7 @@ import urllib.request
 
 from realm.errors import RealmError
 
-OUTPUTS = ("answer", "answer_score", "block_ids", "block_titles", "retrieval_scores")
+OUTPUTS = ("answer", "answer_score", "answer_block", "block_ids", "block_titles", "retrieval_scores")
 
 
 def valid_text(question: str) -> str:
@@ -90,5 +90,16 @@ def ask_grpc(server: str, model_name: str, questions: list[str | bytes], timeout
 
 
 def format_answer(question: str, row: dict) -> str:
-    titles = ", ".join(t for t in row.get("block_titles", []) if t)
-    return f"Q: {question}\nA: {row['answer']}  (score {float(row['answer_score']):.3f}; from: {titles})"
+    """Two lines for a person: the answer with its score, and the block it was read from with that block's rank
+    and retrieval score, so a wrong answer shows whether retrieval or reading went astray. Rows from a model
+    exported before `answer_block` existed list the titles of the blocks read instead."""
+    titles = row.get("block_titles", [])
+    answer = f"Q: {question}\nA: {row['answer']}  (score {float(row['answer_score']):.3f}; "
+    block = row.get("answer_block")
+    if block is None or not 0 <= int(block) < len(titles):
+        return answer + f"from: {', '.join(t for t in titles if t)})"
+    block = int(block)
+    scores = row.get("retrieval_scores") or []
+    retrieval = f", retrieval score {float(scores[block]):.2f}" if block < len(scores) else ""
+    name = titles[block] or f"block {row.get('block_ids', [None] * len(titles))[block]}"
+    return answer + f"from {name}: block {block + 1} of {len(titles)} read{retrieval})"

@@ -7,6 +7,7 @@ for `tensorflow_model_server --model_config_file ... --enable_batching --batchin
 
 Signatures:
 - `serving_default`: question tf.string [batch] -> answer (the span as written in the source text), answer_score,
+  answer_block int32 [batch] (which of the k blocks read the answer came from, 0 = the best retrieved),
   block_ids int64 [batch, k], block_titles [batch, k], retrieval_scores [batch, k], with k = reader_beam_size;
 - `embed_question`: question -> embedding float32 [batch, retriever_proj_size].
 Everything runs in the graph with core TF and tensorflow-text ops: WordPiece tokenization, exact maximum inner
@@ -114,6 +115,7 @@ class RealmServingModule(tf.Module):
         return {
             "answer": out["predicted_answer"],
             "answer_score": tf.cast(out["answer_score"], tf.float32),
+            "answer_block": tf.cast(out["block_idx"], tf.int32),
             "block_ids": tf.cast(block_ids, tf.int64),
             "block_titles": tf.gather(self.block_titles, block_ids),
             "retrieval_scores": tf.cast(scores[:, :beam], tf.float32),
@@ -323,8 +325,10 @@ def answer_locally(export_dir: str, questions: list[str], name: str = "realm") -
             "question": q,
             "answer": out["answer"][i].numpy().decode("utf-8", errors="replace"),
             "answer_score": float(out["answer_score"][i]),
+            "answer_block": int(out["answer_block"][i]),
             "block_ids": out["block_ids"][i].numpy().tolist(),
             "block_titles": [t.decode("utf-8", errors="replace") for t in out["block_titles"][i].numpy()],
+            "retrieval_scores": out["retrieval_scores"][i].numpy().tolist(),
         }
         for i, q in enumerate(questions)
     ]
