@@ -310,6 +310,21 @@ def reader_paired(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def pretrain_recipes(data: dict, name: str) -> list[Row]:
+    rows = []
+    for label, run in sorted((get(data, "runs") or {}).items()):
+        rows += row(
+            "pre-training recipe runs",
+            f"`{label}` (ICT steps {run.get('ict_steps')}, refresh every {run.get('refresh_every')}, seed "
+            f"{run.get('seed')}): warm-start / pre-training minutes",
+            "warm_start_minutes",
+            "pretrain_minutes",
+            lambda w, p: f"{num(w, 1)} / {num(p, 1)}",
+            data=run,
+        )
+    return rows
+
+
 def main_command(data: dict, name: str) -> list[Row]:
     rows = []
     for run in get(data, "runs") or []:
@@ -589,6 +604,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ),
     ("pretraining.json", pretraining, "bench_pretraining"),
     ("reader_ablation.json", reader_ablation, "bench_reader"),
+    ("pretrain_recipes.json", pretrain_recipes, "bench_pretrain_recipe"),
     ("reader_paired.json", reader_paired, "compare_reader"),
     ("refresh.json", refresh, "bench_refresh"),
     ("serving.json", serving, "bench_serving"),
