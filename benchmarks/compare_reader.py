@@ -81,6 +81,8 @@ def main() -> None:
     args = parser.parse_args()
 
     compared = compare([os.path.join(args.out, k) for k in args.a], [os.path.join(args.out, k) for k in args.b])
+    if not compared:
+        parser.error(f"no split was evaluated by every run under --out {args.out} (eval-dev/ or eval-test/ missing)")
     print(json.dumps(compared, indent=1))
     results = read_results(NAME)
     results.setdefault("comparisons", {})[args.name] = {"a": args.a, "b": args.b, **compared}
