@@ -12,7 +12,7 @@
 # Environment: REALM_IMAGE_REGISTRY (default ghcr.io/realm-pipeline), BUILD_NETWORK (default host: builds reach
 # the package registry the way this machine does), EXTRA_BUILD_ARGS (more flags for the engine's build).
 # Podman on vfs storage builds with `--layers=false` unless EXTRA_BUILD_ARGS says `--layers`: there every cached
-# layer is a full copy of the filesystem (3 to 5 GB each in the builder stage, about 30 GB for one build), which
+# layer is a full copy of the filesystem (several GB each in the builder stage), which
 # filled a CI machine's disk ("no space left on device"); the cost is that every build starts from the base image.
 # Prints one line per image: REFERENCE SIZE_BYTES BUILD_SECONDS.
 set -euo pipefail

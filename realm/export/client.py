@@ -101,5 +101,6 @@ def format_answer(question: str, row: dict) -> str:
     block = int(block)
     scores = row.get("retrieval_scores") or []
     retrieval = f", retrieval score {float(scores[block]):.2f}" if block < len(scores) else ""
-    name = titles[block] or f"block {row.get('block_ids', [None] * len(titles))[block]}"
+    ids = row.get("block_ids") or []
+    name = titles[block] or (f"block {ids[block]}" if block < len(ids) else "an untitled block")
     return answer + f"from {name}: block {block + 1} of {len(titles)} read{retrieval})"
