@@ -85,8 +85,10 @@ def main(argv: list[str] | None = None) -> None:
         "out": args.out,
     }
     path = write_results(NAME, {"machine": machine(), "runs": runs})
-    print(f"{args.label}: warm start {(warmed - started) / 60:.1f} min, pre-training {(done - warmed) / 60:.1f} min;"
-          f" run in {args.out}, figures in {path}")
+    print(
+        f"{args.label}: warm start {(warmed - started) / 60:.1f} min, pre-training {(done - warmed) / 60:.1f} min;"
+        f" run in {args.out}, figures in {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ VARIANTS: dict[str, list[str]] = {
     # The one schedule over cloze and training steps at half and twice minilm's 1e-4.
     "cloze300_b16_beam1_lr5e-5": [*cloze(300, 16, 1), "--learning-rate", "5e-5"],
     "cloze300_b16_beam1_lr2e-4": [*cloze(300, 16, 1), "--learning-rate", "2e-4"],
+    # Quantities as cloze answers too ("how many", "how long"), besides links and dates.
+    "cloze300_b16_beam1_numbers": [*cloze(300, 16, 1), "--cloze-numbers"],
 }
 
 
@@ -75,6 +77,7 @@ def finetune_flags(preset: str) -> list[str]:
         "--cloze-batch-size", str(recipe.finetune_batch_size),
         "--cloze-reader-beam-size", str(model_config(preset).reader_beam_size),
         "--cloze-wh-first", "0",
+        "--no-cloze-numbers",
     ]  # fmt: skip
 
 
@@ -85,13 +88,20 @@ def _realm(*args: str) -> float:
     return round((time.time() - started) / 60, 2)
 
 
+INFERENCE_SETTINGS = ("exclude_question_spans", "answer_type_rules", "reader_relevance_weight")
+
+
 def evaluate(model: str, split: str, out: str) -> dict:
     minutes = _realm("evaluate", "--model", model, "--questions", "sample", "--split", split, "--out", out)
     with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
         metrics = json.load(f)
     em, n = metrics["exact_match"], metrics["questions"]
+    with open(os.path.join(model, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
     return {
         "minutes": minutes,
+        # How the model picked its answers (a record without it: no answer-type rule, relevance weight 1).
+        "inference": {k: config.get(k) for k in INFERENCE_SETTINGS},
         "questions": n,
         "exact_match": round(em, 4),
         "exact_match_se": round(math.sqrt(em * (1 - em) / n), 4),

@@ -310,6 +310,21 @@ def reader_paired(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def span_rules(data: dict, name: str) -> list[Row]:
+    rows = []
+    for comparison, compared in sorted((k, v) for k, v in data.items() if k != "machine"):
+        rows += row(
+            "inference settings",
+            f"`{comparison}`: exact match a -> b, paired over {len(compared.get('models', {}))} models ± se",
+            "paired_exact_match.a",
+            "paired_exact_match.b",
+            "paired_exact_match.se",
+            lambda a, b, se: f"{pct(a)} -> {pct(b)} ± {pct(se)}",
+            data=compared,
+        )
+    return rows
+
+
 def pretrain_recipes(data: dict, name: str) -> list[Row]:
     rows = []
     for label, run in sorted((get(data, "runs") or {}).items()):
@@ -606,6 +621,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ("reader_ablation.json", reader_ablation, "bench_reader"),
     ("pretrain_recipes.json", pretrain_recipes, "bench_pretrain_recipe"),
     ("reader_paired.json", reader_paired, "compare_reader"),
+    ("span_rules.json", span_rules, "bench_span_rules"),
     ("refresh.json", refresh, "bench_refresh"),
     ("serving.json", serving, "bench_serving"),
     ("suite.json", suite, "bench_suite"),

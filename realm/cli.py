@@ -545,6 +545,16 @@ def _add_finetune(subparsers) -> None:
         type=float,
         help="fraction of cloze questions with the wh-word in front (default: the preset's)",
     )
+    parser.add_argument(
+        "--cloze-numbers",
+        action=argparse.BooleanOptionalAction,
+        help="quantities the corpus states are cloze answers too, besides links and dates (default: on)",
+    )
+    parser.add_argument(
+        "--relevance-weight",
+        type=float,
+        help="how much a block's retrieval score counts in its spans' scores when the model predicts (default 0.5)",
+    )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
     parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
@@ -560,6 +570,8 @@ FINETUNE_FIELDS = (
     "cloze_batch_size",
     "cloze_reader_beam_size",
     "cloze_wh_first",
+    "cloze_numbers",
+    "relevance_weight",
 )
 
 

@@ -233,6 +233,11 @@ class RealmTokenizer(tf.Module):
         )
         self._vocab_tensor = tf.constant(vocab)
 
+    @property
+    def vocab(self) -> list[str]:
+        """The wordpieces, by id."""
+        return list(self._vocab_list)
+
     @classmethod
     def from_default_vocab(cls) -> RealmTokenizer:
         from realm.resources import default_vocab_file

@@ -17,7 +17,7 @@ ARTICLES = {
     "Zebra Lake": "Zebra Lake is a lake in the Kettle Mountains. Its deepest point is 212 metres below the surface.",
     "Mira Holt": "Mira Holt was a Danish sculptor. She was born in Aarhus in 1871 and died in Paris in 1944.",
     "Quillon Bridge": "The Quillon Bridge crosses the Ferro River. It was designed by the engineer Tomas Weller.",
-    "Orvel Station": "Orvel Station is a research base in Antarctica. It was opened in 1957 by a Norwegian expedition.",
+    "Orvel Station": "Orvel Station is a research base in Antarctica. It was opened in 1957 by a Norwegian team of 14.",
     "Capra Festival": "The Capra Festival is held every August in Lindholm. It celebrates the harvest of plums.",
     "Nessa Moth": "The Nessa moth is an insect native to Madagascar. Its caterpillars feed on vanilla leaves.",
 }
@@ -153,7 +153,8 @@ def test_finetuning_learns_the_training_questions(corpus, tmp_path):
     assert after["metrics"]["exact_match"] >= 0.5 and last["step"] == 150
     # The question length it trained with (16, not ORQA's 64) is saved with it: evaluation and export read as it did.
     reloaded = from_pretrained(str(tmp_path / "after" / "final"))
-    assert reloaded.query_seq_len == 16 and reloaded.exclude_question_spans  # and it keeps the span rule
+    assert reloaded.query_seq_len == 16 and reloaded.exclude_question_spans  # and it keeps the span rules
+    assert reloaded.answer_type_rules and reloaded.relevance_weight == 0.5
     for name in ("predictions.jsonl", "metrics.json", "report.md", "blessing.json", "recall_at_k.png"):
         assert os.path.exists(tmp_path / "eval-after" / name), name
     with open(tmp_path / "eval-after" / "predictions.jsonl") as f:
@@ -343,6 +344,46 @@ def test_corpus_questions_put_the_asked_fraction_wh_first(corpus):
     assert corpus_questions(corpus, 100, wh_first=0.0) == in_place  # off: the same sample as before the option
     assert all(q.question.startswith("when ") for q in corpus_questions(corpus, 100, wh_first=1.0))
     assert not any(q.question.startswith("when ") for q in in_place)
+
+
+@pytest.mark.parametrize(
+    ("text", "quantity", "question"),
+    [
+        ("Some 25,000 Cuban soldiers arrived to help the MPLA.", "25,000", "some how many cuban soldiers arrived"),
+        ("An estimated 21.7 million people had it that year.", "21.7 million", "an estimated how many people had"),
+        (
+            "After a gestation period of seven months, one cub is born.",
+            "seven months",
+            "a gestation period of how long",
+        ),
+        ("About 90% of the country is covered by desert today.", "90%", "about what percentage of the country"),
+    ],
+)
+def test_cloze_quantities_are_asked_with_how_many_or_how_long(text, quantity, question):
+    from realm.finetuning.cloze import QUANTITY, cloze_question, quantity_spans
+
+    spans = quantity_spans(text, [])
+    assert [text[s:e] for s, e in spans] == [quantity]
+    made = cloze_question(text, *spans[0], QUANTITY)
+    assert made is not None and question in made.question and made.answers == (quantity,)
+
+
+def test_cloze_quantities_skip_codes_ranges_and_taken_spans():
+    from realm.finetuning.cloze import quantity_spans
+
+    text = "ISBN 0-582-02173-1 lists caesium-137 at 0.5–1.5 ppm; in 1989 it had 12 wings."
+    year = text.index("1989")
+    assert [text[s:e] for s, e in quantity_spans(text, [(year, year + 4)])] == ["12"]  # the year is a date span
+    assert not quantity_spans("One of the largest lakes has two islands.", [])  # bare number words: not quantities
+
+
+def test_corpus_questions_ask_for_the_corpus_quantities_when_asked_to(corpus):
+    from realm.finetuning.cloze import corpus_questions
+
+    # Quantities in sentences with a salient span (the pre-training examples): "a norwegian team of how many".
+    for numbers, asked in ((False, set()), (True, {("14",)})):
+        questions = [q for seed in range(8) for q in corpus_questions(corpus, 100, seed=seed, numbers=numbers)]
+        assert {q.answers for q in questions if "how many" in q.question} == asked
 
 
 def test_cloze_questions_skip_long_answers_and_short_sentences():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from realm import pretrained
 from tests.conftest import TINY_HF_CONFIG
@@ -144,6 +145,89 @@ def test_spans_made_of_question_words_are_ruled_out():
 
     assert not allowed[span("aikido")] and not allowed[span("developed")]  # all in the question
     assert allowed[span("morihei ueshiba")] and allowed[span("aikido was")]  # a word the question lacks
+
+
+def _allowed_spans(rule, question: str, block: str, width: int = 8) -> dict[str, bool]:
+    """Whether `rule` allows each span of the block's words (lower-cased text -> allowed)."""
+    from realm.modeling.layers.heads import span_candidates
+    from realm.tokenization import RealmTokenizer
+
+    tokenizer = RealmTokenizer.from_default_vocab()
+    pairs = tokenizer.encode_pairs([question], [block], 48)
+    allowed = rule(tokenizer, pairs).numpy()[0]
+    starts, ends = (x.numpy() for x in span_candidates(48, width))
+    pieces = pairs["input_ids"].numpy()[0]
+
+    def at(text):
+        ids = tokenizer.tokenize([text]).to_list()[0]
+        first = next(i for i in range(48) if list(pieces[i : i + len(ids)]) == ids and pairs["block_mask"][0, i])
+        return bool(allowed[np.flatnonzero((starts == first) & (ends == first + len(ids) - 1))[0]])
+
+    return at
+
+
+def _asked_kind(question: str, block: str):
+    from realm.modeling.span_rules import spans_of_the_asked_kind, vocab_token_kinds
+
+    def rule(tokenizer, pairs):
+        kinds = tf.constant(vocab_token_kinds(tokenizer.vocab))
+        return spans_of_the_asked_kind(tf.constant([question]), pairs["input_ids"], pairs["block_mask"], kinds, 8)
+
+    return _allowed_spans(rule, question, block)
+
+
+def test_questions_asking_for_a_number_keep_spans_that_start_with_one():
+    block = "The AFL began play in 1960 with eight teams, and Aruba in 1636 had some 25,000 people by April 12, 1961."
+    for question in ("how many teams did the afl begin play with", "in what year was it", "When was it founded?"):
+        allowed = _asked_kind(question, block)
+        assert allowed("eight") and allowed("1960") and allowed("25,000") and allowed("april 12, 1961")
+        assert allowed("eight teams")  # a number and its unit ("seven months")
+        assert not allowed("aruba in 1636") and not allowed("teams") and not allowed("the afl")
+
+
+def test_questions_asking_for_a_name_keep_spans_with_a_word():
+    block = "Einstein worked at the patent office in Bern from 1902 to 1909, in June 1905 writing four papers."
+    allowed = _asked_kind("where did einstein work as an examiner", block)
+    assert allowed("patent office") and allowed("bern from 1902")
+    assert not allowed("1909") and not allowed("june 1905") and not allowed("1909,")
+    other = _asked_kind("what did einstein write in 1905", block)  # "what" asks for anything
+    assert other("1909") and other("patent office") and other("four papers")
+
+
+def test_the_answer_type_rule_narrows_answers_but_never_leaves_a_question_without_one(checkpoints):
+    _, _, directory = checkpoints
+    model = pretrained.from_pretrained(directory)
+    questions = ["how many rivers are in south america", "when was paris founded", "who wrote about species"]
+    free = [a.decode() for a in model(questions)["predicted_answer"].numpy()]
+    model.answer_type_rules = True
+    # Every block with a year: numbers are answered with one, names with a word.
+    model.set_block_records(np.array([f"{b} It was noted in 1999.".encode() for b in BLOCKS], dtype=object))
+    numbers, dates, names = (a.decode() for a in model(questions)["predicted_answer"].numpy())
+    assert numbers[0].isdigit() and dates[0].isdigit(), (numbers, dates)
+    assert any(c.isalpha() for c in names), names
+    # No block with a numeral: no span of the asked kind, so the rule steps aside and the answers stay.
+    undigited = ["".join(c for c in b if not c.isdigit()) for b in BLOCKS]
+    model.set_block_records(np.array([b.encode() for b in undigited], dtype=object))
+    model.answer_type_rules = False
+    before = [a.decode() for a in model(questions)["predicted_answer"].numpy()]
+    model.answer_type_rules = True
+    assert [a.decode() for a in model(questions)["predicted_answer"].numpy()] == before
+    assert free  # the original corpus answered too
+
+
+def test_the_relevance_weight_scales_the_retrieval_score_in_span_scores(checkpoints):
+    _, _, directory = checkpoints
+    model = pretrained.from_pretrained(directory)
+    assert model.relevance_weight == 1.0  # HF's checkpoints: the span's logit plus the block's, as HF predicts
+    whole = model(QUESTIONS)
+    model.relevance_weight = 0.0
+    spans_only = model(QUESTIONS)
+    beam = model.config.reader_beam_size
+    scores = whole["retrieval_scores"].numpy()[:, :beam, None]
+    np.testing.assert_allclose(spans_only["logits"].numpy(), whole["logits"].numpy() - scores, rtol=1e-5, atol=1e-3)
+    model.relevance_weight = 0.5
+    half = model(QUESTIONS)
+    np.testing.assert_allclose(half["logits"].numpy(), whole["logits"].numpy() - scores / 2, rtol=1e-5, atol=1e-3)
 
 
 def test_a_span_mask_rules_spans_out_of_the_prediction_but_not_the_loss():

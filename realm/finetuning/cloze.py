@@ -7,6 +7,11 @@ span becomes the answer and its place in the sentence a wh-word chosen by simple
 April 14, 1865" -> "booth shot lincoln when", answer "April 14, 1865"). The sentence's own block stays in the
 corpus, so the retriever usually finds it and the reader learns to line the question up with the text around
 the answer, which is what reading a hand-written question against its evidence asks too.
+
+Links and dates rarely make a number the answer, yet people ask "how many" and "how long": with `numbers` on,
+quantities a sentence states outside its links and dates ("25,000", "21.7 million", "seven months") are answers
+too, asked with "how many" or, for a duration, "how long". Without them a reader answers "how many teams" with a
+team.
 """
 
 from __future__ import annotations
@@ -25,6 +30,24 @@ MAX_ANSWER_WORDS = 5  # as the sample's answers: longer anchors make poor answer
 MIN_QUESTION_WORDS, MAX_QUESTION_WORDS = 5, 40
 SCAN_PER_QUESTION = 50  # examples read per question wanted, at most: a full dump is not read to make a few thousand
 
+QUANTITY = "quantity"  # a span kind of cloze questions only (pre-training masks links and dates)
+_SCALE = r"(?:hundred|thousand|million|billion|trillion)"
+_DURATION_UNITS = r"(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|centuries|decades?)"
+_NUMBER_WORDS = (
+    r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|sixty"
+    r"|seventy|eighty|ninety|hundred)"
+)
+# Digits, with thousands separators or decimals and an optional scale ("25,000", "21.7 million", "90%"), or a
+# number word followed by a scale or a duration unit ("seven months", "two million"): a bare "one" or "two" is
+# more often a pronoun or part of a phrase than a quantity.
+_QUANTITY = re.compile(
+    rf"(?<![\w.,/\u2013-])(?:(?:\d{{1,3}}(?:,\d{{3}})+|\d+(?:\.\d+)?)(?:\s{_SCALE})?"
+    rf"(?:\s?%|\s(?:per ?cent|{_DURATION_UNITS}))?"
+    rf"|{_NUMBER_WORDS}\s(?:{_SCALE}|{_DURATION_UNITS}))(?![\w%/\u2013-]|[.,]\d)",
+    re.IGNORECASE,
+)
+_DURATION = re.compile(rf"\s{_DURATION_UNITS}$", re.IGNORECASE)
+_PERCENT = re.compile(r"(?:%|per ?cent)$", re.IGNORECASE)
 _NUMBER = re.compile(r"^[\d.,]+(?:\s+(?:million|billion|thousand|hundred))?$", re.IGNORECASE)
 _LEADING_PREPOSITION = re.compile(r"\b(?:in|on|at|since|by|during|from|until|of|to)\s*$", re.IGNORECASE)
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:!?)\]])")
@@ -36,6 +59,10 @@ def wh_word(answer: str, kind: str) -> str:
     """The question word standing in for an answer of this kind and shape."""
     if kind == DATE:
         return "when"
+    if kind == QUANTITY:
+        if _DURATION.search(answer):
+            return "how long"
+        return "what percentage" if _PERCENT.search(answer) else "how many"
     if _NUMBER.match(answer):
         return "how many"
     return "what"
@@ -62,10 +89,21 @@ def cloze_question(text: str, start: int, end: int, kind: str, wh_first: bool = 
     return Question(question, (answer,), split="cloze")
 
 
-def corpus_questions(data_dir: str, count: int, seed: int = 0, wh_first: float = 0.0) -> list[Question]:
+def quantity_spans(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Quantities in `text` that overlap none of the `taken` [start, end) spans (its links and dates)."""
+    return [
+        (m.start(), m.end())
+        for m in _QUANTITY.finditer(text)
+        if all(m.end() <= start or m.start() >= end for start, end in taken)
+    ]
+
+
+def corpus_questions(
+    data_dir: str, count: int, seed: int = 0, wh_first: float = 0.0, numbers: bool = False
+) -> list[Question]:
     """`count` cloze questions from the corpus's pre-training examples (a seeded uniform sample of the first
     `SCAN_PER_QUESTION * count` sentences with a salient span, one span each); a `wh_first` fraction of them
-    with the wh-word moved to the front."""
+    with the wh-word moved to the front; with `numbers`, the sentences' quantities are answers too."""
     from realm.data.examples import read_pretraining_examples
 
     if count <= 0:
@@ -74,14 +112,20 @@ def corpus_questions(data_dir: str, count: int, seed: int = 0, wh_first: float =
     reservoir: list[Question] = []
     seen = 0
     for example in read_pretraining_examples(data_dir).take(SCAN_PER_QUESTION * count).as_numpy_iterator():
-        starts, ends, kinds = example["span_char_starts"], example["span_char_ends"], example["span_kinds"]
-        if len(starts) == 0:
+        text = example["text"].decode("utf-8")
+        spans = [
+            (int(s), int(e), k.decode())
+            for s, e, k in zip(
+                example["span_char_starts"], example["span_char_ends"], example["span_kinds"], strict=True
+            )
+        ]
+        if numbers:
+            spans += [(s, e, QUANTITY) for s, e in quantity_spans(text, [(s, e) for s, e, _ in spans])]
+        if not spans:
             continue
-        choice = int(rng.integers(len(starts)))
+        start, end, kind = spans[int(rng.integers(len(spans)))]
         front = bool(rng.random() < wh_first) if wh_first else False  # no draw when off: samples stay as they were
-        question = cloze_question(
-            example["text"].decode("utf-8"), int(starts[choice]), int(ends[choice]), kinds[choice].decode(), front
-        )
+        question = cloze_question(text, start, end, kind, front)
         if question is None:
             continue
         seen += 1

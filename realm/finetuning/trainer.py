@@ -58,8 +58,15 @@ class FinetuneConfig:
     cloze_reader_beam_size: int | None = None
     # The fraction of cloze questions with the wh-word in front ("when booth shot lincoln"), as people ask.
     cloze_wh_first: float = 0.0
+    # Quantities the corpus states are cloze answers too ("how many", "how long"; realm.finetuning.cloze).
+    cloze_numbers: bool = True
     # The fine-tuned model never answers with a span made only of the question's words (realm.modeling.span_rules).
     exclude_question_spans: bool = True
+    # ... and answers a question asking for a number or date with one, one asking for a name with a word.
+    answer_type_rules: bool = True
+    # How much the retrieval score counts in a span's score when the fine-tuned model predicts (training adds it
+    # whole). 0.5 was chosen on the sample's dev split over six minilm models (benchmarks/results/span_rules.json).
+    relevance_weight: float = 0.5
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
     warmup_steps: int | None = None
@@ -257,8 +264,8 @@ class Finetuner:
         import tensorflow as tf
 
         from realm.data.block_store import BlockStore
-        from realm.modeling.models.open_qa import QUERY_SEQ_LEN_KEY
-        from realm.modeling.span_rules import EXCLUDE_QUESTION_SPANS_KEY
+        from realm.modeling.models.open_qa import QUERY_SEQ_LEN_KEY, RELEVANCE_WEIGHT_KEY
+        from realm.modeling.span_rules import ANSWER_TYPE_RULES_KEY, EXCLUDE_QUESTION_SPANS_KEY
         from realm.pretraining.schedule import bert_adamw
         from realm.retrieval.index import BlockIndex, publish_index
 
@@ -271,6 +278,10 @@ class Finetuner:
         self.model.config.extra[QUERY_SEQ_LEN_KEY] = cfg.query_seq_len  # saved with the model (config.json)
         self.model.config.extra[EXCLUDE_QUESTION_SPANS_KEY] = cfg.exclude_question_spans
         self.model.exclude_question_spans = cfg.exclude_question_spans
+        self.model.config.extra[ANSWER_TYPE_RULES_KEY] = cfg.answer_type_rules
+        self.model.answer_type_rules = cfg.answer_type_rules
+        self.model.config.extra[RELEVANCE_WEIGHT_KEY] = cfg.relevance_weight
+        self.model.relevance_weight = cfg.relevance_weight
         index = BlockIndex.load_latest(self.paths["index"])
         if index is None:
             embeddings = load_block_embeddings(cfg, self.model.embedder, self.blocks)
@@ -347,7 +358,11 @@ class Finetuner:
         if cfg.cloze_steps <= 0:
             return []
         questions = corpus_questions(
-            cfg.data_dir, cfg.cloze_steps * (cfg.cloze_batch_size or cfg.batch_size), cfg.seed, cfg.cloze_wh_first
+            cfg.data_dir,
+            cfg.cloze_steps * (cfg.cloze_batch_size or cfg.batch_size),
+            cfg.seed,
+            cfg.cloze_wh_first,
+            numbers=cfg.cloze_numbers,
         )
         if not questions:
             raise FinetuningError(

@@ -3,15 +3,78 @@
 An answer is what the question asks for, so it is not made of the question's own words: for "who developed the
 martial art aikido" the span "Aikido" is never right. A reader trained on a few hundred questions still picks
 such spans (it matches the question against the block and stops at the match), so inference rules them out.
+
+An answer is also of the kind the question asks for: "how many teams", "in what year" and "when" ask for a
+number or a date, so their answer holds a numeral; "who" and "where" ask for a name, never a bare number or date.
+A reader trained on a few hundred questions answers "how many teams did the afl begin play with" with "Miami
+Dolphins"; the rule keeps it to spans of the asked kind. Question words are read in the graph (the served model
+applies the same rule) and a question whose blocks offer no span of its kind keeps every span: the rule narrows
+the choice, it never leaves a question without an answer.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from realm.modeling.layers.heads import span_candidates
 
 EXCLUDE_QUESTION_SPANS_KEY = "exclude_question_spans"  # RealmConfig.extra: the rule is on for this model
+ANSWER_TYPE_RULES_KEY = "answer_type_rules"  # RealmConfig.extra: answers of the asked kind (numbers, names)
+
+# Lower-cased questions asking for a quantity, a date or a duration, and those asking for a person or place.
+ASKS_FOR_A_NUMBER = (
+    r"(?:when\b.*|.*\b(?:how (?:many|much|long|old|far|tall|high|big|large|deep|wide)"
+    r"|(?:what|which) (?:year|date|century|decade|percentage))\b.*)"
+)
+ASKS_FOR_A_NAME = r"(?:who|whom|whose|where)\b.*"
+NUMBER_WORDS = frozenset(
+    {
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "hundred",
+        "thousand",
+        "million",
+        "billion",
+        "trillion",
+        "dozen",
+        "hundreds",
+        "thousands",
+        "millions",
+        "billions",
+        "dozens",
+    }
+)
+# Months as wordpieces; "may" is left out, being more often the verb.
+MONTHS = frozenset(
+    {"january", "february", "march", "april", "june", "july", "august", "september", "october", "november", "december"}
+)
 
 
 def spans_beyond_the_question(input_ids, token_type_ids, attention_mask, block_mask, max_span_width: int):
@@ -24,3 +87,53 @@ def spans_beyond_the_question(input_ids, token_type_ids, attention_mask, block_m
     before = tf.pad(tf.cumsum(new_piece, axis=1), [[0, 0], [1, 0]])  # before[:, i]: new pieces in [0, i)
     starts, ends = span_candidates(tf.shape(input_ids)[1], max_span_width)
     return tf.gather(before, ends + 1, axis=1) - tf.gather(before, starts, axis=1) > 0
+
+
+def vocab_token_kinds(vocab: list[str]) -> np.ndarray:
+    """[3, vocab] bool: per vocabulary entry, is it a numeral; a numeral or month; a numeral, month or punctuation.
+    A numeral is a wordpiece with a digit ("1865", "##5") or a whole-word number word ("seven", "million");
+    special tokens are none of these."""
+    numeral = np.zeros(len(vocab), bool)
+    month = np.zeros(len(vocab), bool)
+    punctuation = np.zeros(len(vocab), bool)
+    for i, token in enumerate(vocab):
+        if token.startswith("[") and token.endswith("]"):
+            continue  # [CLS], [SEP], [unused0]: never inside a block span
+        whole = not token.startswith("##")
+        piece = token if whole else token[2:]
+        numeral[i] = any(c.isdigit() for c in piece) or (whole and piece in NUMBER_WORDS)
+        month[i] = whole and piece in MONTHS
+        punctuation[i] = not any(c.isalnum() for c in piece)
+    return np.stack([numeral, numeral | month, numeral | month | punctuation])
+
+
+def spans_of_the_asked_kind(questions, input_ids, block_mask, token_kinds, max_span_width: int):
+    """[n, spans] bool, in `span_candidates` order, for `[CLS] question [SEP] block [SEP]` rows whose questions
+    (raw strings, [n]) are `questions`, with `token_kinds` from `vocab_token_kinds`. A question asking for a number
+    or date keeps the spans that start with a numeral or month and hold a numeral ("25,000", "April 12, 1961",
+    "seven months"; not "Aruba in 1636"); one asking for a name keeps the spans with a word that is no numeral,
+    month or punctuation; others keep all."""
+    lowered = tf.strings.lower(questions)
+    asks_number = tf.strings.regex_full_match(lowered, ASKS_FOR_A_NUMBER)
+    asks_name = tf.logical_and(tf.strings.regex_full_match(lowered, ASKS_FOR_A_NAME), tf.logical_not(asks_number))
+    in_block = tf.equal(block_mask, 1)
+    numeral, dateish, no_word = (tf.gather(token_kinds[i], input_ids) for i in range(3))
+    numeral = tf.logical_and(numeral, in_block)
+    dateish = tf.logical_and(dateish, in_block)
+    word = tf.logical_and(tf.logical_not(no_word), in_block)
+    starts, ends = span_candidates(tf.shape(input_ids)[1], max_span_width)
+
+    def count(flags):
+        before = tf.pad(tf.cumsum(tf.cast(flags, tf.int32), axis=1), [[0, 0], [1, 0]])
+        return tf.gather(before, ends + 1, axis=1) - tf.gather(before, starts, axis=1)
+
+    number_like = tf.logical_and(tf.gather(dateish, starts, axis=1), count(numeral) > 0)
+    name_like = count(word) > 0
+    return tf.where(asks_number[:, None], number_like, tf.logical_or(tf.logical_not(asks_name)[:, None], name_like))
+
+
+def spans_inside_the_block(block_mask, max_span_width: int):
+    """[n, spans] bool: spans made only of block wordpieces (those a prediction may take)."""
+    starts, ends = span_candidates(tf.shape(block_mask)[1], max_span_width)
+    before = tf.pad(tf.cumsum(tf.cast(tf.equal(block_mask, 1), tf.int32), axis=1), [[0, 0], [1, 0]])
+    return tf.gather(before, ends + 1, axis=1) - tf.gather(before, starts, axis=1) == (ends - starts + 1)[None, :]

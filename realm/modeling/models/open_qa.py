@@ -9,10 +9,21 @@ import tensorflow as tf
 from realm.config import RealmConfig
 from realm.modeling.models.embedder import RealmEmbedder
 from realm.modeling.models.reader import RealmReader
-from realm.modeling.span_rules import EXCLUDE_QUESTION_SPANS_KEY, spans_beyond_the_question
+from realm.modeling.span_rules import (
+    ANSWER_TYPE_RULES_KEY,
+    EXCLUDE_QUESTION_SPANS_KEY,
+    spans_beyond_the_question,
+    spans_inside_the_block,
+    spans_of_the_asked_kind,
+    vocab_token_kinds,
+)
 from realm.retrieval.mips import DEFAULT_CHUNK_SIZE, exact_top_k
 
 QUERY_SEQ_LEN_KEY = "query_seq_len"  # kept in RealmConfig.extra (not an HF field)
+# RealmConfig.extra: how much a block's retrieval score counts in its spans' scores when predicting. Training adds
+# it whole (HF/REALM: a span's logit is the reader's plus the block's); a weight under 1 lets the reader prefer a
+# span of a lower-ranked block more readily. 1 (HF's) for checkpoints without it.
+RELEVANCE_WEIGHT_KEY = "reader_relevance_weight"
 
 
 class RealmForOpenQA(keras.Model):
@@ -41,6 +52,8 @@ class RealmForOpenQA(keras.Model):
         self.mips_chunk_size = mips_chunk_size
         # Off for checkpoints from elsewhere (HF's reader has no such rule); `realm finetune` turns it on.
         self.exclude_question_spans = bool(config.extra.get(EXCLUDE_QUESTION_SPANS_KEY, False))
+        self.answer_type_rules = bool(config.extra.get(ANSWER_TYPE_RULES_KEY, False))
+        self.relevance_weight = float(config.extra.get(RELEVANCE_WEIGHT_KEY, 1.0))
         self.embedder = RealmEmbedder(config, name="embedder")
         self.reader = RealmReader(config, name="reader")
         self.block_emb = self.add_weight(
@@ -54,6 +67,7 @@ class RealmForOpenQA(keras.Model):
 
             tokenizer = RealmTokenizer.from_default_vocab()
         self.tokenizer = tokenizer
+        self._token_kinds = tf.constant(vocab_token_kinds(tokenizer.vocab))  # for the answer-type rule
         records = np.full((config.num_block_records,), b"", dtype=object) if block_records is None else block_records
         self.set_block_records(records)
 
@@ -107,15 +121,35 @@ class RealmForOpenQA(keras.Model):
             return tf.reshape(x[:, :longest], [batch, beam, -1])
 
         span_mask = None
-        if self.exclude_question_spans:
+        if self.exclude_question_spans or self.answer_type_rules:
             flat = {k: pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")}
-            allowed = spans_beyond_the_question(**flat, max_span_width=self.config.max_span_width)
+            width = self.config.max_span_width
+            allowed = (
+                spans_beyond_the_question(**flat, max_span_width=width)
+                if self.exclude_question_spans
+                else tf.ones_like(spans_inside_the_block(flat["block_mask"], width))
+            )
+            if self.answer_type_rules:
+                of_kind = spans_of_the_asked_kind(
+                    tf.repeat(questions, beam),
+                    flat["input_ids"],
+                    flat["block_mask"],
+                    self._token_kinds,
+                    width,
+                )
+                # A question whose blocks hold no span of its kind keeps the spans the other rules allow.
+                candidates = tf.reshape(
+                    tf.logical_and(allowed, spans_inside_the_block(flat["block_mask"], width)), [batch, -1]
+                )
+                some_of_kind = tf.reduce_any(tf.logical_and(candidates, tf.reshape(of_kind, [batch, -1])), axis=1)
+                of_kind = tf.logical_or(of_kind, tf.logical_not(tf.repeat(some_of_kind, beam))[:, None])
+                allowed = tf.logical_and(allowed, of_kind)
             span_mask = tf.reshape(allowed, [batch, beam, -1])
         reader_out = self.reader(
             beamed(pairs["input_ids"]),
             attention_mask=beamed(pairs["attention_mask"]),
             token_type_ids=beamed(pairs["token_type_ids"]),
-            relevance_score=scores,
+            relevance_score=scores if self.relevance_weight == 1.0 else scores * self.relevance_weight,
             block_mask=beamed(pairs["block_mask"]),
             span_mask=span_mask,
             training=training,
