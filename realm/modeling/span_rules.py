@@ -28,49 +28,12 @@ ASKS_FOR_A_NUMBER = (
     r"|(?:what|which) (?:year|date|century|decade|percentage))\b.*)"
 )
 ASKS_FOR_A_NAME = r"(?:who|whom|whose|where)\b.*"
-NUMBER_WORDS = frozenset(
-    {
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-        "thirty",
-        "forty",
-        "fifty",
-        "sixty",
-        "seventy",
-        "eighty",
-        "ninety",
-        "hundred",
-        "thousand",
-        "million",
-        "billion",
-        "trillion",
-        "dozen",
-        "hundreds",
-        "thousands",
-        "millions",
-        "billions",
-        "dozens",
-    }
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion "
+    "trillion dozen hundreds thousands millions billions dozens"
 )
+NUMBER_WORDS = frozenset(_NUMBER_WORDS.split())
 # Months as wordpieces; "may" is left out, being more often the verb.
 MONTHS = frozenset(
     {"january", "february", "march", "april", "june", "july", "august", "september", "october", "november", "december"}

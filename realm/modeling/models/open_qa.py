@@ -124,11 +124,8 @@ class RealmForOpenQA(keras.Model):
         if self.exclude_question_spans or self.answer_type_rules:
             flat = {k: pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")}
             width = self.config.max_span_width
-            allowed = (
-                spans_beyond_the_question(**flat, max_span_width=width)
-                if self.exclude_question_spans
-                else tf.ones_like(spans_inside_the_block(flat["block_mask"], width))
-            )
+            inside = spans_inside_the_block(flat["block_mask"], width)  # the spans a prediction may take at all
+            allowed = spans_beyond_the_question(**flat, max_span_width=width) if self.exclude_question_spans else inside
             if self.answer_type_rules:
                 of_kind = spans_of_the_asked_kind(
                     tf.repeat(questions, beam),
@@ -138,9 +135,7 @@ class RealmForOpenQA(keras.Model):
                     width,
                 )
                 # A question whose blocks hold no span of its kind keeps the spans the other rules allow.
-                candidates = tf.reshape(
-                    tf.logical_and(allowed, spans_inside_the_block(flat["block_mask"], width)), [batch, -1]
-                )
+                candidates = tf.reshape(tf.logical_and(allowed, inside), [batch, -1])
                 some_of_kind = tf.reduce_any(tf.logical_and(candidates, tf.reshape(of_kind, [batch, -1])), axis=1)
                 of_kind = tf.logical_or(of_kind, tf.logical_not(tf.repeat(some_of_kind, beam))[:, None])
                 allowed = tf.logical_and(allowed, of_kind)
