@@ -54,6 +54,8 @@ VARIANTS: dict[str, list[str]] = {
     "cloze300_b16_beam1_lr2e-4": [*cloze(300, 16, 1), "--learning-rate", "2e-4"],
     # Quantities as cloze answers too ("how many", "how long"), besides links and dates.
     "cloze300_b16_beam1_numbers": [*cloze(300, 16, 1), "--cloze-numbers"],
+    # ... and a cloze answer counts only in blocks of its sentence's own article.
+    "cloze300_b16_beam1_numbers_own": [*cloze(300, 16, 1), "--cloze-numbers", "--cloze-own-article"],
 }
 
 

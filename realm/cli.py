@@ -551,6 +551,11 @@ def _add_finetune(subparsers) -> None:
         help="quantities the corpus states are cloze answers too, besides links and dates (default: on)",
     )
     parser.add_argument(
+        "--cloze-own-article",
+        action=argparse.BooleanOptionalAction,
+        help="a cloze answer counts only in blocks of its sentence's own article (default: off)",
+    )
+    parser.add_argument(
         "--relevance-weight",
         type=float,
         help="how much a block's retrieval score counts in its spans' scores when the model predicts (default 0.5)",
@@ -571,6 +576,7 @@ FINETUNE_FIELDS = (
     "cloze_reader_beam_size",
     "cloze_wh_first",
     "cloze_numbers",
+    "cloze_own_article",
     "relevance_weight",
 )
 

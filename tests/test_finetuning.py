@@ -434,6 +434,27 @@ def test_cloze_steps_come_first_then_the_training_questions(corpus, tmp_path):
     assert all(q in QUESTIONS for step in (2, 3) for q in finetuner._batch_questions(step))
 
 
+def test_an_answer_counts_only_in_the_blocks_allowed():
+    from realm.finetuning.trainer import label_batch
+    from realm.tokenization import RealmTokenizer
+
+    tokenizer = RealmTokenizer.from_default_vocab()
+    question = Question("it was opened in 1957 by a norwegian team of how many", ("14",), title="Orvel Station")
+    texts = [["Orvel Station opened with a team of 14.", "Zebra Lake has 14 islands."]]
+    free = label_batch(tokenizer, [question], texts, reader_beam=2, seq_len=64)
+    assert free["has_answers"].tolist() == [[True, True]] and (free["start_positions"][0, :, 0] >= 0).all()
+    own = label_batch(tokenizer, [question], texts, reader_beam=2, seq_len=64, counts=[[True, False]])
+    assert own["has_answers"].tolist() == [[True, False]]
+    assert own["start_positions"][0, 0, 0] >= 0 and (own["start_positions"][0, 1] == -1).all()
+
+
+def test_cloze_questions_name_their_sentences_article(corpus):
+    from realm.finetuning.cloze import corpus_questions
+
+    questions = corpus_questions(corpus, 100, numbers=True)
+    assert questions and all(q.title in ARTICLES and q.answers[0] in ARTICLES[q.title] for q in questions)
+
+
 def test_training_batches_are_read_up_to_their_longest_pair():
     from realm.finetuning.trainer import label_batch
     from realm.tokenization import RealmTokenizer

@@ -68,7 +68,9 @@ def wh_word(answer: str, kind: str) -> str:
     return "what"
 
 
-def cloze_question(text: str, start: int, end: int, kind: str, wh_first: bool = False) -> Question | None:
+def cloze_question(
+    text: str, start: int, end: int, kind: str, wh_first: bool = False, title: str = ""
+) -> Question | None:
     """The sentence as a lower-case question with the span [start, end) replaced by a wh-word, or None when the
     sentence or span makes a poor question (too short or long, an answer of more than five words).
 
@@ -86,7 +88,7 @@ def cloze_question(text: str, start: int, end: int, kind: str, wh_first: bool = 
     question = _TRAILING_PUNCTUATION.sub("", question).lower()
     if not MIN_QUESTION_WORDS <= len(question.split()) <= MAX_QUESTION_WORDS:
         return None
-    return Question(question, (answer,), split="cloze")
+    return Question(question, (answer,), title=title, split="cloze")
 
 
 def quantity_spans(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -125,7 +127,7 @@ def corpus_questions(
             continue
         start, end, kind = spans[int(rng.integers(len(spans)))]
         front = bool(rng.random() < wh_first) if wh_first else False  # no draw when off: samples stay as they were
-        question = cloze_question(text, start, end, kind, front)
+        question = cloze_question(text, start, end, kind, front, example["title"].decode("utf-8"))
         if question is None:
             continue
         seen += 1

@@ -60,6 +60,9 @@ class FinetuneConfig:
     cloze_wh_first: float = 0.0
     # Quantities the corpus states are cloze answers too ("how many", "how long"; realm.finetuning.cloze).
     cloze_numbers: bool = True
+    # A cloze answer counts only in blocks of the sentence's own article: "12" or "1945" is in many blocks, and
+    # without it each one of them is taught to the retriever and reader as holding the answer.
+    cloze_own_article: bool = False
     # The fine-tuned model never answers with a span made only of the question's words (realm.modeling.span_rules).
     exclude_question_spans: bool = True
     # ... and answers a question asking for a number or date with one, one asking for a name with a word.
@@ -176,8 +179,16 @@ def _init_reader(model, directory: str, take_embedder: bool) -> None:
     logger.info("reader from %s (%s)", directory, type(source).__name__)
 
 
-def label_batch(tokenizer, questions: list[Question], retrieved_texts: list[list[str]], reader_beam: int, seq_len: int):
-    """Reader inputs and targets for a batch: has_answers [b, S] and answer token spans [b, R, MAX_ANSWER_SPANS]."""
+def label_batch(
+    tokenizer,
+    questions: list[Question],
+    retrieved_texts: list[list[str]],
+    reader_beam: int,
+    seq_len: int,
+    counts=None,
+):
+    """Reader inputs and targets for a batch: has_answers [b, S] and answer token spans [b, R, MAX_ANSWER_SPANS].
+    `counts` [b, S] bool (optional): the retrieved blocks an answer may count in at all."""
     import re
 
     from realm.evaluation.answers import answer_token_spans
@@ -188,6 +199,8 @@ def label_batch(tokenizer, questions: list[Question], retrieved_texts: list[list
             for q, texts in zip(questions, retrieved_texts, strict=True)
         ]
     )
+    if counts is not None:
+        has_answers &= np.asarray(counts, bool)
     flat_questions = [q.question for q in questions for _ in range(reader_beam)]
     flat_blocks = [t for texts in retrieved_texts for t in texts[:reader_beam]]
     pairs = tokenizer.encode_pairs(flat_questions, flat_blocks, seq_len)
@@ -208,7 +221,7 @@ def label_batch(tokenizer, questions: list[Question], retrieved_texts: list[list
             )
         else:
             strings = list(question.answers)
-        if not strings:
+        if not strings or (counts is not None and not counts[row // reader_beam][row % reader_beam]):
             continue
         answer_ids = tokenizer.tokenize(strings).to_list()
         spans = answer_token_spans(input_ids[row].tolist(), answer_ids, tokenizer.sep_id)[:MAX_ANSWER_SPANS]
@@ -387,7 +400,14 @@ class Finetuner:
         ids, _ = self.index.search(np.asarray(question_emb, np.float32), searched)
         texts = [block_reader_texts(self.blocks, row) for row in ids]
         reader_beam = min(reader_beam or cfg.model.reader_beam_size, searched)
-        labels = label_batch(self.tokenizer, questions, texts, reader_beam, cfg.model.reader_seq_len)
+        counts = None
+        if cfg.cloze_own_article and any(q.split == "cloze" and q.title for q in questions):
+            titles = [self.blocks.titles(row) for row in ids]
+            counts = [
+                [not (q.split == "cloze" and q.title) or t == q.title for t in row]
+                for q, row in zip(questions, titles, strict=True)
+            ]
+        labels = label_batch(self.tokenizer, questions, texts, reader_beam, cfg.model.reader_seq_len, counts)
         return {
             "query_ids": encoded["input_ids"],
             "query_mask": encoded["attention_mask"],
