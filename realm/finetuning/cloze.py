@@ -10,8 +10,8 @@ the answer, which is what reading a hand-written question against its evidence a
 
 Links and dates rarely make a number the answer, yet people ask "how many" and "how long": with `numbers` on,
 quantities a sentence states outside its links and dates ("25,000", "21.7 million", "seven months") are answers
-too, asked with "how many" or, for a duration, "how long". Without them a reader answers "how many teams" with a
-team.
+too, asked with "how many", "how long" for a duration or "what percentage". Without them a reader answers "how
+many teams" with a team.
 """
 
 from __future__ import annotations

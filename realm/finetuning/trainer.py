@@ -60,8 +60,8 @@ class FinetuneConfig:
     cloze_wh_first: float = 0.0
     # Quantities the corpus states are cloze answers too ("how many", "how long"; realm.finetuning.cloze).
     cloze_numbers: bool = True
-    # A cloze answer counts only in blocks of the sentence's own article: "12" or "1945" is in many blocks, and
-    # without it each one of them is taught to the retriever and reader as holding the answer.
+    # A cloze answer counts only in blocks of the sentence's own article ("12" or "1945" is in many blocks). Off: it
+    # did not win back the dev recall that quantity answers cost (docs/finetuning.md).
     cloze_own_article: bool = False
     # The fine-tuned model never answers with a span made only of the question's words (realm.modeling.span_rules).
     exclude_question_spans: bool = True
