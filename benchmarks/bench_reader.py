@@ -83,7 +83,7 @@ def finetune_flags(preset: str) -> list[str]:
     ]  # fmt: skip
 
 
-def _realm(*args: str) -> float:
+def run_realm(*args: str) -> float:
     """Run a `realm` command; its minutes."""
     started = time.time()
     subprocess.run([sys.executable, "-m", "realm.cli", *args], check=True)
@@ -94,7 +94,7 @@ INFERENCE_SETTINGS = ("exclude_question_spans", "answer_type_rules", "reader_rel
 
 
 def evaluate(model: str, split: str, out: str) -> dict:
-    minutes = _realm("evaluate", "--model", model, "--questions", "sample", "--split", split, "--out", out)
+    minutes = run_realm("evaluate", "--model", model, "--questions", "sample", "--split", split, "--out", out)
     with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
         metrics = json.load(f)
     em, n = metrics["exact_match"], metrics["questions"]
@@ -122,7 +122,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     out = os.path.join(args.out, variant_key(name, args))
     shutil.rmtree(out, ignore_errors=True)  # a fresh run, not a resumed one
     flags = [*finetune_flags(args.preset), *VARIANTS[name]]
-    minutes = _realm(
+    minutes = run_realm(
         "finetune", "--data", args.corpus, "--pretrain", args.pretrain, "--out", out,
         "--questions", "sample", "--split", "train", "--seed", str(args.seed), *flags,
     )  # fmt: skip

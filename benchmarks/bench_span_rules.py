@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
+from benchmarks.bench_reader import run_realm
 from benchmarks.common import read_results, write_results
-from benchmarks.compare_reader import paired_difference
+from benchmarks.compare_reader import average_outcomes, paired_difference
 
 NAME = "span_rules"
 
@@ -44,10 +44,7 @@ def model_with_settings(final_dir: str, settings: dict, target: str) -> str:
 
 def evaluate(model_dir: str, split: str, out: str) -> list[dict]:
     """`realm evaluate` of one model on the sample questions' split: its predictions."""
-    command = [sys.executable, "-m", "realm.cli", "evaluate", "--model", model_dir, "--out", out, "--split", split]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
+    run_realm("evaluate", "--model", model_dir, "--questions", "sample", "--split", split, "--out", out)
     with open(os.path.join(out, "predictions.jsonl"), encoding="utf-8") as f:
         return [json.loads(line) for line in f]
 
@@ -66,8 +63,8 @@ def measure(run_dir: str, settings_a: dict, settings_b: dict, split: str) -> dic
         if a["predicted_answer"] != b["predicted_answer"]
     ]
     return {
-        "a": {r["question"]: float(r["correct"]) for r in side_a},
-        "b": {r["question"]: float(r["correct"]) for r in side_b},
+        "a": {r["question"]: (float(r["correct"]),) for r in side_a},
+        "b": {r["question"]: (float(r["correct"]),) for r in side_b},
         "changed": changed,
     }
 
@@ -95,8 +92,8 @@ def main() -> None:
         b_runs.append(result["b"])
         n = len(result["a"])
         models[name] = {
-            "exact_match_a": round(sum(result["a"].values()) / n, 4),
-            "exact_match_b": round(sum(result["b"].values()) / n, 4),
+            "exact_match_a": round(sum(c for (c,) in result["a"].values()) / n, 4),
+            "exact_match_b": round(sum(c for (c,) in result["b"].values()) / n, 4),
             "answers_changed": len(result["changed"]),
             "changed": result["changed"],
         }
@@ -106,14 +103,11 @@ def main() -> None:
             flush=True,
         )
 
-    def averaged(runs: list[dict]) -> dict[str, tuple[float]]:
-        return {q: (sum(r[q] for r in runs) / len(runs),) for q in runs[0]}
-
     results = read_results(NAME) or {}
     results[f"{comparison} @{args.split}"] = {
         "command": " ".join(["python -m benchmarks.bench_span_rules", *sys.argv[1:]]),
         "models": models,
-        "paired_exact_match": paired_difference(averaged(a_runs), averaged(b_runs), 0),
+        "paired_exact_match": paired_difference(average_outcomes(a_runs), average_outcomes(b_runs), 0),
     }
     path = write_results(NAME, results)
     paired = results[f"{comparison} @{args.split}"]["paired_exact_match"]

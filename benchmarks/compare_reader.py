@@ -34,11 +34,16 @@ def outcomes(run_dir: str, split: str) -> dict[str, tuple[float, float]]:
 
 def mean_outcomes(run_dirs: list[str], split: str) -> dict[str, tuple[float, float]]:
     """Each question's outcomes averaged over a recipe's runs; the runs must have answered the same questions."""
-    runs = [outcomes(d, split) for d in run_dirs]
+    return average_outcomes([outcomes(d, split) for d in run_dirs], f"{split}: the runs {run_dirs}")
+
+
+def average_outcomes(runs: list[dict[str, tuple[float, ...]]], what: str = "the runs") -> dict[str, tuple[float, ...]]:
+    """Each question's outcome tuple averaged over runs that answered the same questions."""
     questions = set(runs[0])
     if any(set(r) != questions for r in runs):
-        raise ValueError(f"{split}: the runs {run_dirs} did not answer the same questions")
-    return {q: tuple(sum(r[q][i] for r in runs) / len(runs) for i in (0, 1)) for q in questions}
+        raise ValueError(f"{what} did not answer the same questions")
+    width = len(next(iter(runs[0].values())))
+    return {q: tuple(sum(r[q][i] for r in runs) / len(runs) for i in range(width)) for q in questions}
 
 
 def paired_difference(a: dict, b: dict, index: int) -> dict:

@@ -289,12 +289,14 @@ class Finetuner:
         self.tokenizer = self.model.tokenizer
         self.model.query_seq_len = cfg.query_seq_len
         self.model.config.extra[QUERY_SEQ_LEN_KEY] = cfg.query_seq_len  # saved with the model (config.json)
-        self.model.config.extra[EXCLUDE_QUESTION_SPANS_KEY] = cfg.exclude_question_spans
-        self.model.exclude_question_spans = cfg.exclude_question_spans
-        self.model.config.extra[ANSWER_TYPE_RULES_KEY] = cfg.answer_type_rules
-        self.model.answer_type_rules = cfg.answer_type_rules
-        self.model.config.extra[RELEVANCE_WEIGHT_KEY] = cfg.relevance_weight
-        self.model.relevance_weight = cfg.relevance_weight
+        # How the fine-tuned model picks its answers: on the model now, and in config.json for evaluation and export.
+        for key, attribute in (
+            (EXCLUDE_QUESTION_SPANS_KEY, "exclude_question_spans"),
+            (ANSWER_TYPE_RULES_KEY, "answer_type_rules"),
+            (RELEVANCE_WEIGHT_KEY, "relevance_weight"),
+        ):
+            self.model.config.extra[key] = getattr(cfg, attribute)
+            setattr(self.model, attribute, getattr(cfg, attribute))
         index = BlockIndex.load_latest(self.paths["index"])
         if index is None:
             embeddings = load_block_embeddings(cfg, self.model.embedder, self.blocks)

@@ -46,10 +46,15 @@ def spans_beyond_the_question(input_ids, token_type_ids, attention_mask, block_m
     question = tf.logical_and(tf.equal(token_type_ids, 0), tf.equal(attention_mask, 1))
     same_piece = tf.equal(input_ids[:, :, None], input_ids[:, None, :])
     in_question = tf.reduce_any(tf.logical_and(same_piece, question[:, None, :]), axis=2)
-    new_piece = tf.cast(tf.logical_and(tf.equal(block_mask, 1), tf.logical_not(in_question)), tf.int32)
-    before = tf.pad(tf.cumsum(new_piece, axis=1), [[0, 0], [1, 0]])  # before[:, i]: new pieces in [0, i)
-    starts, ends = span_candidates(tf.shape(input_ids)[1], max_span_width)
-    return tf.gather(before, ends + 1, axis=1) - tf.gather(before, starts, axis=1) > 0
+    new_piece = tf.logical_and(tf.equal(block_mask, 1), tf.logical_not(in_question))
+    return count_over_spans(new_piece, max_span_width) > 0
+
+
+def count_over_spans(flags, max_span_width: int):
+    """[n, spans] int32, in `span_candidates` order: how many of each span's positions are set in `flags` [n, seq]."""
+    starts, ends = span_candidates(tf.shape(flags)[1], max_span_width)
+    before = tf.pad(tf.cumsum(tf.cast(flags, tf.int32), axis=1), [[0, 0], [1, 0]])  # before[:, i]: set in [0, i)
+    return tf.gather(before, ends + 1, axis=1) - tf.gather(before, starts, axis=1)
 
 
 def vocab_token_kinds(vocab: list[str]) -> np.ndarray:
@@ -84,19 +89,13 @@ def spans_of_the_asked_kind(questions, input_ids, block_mask, token_kinds, max_s
     numeral = tf.logical_and(numeral, in_block)
     dateish = tf.logical_and(dateish, in_block)
     word = tf.logical_and(tf.logical_not(no_word), in_block)
-    starts, ends = span_candidates(tf.shape(input_ids)[1], max_span_width)
-
-    def count(flags):
-        before = tf.pad(tf.cumsum(tf.cast(flags, tf.int32), axis=1), [[0, 0], [1, 0]])
-        return tf.gather(before, ends + 1, axis=1) - tf.gather(before, starts, axis=1)
-
-    number_like = tf.logical_and(tf.gather(dateish, starts, axis=1), count(numeral) > 0)
-    name_like = count(word) > 0
+    starts, _ = span_candidates(tf.shape(input_ids)[1], max_span_width)
+    number_like = tf.logical_and(tf.gather(dateish, starts, axis=1), count_over_spans(numeral, max_span_width) > 0)
+    name_like = count_over_spans(word, max_span_width) > 0
     return tf.where(asks_number[:, None], number_like, tf.logical_or(tf.logical_not(asks_name)[:, None], name_like))
 
 
 def spans_inside_the_block(block_mask, max_span_width: int):
     """[n, spans] bool: spans made only of block wordpieces (those a prediction may take)."""
     starts, ends = span_candidates(tf.shape(block_mask)[1], max_span_width)
-    before = tf.pad(tf.cumsum(tf.cast(tf.equal(block_mask, 1), tf.int32), axis=1), [[0, 0], [1, 0]])
-    return tf.gather(before, ends + 1, axis=1) - tf.gather(before, starts, axis=1) == (ends - starts + 1)[None, :]
+    return count_over_spans(tf.equal(block_mask, 1), max_span_width) == (ends - starts + 1)[None, :]

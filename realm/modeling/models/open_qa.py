@@ -124,8 +124,10 @@ class RealmForOpenQA(keras.Model):
         if self.exclude_question_spans or self.answer_type_rules:
             flat = {k: pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")}
             width = self.config.max_span_width
-            inside = spans_inside_the_block(flat["block_mask"], width)  # the spans a prediction may take at all
-            allowed = spans_beyond_the_question(**flat, max_span_width=width) if self.exclude_question_spans else inside
+            if self.exclude_question_spans:
+                allowed = spans_beyond_the_question(**flat, max_span_width=width)
+            else:
+                allowed = spans_inside_the_block(flat["block_mask"], width)  # the spans a prediction may take at all
             if self.answer_type_rules:
                 of_kind = spans_of_the_asked_kind(
                     tf.repeat(questions, beam),
@@ -135,7 +137,11 @@ class RealmForOpenQA(keras.Model):
                     width,
                 )
                 # A question whose blocks hold no span of its kind keeps the spans the other rules allow.
-                candidates = tf.reshape(tf.logical_and(allowed, inside), [batch, -1])
+                if self.exclude_question_spans:  # its spans may reach past the block; a prediction may not
+                    candidates = tf.logical_and(allowed, spans_inside_the_block(flat["block_mask"], width))
+                else:
+                    candidates = allowed
+                candidates = tf.reshape(candidates, [batch, -1])
                 some_of_kind = tf.reduce_any(tf.logical_and(candidates, tf.reshape(of_kind, [batch, -1])), axis=1)
                 of_kind = tf.logical_or(of_kind, tf.logical_not(tf.repeat(some_of_kind, beam))[:, None])
                 allowed = tf.logical_and(allowed, of_kind)
@@ -144,7 +150,7 @@ class RealmForOpenQA(keras.Model):
             beamed(pairs["input_ids"]),
             attention_mask=beamed(pairs["attention_mask"]),
             token_type_ids=beamed(pairs["token_type_ids"]),
-            relevance_score=scores if self.relevance_weight == 1.0 else scores * self.relevance_weight,
+            relevance_score=scores * self.relevance_weight,
             block_mask=beamed(pairs["block_mask"]),
             span_mask=span_mask,
             training=training,
