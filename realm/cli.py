@@ -560,6 +560,11 @@ def _add_finetune(subparsers) -> None:
         type=float,
         help="how much a block's retrieval score counts in its spans' scores when the model predicts (default 0.5)",
     )
+    parser.add_argument(
+        "--span-width-penalty",
+        type=float,
+        help="logits a predicted span loses per wordpiece beyond its first (default: FinetuneConfig's)",
+    )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
     parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
@@ -578,6 +583,7 @@ FINETUNE_FIELDS = (
     "cloze_numbers",
     "cloze_own_article",
     "relevance_weight",
+    "span_width_penalty",
 )
 
 

@@ -257,3 +257,29 @@ def test_a_span_mask_rules_spans_out_of_the_prediction_but_not_the_loss():
     )
     np.testing.assert_allclose(ruled["loss"].numpy(), free["loss"].numpy(), rtol=1e-6)
     np.testing.assert_allclose(ruled["logits"].numpy(), free["logits"].numpy(), rtol=1e-6)
+    # The answer's score is the one its span won with, not the best of the spans the mask ruled out.
+    chosen = (np.arange(2), ruled["block_idx"].numpy(), ruled["candidate"].numpy())
+    np.testing.assert_allclose(ruled["predicted_score"].numpy(), free["logits"].numpy()[chosen], rtol=1e-6)
+    assert np.all(ruled["predicted_score"].numpy() < free["predicted_score"].numpy())
+
+
+def test_the_width_penalty_ranks_narrower_spans_first_without_touching_the_loss(checkpoints):
+    _, _, directory = checkpoints
+    model = pretrained.from_pretrained(directory)
+    assert model.span_width_penalty == 0.0  # HF's checkpoints: no prior, as HF predicts
+    free = model(QUESTIONS)
+    widths = (free["end_pos"] - free["start_pos"]).numpy()
+    assert widths.max() > 0, "the fixture's reader should pick some wide span, or the test shows nothing"
+    model.span_width_penalty = 1e4  # so large that only one-wordpiece spans can win
+    narrow = model(QUESTIONS)
+    assert np.all((narrow["end_pos"] - narrow["start_pos"]).numpy() == 0)
+    np.testing.assert_allclose(narrow["logits"].numpy(), free["logits"].numpy(), rtol=1e-6)
+    # Its score is the span's logit with the prior: a one-wordpiece span pays none.
+    chosen = (np.arange(len(QUESTIONS)), narrow["block_idx"].numpy(), narrow["candidate"].numpy())
+    np.testing.assert_allclose(narrow["answer_score"].numpy(), free["logits"].numpy()[chosen], rtol=1e-6)
+    model.span_width_penalty = 0.1
+    mild = model(QUESTIONS)
+    chosen = (np.arange(len(QUESTIONS)), mild["block_idx"].numpy(), mild["candidate"].numpy())
+    mild_widths = (mild["end_pos"] - mild["start_pos"]).numpy()
+    expected = free["logits"].numpy()[chosen] - 0.1 * mild_widths
+    np.testing.assert_allclose(mild["answer_score"].numpy(), expected, rtol=1e-5, atol=1e-5)

@@ -70,6 +70,9 @@ class FinetuneConfig:
     # How much the retrieval score counts in a span's score when the fine-tuned model predicts (training adds it
     # whole). 0.5 was chosen on the sample's dev split over six minilm models (benchmarks/results/span_rules.json).
     relevance_weight: float = 0.5
+    # A prior against wide answers when the fine-tuned model predicts, in logits per wordpiece beyond the first
+    # (realm.modeling.models.open_qa.SPAN_WIDTH_PENALTY_KEY); chosen on the sample's dev split (docs/finetuning.md).
+    span_width_penalty: float = 0.0
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
     warmup_steps: int | None = None
@@ -277,7 +280,7 @@ class Finetuner:
         import tensorflow as tf
 
         from realm.data.block_store import BlockStore
-        from realm.modeling.models.open_qa import QUERY_SEQ_LEN_KEY, RELEVANCE_WEIGHT_KEY
+        from realm.modeling.models.open_qa import QUERY_SEQ_LEN_KEY, RELEVANCE_WEIGHT_KEY, SPAN_WIDTH_PENALTY_KEY
         from realm.modeling.span_rules import ANSWER_TYPE_RULES_KEY, EXCLUDE_QUESTION_SPANS_KEY
         from realm.pretraining.schedule import bert_adamw
         from realm.retrieval.index import BlockIndex, publish_index
@@ -294,6 +297,7 @@ class Finetuner:
             (EXCLUDE_QUESTION_SPANS_KEY, "exclude_question_spans"),
             (ANSWER_TYPE_RULES_KEY, "answer_type_rules"),
             (RELEVANCE_WEIGHT_KEY, "relevance_weight"),
+            (SPAN_WIDTH_PENALTY_KEY, "span_width_penalty"),
         ):
             self.model.config.extra[key] = getattr(cfg, attribute)
             setattr(self.model, attribute, getattr(cfg, attribute))

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from realm.config import RealmConfig
+from realm.modeling.layers.heads import span_candidates
 from realm.modeling.models.embedder import RealmEmbedder
 from realm.modeling.models.reader import RealmReader
 from realm.modeling.span_rules import (
@@ -24,6 +25,10 @@ QUERY_SEQ_LEN_KEY = "query_seq_len"  # kept in RealmConfig.extra (not an HF fiel
 # it whole (HF/REALM: a span's logit is the reader's plus the block's); a weight under 1 lets the reader prefer a
 # span of a lower-ranked block more readily. 1 (HF's) for checkpoints without it.
 RELEVANCE_WEIGHT_KEY = "reader_relevance_weight"
+# RealmConfig.extra: a prior against wide answers when predicting, in logits per wordpiece beyond the first. The
+# reader's head scores a span from its start and end alone, so nothing in it prefers "alpha" over "alpha, which
+# the Greeks took from the Phoenician aleph"; 0 (HF's) for checkpoints without it.
+SPAN_WIDTH_PENALTY_KEY = "reader_span_width_penalty"
 
 
 class RealmForOpenQA(keras.Model):
@@ -54,6 +59,7 @@ class RealmForOpenQA(keras.Model):
         self.exclude_question_spans = bool(config.extra.get(EXCLUDE_QUESTION_SPANS_KEY, False))
         self.answer_type_rules = bool(config.extra.get(ANSWER_TYPE_RULES_KEY, False))
         self.relevance_weight = float(config.extra.get(RELEVANCE_WEIGHT_KEY, 1.0))
+        self.span_width_penalty = float(config.extra.get(SPAN_WIDTH_PENALTY_KEY, 0.0))
         self.embedder = RealmEmbedder(config, name="embedder")
         self.reader = RealmReader(config, name="reader")
         self.block_emb = self.add_weight(
@@ -146,6 +152,10 @@ class RealmForOpenQA(keras.Model):
                 of_kind = tf.logical_or(of_kind, tf.logical_not(tf.repeat(some_of_kind, beam))[:, None])
                 allowed = tf.logical_and(allowed, of_kind)
             span_mask = tf.reshape(allowed, [batch, beam, -1])
+        span_bias = None
+        if self.span_width_penalty:
+            starts, ends = span_candidates(longest, self.config.max_span_width)
+            span_bias = -self.span_width_penalty * tf.cast(ends - starts, tf.float32)  # [spans], for every row
         reader_out = self.reader(
             beamed(pairs["input_ids"]),
             attention_mask=beamed(pairs["attention_mask"]),
@@ -153,6 +163,7 @@ class RealmForOpenQA(keras.Model):
             relevance_score=scores * self.relevance_weight,
             block_mask=beamed(pairs["block_mask"]),
             span_mask=span_mask,
+            span_bias=span_bias,
             training=training,
         )
         block_idx = reader_out["block_idx"]
@@ -164,14 +175,13 @@ class RealmForOpenQA(keras.Model):
         start_byte = tf.gather(token_starts, start_pos, batch_dims=1)
         end_byte = tf.gather(token_ends, end_pos, batch_dims=1)
         answer = tf.strings.substr(predicted_blocks, start_byte, end_byte - start_byte, unit="BYTE")
-        answer_score = tf.reduce_max(tf.reshape(reader_out["logits"], [batch, -1]), axis=-1)
         return {
             **reader_out,
             "retrieved_block_ids": ids,
             "retrieval_scores": scores,
             "predicted_block_id": tf.gather(top_ids, block_idx, batch_dims=1),
             "predicted_answer": answer,
-            "answer_score": answer_score,
+            "answer_score": reader_out["predicted_score"],
             "reader_input_ids": beamed(pairs["input_ids"]),
         }
 

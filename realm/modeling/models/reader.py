@@ -58,10 +58,13 @@ class RealmReader(keras.Model):
         end_positions=None,
         has_answers=None,
         span_mask=None,
+        span_bias=None,
         training=False,
     ):
         """`span_mask` [batch, R, spans] (optional): 0 rules a candidate span out of the prediction (not the loss),
-        in the order of `span_candidates` over this input's length."""
+        in the order of `span_candidates` over this input's length. `span_bias` (optional, broadcast to
+        [batch, R, spans]) is added to the scores the prediction ranks spans by, never to the loss: a prior over
+        spans (e.g. against wide ones) that inference applies to a reader trained without it."""
         if relevance_score is None:
             raise ValueError("relevance_score is required: the reader adds the block's retrieval logit to spans")
         if block_mask is None:
@@ -90,9 +93,11 @@ class RealmReader(keras.Model):
         relevance_score = ops.cast(relevance_score, span_logits.dtype)
         reader_logits = span_logits + relevance_score[:, :beam, None]
         predicted_logits = reader_logits
+        if span_bias is not None:
+            predicted_logits = predicted_logits + ops.cast(span_bias, reader_logits.dtype)
         if span_mask is not None:
             allowed = ops.cast(ops.reshape(span_mask, (batch, beam, num_spans)), reader_logits.dtype)
-            predicted_logits = reader_logits + (1.0 - allowed) * large_negative(reader_logits.dtype)
+            predicted_logits = predicted_logits + (1.0 - allowed) * large_negative(reader_logits.dtype)
 
         flat_logits = ops.reshape(predicted_logits, (batch, -1))
         best = ops.cast(ops.argmax(flat_logits, axis=-1), "int32")
@@ -100,6 +105,8 @@ class RealmReader(keras.Model):
         candidate = best % num_spans
         outputs = {
             "logits": reader_logits,
+            # The score the prediction won with: its span's logit plus its block's, with the prior of `span_bias`.
+            "predicted_score": ops.take_along_axis(flat_logits, best[:, None], axis=1)[:, 0],
             "block_idx": block_idx,
             "candidate": candidate,
             "start_pos": ops.take(starts, candidate),
@@ -131,6 +138,7 @@ class RealmReader(keras.Model):
         if unbatched:
             for key in (
                 "logits",
+                "predicted_score",
                 "block_idx",
                 "candidate",
                 "start_pos",
