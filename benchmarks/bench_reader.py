@@ -56,6 +56,8 @@ VARIANTS: dict[str, list[str]] = {
     "cloze300_b16_beam1_numbers": [*cloze(300, 16, 1), "--cloze-numbers"],
     # ... and a cloze answer counts only in blocks of its sentence's own article.
     "cloze300_b16_beam1_numbers_own": [*cloze(300, 16, 1), "--cloze-numbers", "--cloze-own-article"],
+    # ... and cloze steps train only the reader, the question tower learning from the training questions alone.
+    "cloze300_b16_beam1_numbers_readeronly": [*cloze(300, 16, 1), "--cloze-numbers", "--no-cloze-trains-retriever"],
 }
 
 

@@ -556,6 +556,11 @@ def _add_finetune(subparsers) -> None:
         help="a cloze answer counts only in blocks of its sentence's own article (default: off)",
     )
     parser.add_argument(
+        "--cloze-trains-retriever",
+        action=argparse.BooleanOptionalAction,
+        help="cloze steps train the question tower as well as the reader (default: FinetuneConfig's)",
+    )
+    parser.add_argument(
         "--relevance-weight",
         type=float,
         help="how much a block's retrieval score counts in its spans' scores when the model predicts (default 0.5)",
@@ -582,6 +587,7 @@ FINETUNE_FIELDS = (
     "cloze_wh_first",
     "cloze_numbers",
     "cloze_own_article",
+    "cloze_trains_retriever",
     "relevance_weight",
     "span_width_penalty",
 )

@@ -434,6 +434,47 @@ def test_cloze_steps_come_first_then_the_training_questions(corpus, tmp_path):
     assert all(q in QUESTIONS for step in (2, 3) for q in finetuner._batch_questions(step))
 
 
+@pytest.mark.parametrize("trains_retriever", [True, False])
+def test_cloze_steps_train_the_question_tower_only_when_asked(corpus, tmp_path, trains_retriever):
+    import numpy as np
+
+    from realm.finetuning.trainer import FinetuneConfig, Finetuner
+
+    config = FinetuneConfig(
+        output_dir=str(tmp_path / "run"),
+        data_dir=corpus,
+        model=model_config("tiny", searcher_beam_size=6, reader_beam_size=2, reader_seq_len=48),
+        steps=1,
+        cloze_steps=2,
+        batch_size=2,
+        learning_rate=1e-2,
+        warmup_steps=0,
+        query_seq_len=16,
+        candidate_seq_len=48,
+        cloze_trains_retriever=trains_retriever,
+    )
+    finetuner = Finetuner(config, QUESTIONS)
+    finetuner._build()
+
+    def weights():
+        return [v.numpy().copy() for v in finetuner.model.embedder.trainable_variables], [
+            v.numpy().copy() for v in finetuner.model.reader.span_scorer.trainable_variables
+        ]
+
+    def moved(before, after):
+        return any(not np.array_equal(x, y) for x, y in zip(before, after, strict=True))
+
+    start = weights()
+    for step in range(2):  # the cloze steps
+        finetuner.train_step(finetuner.prepare_batch(finetuner._batch_questions(step), 2))
+        finetuner.step.assign(step + 1)
+    after_cloze = weights()
+    assert moved(start[1], after_cloze[1])  # the reader learns from cloze steps either way
+    assert moved(start[0], after_cloze[0]) == trains_retriever
+    finetuner.train_step(finetuner.prepare_batch(finetuner._batch_questions(2)))  # a training question's step
+    assert moved(after_cloze[0], weights()[0])  # ... which trains the question tower in both cases
+
+
 def test_an_answer_counts_only_in_the_blocks_allowed():
     from realm.finetuning.trainer import label_batch
     from realm.tokenization import RealmTokenizer

@@ -63,6 +63,9 @@ class FinetuneConfig:
     # A cloze answer counts only in blocks of the sentence's own article ("12" or "1945" is in many blocks). Off: it
     # did not win back the dev recall that quantity answers cost (docs/finetuning.md).
     cloze_own_article: bool = False
+    # Cloze steps train the question tower too (its retrieval of the sentence's block); off, only the reader learns
+    # from them and the question tower only from the training questions.
+    cloze_trains_retriever: bool = True
     # The fine-tuned model never answers with a span made only of the question's words (realm.modeling.span_rules).
     exclude_question_spans: bool = True
     # ... and answers a question asking for a number or date with one, one asking for a name with a word.
@@ -322,35 +325,52 @@ class Finetuner:
         )
         embedder, reader, optimizer, variables = self.model.embedder, self.model.reader, self.optimizer, self.variables
 
-        def step_fn(batch):
-            with tf.GradientTape() as tape:
-                question = embedder(batch["query_ids"], batch["query_mask"], training=True)["projected_score"]
-                relevance = tf.einsum("bp,bsp->bs", tf.cast(question, tf.float32), batch["retrieved_emb"])
-                out = reader(
-                    batch["input_ids"],
-                    attention_mask=batch["attention_mask"],
-                    token_type_ids=batch["token_type_ids"],
-                    relevance_score=relevance,
-                    block_mask=batch["block_mask"],
-                    start_positions=batch["start_positions"],
-                    end_positions=batch["end_positions"],
-                    has_answers=batch["has_answers"],
-                    training=True,
-                )
-                loss = out["loss"]
-            optimizer.apply(tape.gradient(loss, variables), variables)
-            return {
-                "loss": loss,
-                "retriever_loss": tf.reduce_mean(out["retriever_loss"]),
-                "reader_loss": tf.reduce_mean(out["reader_loss"]),
-                "has_answer_in_search": tf.reduce_mean(tf.cast(tf.reduce_any(batch["has_answers"], -1), tf.float32)),
-                "has_answer_in_reader": tf.reduce_mean(
-                    tf.cast(tf.reduce_any(batch["has_answers"][:, : tf.shape(batch["input_ids"])[1]], -1), tf.float32)
-                ),
-            }
+        def make_step(train_retriever: bool):
+            # Without the retriever, the question tower runs forward only and only the reader's variables move.
+            trained = variables if train_retriever else reader_variables
 
-        # Batches differ in length (each is read up to its longest pair): trace once for any length.
-        self.train_step = tf.function(step_fn, jit_compile=cfg.jit_compile, reduce_retracing=True)
+            def step_fn(batch):
+                with tf.GradientTape() as tape:
+                    question = embedder(batch["query_ids"], batch["query_mask"], training=train_retriever)
+                    question = question["projected_score"]
+                    if not train_retriever:
+                        question = tf.stop_gradient(question)
+                    relevance = tf.einsum("bp,bsp->bs", tf.cast(question, tf.float32), batch["retrieved_emb"])
+                    out = reader(
+                        batch["input_ids"],
+                        attention_mask=batch["attention_mask"],
+                        token_type_ids=batch["token_type_ids"],
+                        relevance_score=relevance,
+                        block_mask=batch["block_mask"],
+                        start_positions=batch["start_positions"],
+                        end_positions=batch["end_positions"],
+                        has_answers=batch["has_answers"],
+                        training=True,
+                    )
+                    loss = out["loss"]
+                optimizer.apply(tape.gradient(loss, trained), trained)
+                in_reader = batch["has_answers"][:, : tf.shape(batch["input_ids"])[1]]
+                return {
+                    "loss": loss,
+                    "retriever_loss": tf.reduce_mean(out["retriever_loss"]),
+                    "reader_loss": tf.reduce_mean(out["reader_loss"]),
+                    "has_answer_in_search": tf.reduce_mean(
+                        tf.cast(tf.reduce_any(batch["has_answers"], -1), tf.float32)
+                    ),
+                    "has_answer_in_reader": tf.reduce_mean(tf.cast(tf.reduce_any(in_reader, -1), tf.float32)),
+                }
+
+            # Batches differ in length (each is read up to its longest pair): trace once for any length.
+            return tf.function(step_fn, jit_compile=cfg.jit_compile, reduce_retracing=True)
+
+        full_step = make_step(train_retriever=True)
+        reader_step = full_step if cfg.cloze_trains_retriever else make_step(train_retriever=False)
+
+        def train_step(batch):
+            # run_steps moves the step counter after the step, so it still names the step being taken.
+            return (reader_step if int(self.step.numpy()) < cfg.cloze_steps else full_step)(batch)
+
+        self.train_step = train_step
 
     @property
     def total_steps(self) -> int:
