@@ -58,6 +58,15 @@ VARIANTS: dict[str, list[str]] = {
     "cloze300_b16_beam1_numbers_own": [*cloze(300, 16, 1), "--cloze-numbers", "--cloze-own-article"],
     # ... and cloze steps train only the reader, the question tower learning from the training questions alone.
     "cloze300_b16_beam1_numbers_readeronly": [*cloze(300, 16, 1), "--cloze-numbers", "--no-cloze-trains-retriever"],
+    # Twice minilm's 150 steps on the training questions after the cloze steps, with and without the above.
+    "cloze300_b16_beam1_numbers_steps300": [*cloze(300, 16, 1), "--cloze-numbers", "--steps", "300"],
+    "cloze300_b16_beam1_numbers_readeronly_steps300": [
+        *cloze(300, 16, 1),
+        "--cloze-numbers",
+        "--no-cloze-trains-retriever",
+        "--steps",
+        "300",
+    ],
 }
 
 
