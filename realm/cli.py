@@ -570,6 +570,11 @@ def _add_finetune(subparsers) -> None:
         type=float,
         help="logits a predicted span loses per wordpiece beyond its first (default: FinetuneConfig's)",
     )
+    parser.add_argument(
+        "--question-word-penalty",
+        type=float,
+        help="logits a predicted span loses per content word of the question it repeats (default: FinetuneConfig's)",
+    )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
     parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
@@ -590,6 +595,7 @@ FINETUNE_FIELDS = (
     "cloze_trains_retriever",
     "relevance_weight",
     "span_width_penalty",
+    "question_word_penalty",
 )
 
 

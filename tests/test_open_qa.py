@@ -147,6 +147,33 @@ def test_spans_made_of_question_words_are_ruled_out():
     assert allowed[span("morihei ueshiba")] and allowed[span("aikido was")]  # a word the question lacks
 
 
+def test_spans_count_the_question_content_words_they_repeat():
+    from realm.modeling.layers.heads import span_candidates
+    from realm.modeling.span_rules import question_words_in_spans, vocab_content_words
+    from realm.tokenization import RealmTokenizer
+
+    tokenizer = RealmTokenizer.from_default_vocab()
+    question = "the first letter of the latin alphabet derives from which ancient greek letter"
+    block = "Alphabet comes from the Late Latin word alphabetum, from alpha, the first Greek letter."
+    pairs = tokenizer.encode_pairs([question], [block], 48)
+    content = tf.constant(vocab_content_words(tokenizer.vocab))
+    counts = question_words_in_spans(
+        pairs["input_ids"], pairs["token_type_ids"], pairs["attention_mask"], pairs["block_mask"], content, 8
+    ).numpy()[0]
+    starts, ends = (x.numpy() for x in span_candidates(48, 8))
+    pieces = pairs["input_ids"].numpy()[0]
+
+    def count(text):
+        ids = tokenizer.tokenize([text]).to_list()[0]
+        first = next(i for i in range(48) if list(pieces[i : i + len(ids)]) == ids and pairs["block_mask"][0, i])
+        return int(counts[np.flatnonzero((starts == first) & (ends == first + len(ids) - 1))[0]])
+
+    assert count("alpha") == 0
+    assert count("late latin word alphabetum") == 2  # "latin", and "alphabet" of "alphabet ##um"
+    assert count("the first greek letter") == 3  # "the" is no content word
+    assert count("comes from the late") == 0  # stop words and words the question lacks
+
+
 def _allowed_spans(rule, question: str, block: str, width: int = 8) -> dict[str, bool]:
     """Whether `rule` allows each span of the block's words (lower-cased text -> allowed)."""
     from realm.modeling.layers.heads import span_candidates
@@ -282,4 +309,42 @@ def test_the_width_penalty_ranks_narrower_spans_first_without_touching_the_loss(
     chosen = (np.arange(len(QUESTIONS)), mild["block_idx"].numpy(), mild["candidate"].numpy())
     mild_widths = (mild["end_pos"] - mild["start_pos"]).numpy()
     expected = free["logits"].numpy()[chosen] - 0.1 * mild_widths
+    np.testing.assert_allclose(mild["answer_score"].numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_question_word_prior_ranks_spans_that_repeat_the_question_last(checkpoints):
+    from realm.modeling.span_rules import question_words_in_spans
+
+    _, _, directory = checkpoints
+    model = pretrained.from_pretrained(directory)
+    assert model.question_word_penalty == 0.0  # HF's checkpoints: no prior, as HF predicts
+    # Questions that repeat most of a block, so the fixture's (random) reader picks spans that repeat them.
+    questions = [
+        "abraham lincoln was the 16th president of the united states serving from 1861 until 1865",
+        "paris is the capital and most populous city of france",
+        "albert einstein developed the theory of relativity",
+    ]
+    free = model(questions)
+    beam = model.config.reader_beam_size
+    read = tf.gather(model.block_records, free["retrieved_block_ids"][:, :beam])  # the blocks the reader read
+    pairs = model.tokenizer.encode_pairs(
+        tf.repeat(tf.constant(questions), beam), tf.reshape(read, [-1]), model.config.reader_seq_len
+    )
+    longest = int(tf.reduce_max(tf.reduce_sum(pairs["attention_mask"], axis=-1)))
+    repeated = question_words_in_spans(
+        *(pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")),
+        model._content_words,
+        model.config.max_span_width,
+    ).numpy().reshape(len(questions), beam, -1)
+    chosen = (np.arange(len(questions)), free["block_idx"].numpy(), free["candidate"].numpy())
+    assert repeated[chosen].max() > 0, "the fixture's reader should repeat the question, or this shows nothing"
+    model.question_word_penalty = 1e4  # so large that a span repeating the question never wins
+    strict = model(questions)
+    chosen = (np.arange(len(questions)), strict["block_idx"].numpy(), strict["candidate"].numpy())
+    assert np.all(repeated[chosen] == 0)
+    np.testing.assert_allclose(strict["logits"].numpy(), free["logits"].numpy(), rtol=1e-6)
+    model.question_word_penalty = 0.5
+    mild = model(questions)
+    chosen = (np.arange(len(questions)), mild["block_idx"].numpy(), mild["candidate"].numpy())
+    expected = free["logits"].numpy()[chosen] - 0.5 * repeated[chosen]
     np.testing.assert_allclose(mild["answer_score"].numpy(), expected, rtol=1e-5, atol=1e-5)

@@ -76,6 +76,9 @@ class FinetuneConfig:
     # A prior against wide answers when the fine-tuned model predicts, in logits per wordpiece beyond the first
     # (realm.modeling.models.open_qa.SPAN_WIDTH_PENALTY_KEY); chosen on the sample's dev split (docs/finetuning.md).
     span_width_penalty: float = 0.0
+    # A prior against answers that repeat the question, in logits per content word of the question a predicted
+    # span holds (realm.modeling.models.open_qa.QUESTION_WORD_PENALTY_KEY); chosen on the dev split.
+    question_word_penalty: float = 0.0
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
     warmup_steps: int | None = None
@@ -283,7 +286,12 @@ class Finetuner:
         import tensorflow as tf
 
         from realm.data.block_store import BlockStore
-        from realm.modeling.models.open_qa import QUERY_SEQ_LEN_KEY, RELEVANCE_WEIGHT_KEY, SPAN_WIDTH_PENALTY_KEY
+        from realm.modeling.models.open_qa import (
+            QUERY_SEQ_LEN_KEY,
+            QUESTION_WORD_PENALTY_KEY,
+            RELEVANCE_WEIGHT_KEY,
+            SPAN_WIDTH_PENALTY_KEY,
+        )
         from realm.modeling.span_rules import ANSWER_TYPE_RULES_KEY, EXCLUDE_QUESTION_SPANS_KEY
         from realm.pretraining.schedule import bert_adamw
         from realm.retrieval.index import BlockIndex, publish_index
@@ -301,6 +309,7 @@ class Finetuner:
             (ANSWER_TYPE_RULES_KEY, "answer_type_rules"),
             (RELEVANCE_WEIGHT_KEY, "relevance_weight"),
             (SPAN_WIDTH_PENALTY_KEY, "span_width_penalty"),
+            (QUESTION_WORD_PENALTY_KEY, "question_word_penalty"),
         ):
             self.model.config.extra[key] = getattr(cfg, attribute)
             setattr(self.model, attribute, getattr(cfg, attribute))

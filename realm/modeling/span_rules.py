@@ -10,6 +10,11 @@ A reader trained on a few hundred questions answers "how many teams did the afl 
 Dolphins"; the rule keeps it to spans of the asked kind. Question words are read in the graph (the served model
 applies the same rule) and a question whose blocks offer no span of its kind keeps every span: the rule narrows
 the choice, it never leaves a question without an answer.
+
+A softer form of the first rule is a prior (`question_words_in_spans`): a span that repeats the question's content
+words ("the Late Latin word alphabetum" for "the first letter of the latin alphabet derives from which greek
+letter") is usually the reader stopping at the match, not the answer; but some answers do hold one ("which strait
+..." -> "Strait of Otranto"), so it lowers such spans' scores instead of ruling them out.
 """
 
 from __future__ import annotations
@@ -48,6 +53,36 @@ def spans_beyond_the_question(input_ids, token_type_ids, attention_mask, block_m
     in_question = tf.reduce_any(tf.logical_and(same_piece, question[:, None, :]), axis=2)
     new_piece = tf.logical_and(tf.equal(block_mask, 1), tf.logical_not(in_question))
     return count_over_spans(new_piece, max_span_width) > 0
+
+
+# Lower-cased whole words too common to say a span repeats the question ("the", "of" in "Strait of Otranto").
+_STOP_WORDS = (
+    "a an and are as at be been by did do does for from had has have he her his how in is it its of on or she "
+    "that the their them they this to was were what when where which who whom whose why with"
+)
+STOP_WORDS = frozenset(_STOP_WORDS.split())
+
+
+def vocab_content_words(vocab: list[str]) -> np.ndarray:
+    """[vocab] bool: whole-word wordpieces with a letter or digit that are not stop words. Continuation pieces
+    ("##s", "##um") are left out: that a span and the question share one says nothing about their words."""
+    content = np.zeros(len(vocab), bool)
+    for i, token in enumerate(vocab):
+        if token.startswith("##") or (token.startswith("[") and token.endswith("]")):
+            continue
+        content[i] = any(c.isalnum() for c in token) and token.lower() not in STOP_WORDS
+    return content
+
+
+def question_words_in_spans(input_ids, token_type_ids, attention_mask, block_mask, content_words, max_span_width: int):
+    """[n, spans] int32, in `span_candidates` order: how many of each span's block wordpieces are content words
+    (`vocab_content_words`) that the row's question (segment 0 of `[CLS] question [SEP] block [SEP]`) holds too."""
+    question = tf.logical_and(tf.equal(token_type_ids, 0), tf.equal(attention_mask, 1))
+    same_piece = tf.equal(input_ids[:, :, None], input_ids[:, None, :])
+    in_question = tf.reduce_any(tf.logical_and(same_piece, question[:, None, :]), axis=2)
+    repeated = tf.logical_and(tf.equal(block_mask, 1), in_question)
+    repeated = tf.logical_and(repeated, tf.gather(content_words, input_ids))
+    return count_over_spans(repeated, max_span_width)
 
 
 def count_over_spans(flags, max_span_width: int):

@@ -13,9 +13,11 @@ from realm.modeling.models.reader import RealmReader
 from realm.modeling.span_rules import (
     ANSWER_TYPE_RULES_KEY,
     EXCLUDE_QUESTION_SPANS_KEY,
+    question_words_in_spans,
     spans_beyond_the_question,
     spans_inside_the_block,
     spans_of_the_asked_kind,
+    vocab_content_words,
     vocab_token_kinds,
 )
 from realm.retrieval.mips import DEFAULT_CHUNK_SIZE, exact_top_k
@@ -29,6 +31,9 @@ RELEVANCE_WEIGHT_KEY = "reader_relevance_weight"
 # reader's head scores a span from its start and end alone, so nothing in it prefers "alpha" over "alpha, which
 # the Greeks took from the Phoenician aleph"; 0 (HF's) for checkpoints without it.
 SPAN_WIDTH_PENALTY_KEY = "reader_span_width_penalty"
+# RealmConfig.extra: a prior against answers that repeat the question, in logits per content word of the question
+# a span holds (realm.modeling.span_rules.question_words_in_spans); 0 (HF's) for checkpoints without it.
+QUESTION_WORD_PENALTY_KEY = "reader_question_word_penalty"
 
 
 class RealmForOpenQA(keras.Model):
@@ -60,6 +65,7 @@ class RealmForOpenQA(keras.Model):
         self.answer_type_rules = bool(config.extra.get(ANSWER_TYPE_RULES_KEY, False))
         self.relevance_weight = float(config.extra.get(RELEVANCE_WEIGHT_KEY, 1.0))
         self.span_width_penalty = float(config.extra.get(SPAN_WIDTH_PENALTY_KEY, 0.0))
+        self.question_word_penalty = float(config.extra.get(QUESTION_WORD_PENALTY_KEY, 0.0))
         self.embedder = RealmEmbedder(config, name="embedder")
         self.reader = RealmReader(config, name="reader")
         self.block_emb = self.add_weight(
@@ -74,6 +80,7 @@ class RealmForOpenQA(keras.Model):
             tokenizer = RealmTokenizer.from_default_vocab()
         self.tokenizer = tokenizer
         self._token_kinds = tf.constant(vocab_token_kinds(tokenizer.vocab))  # for the answer-type rule
+        self._content_words = tf.constant(vocab_content_words(tokenizer.vocab))  # for the question-word prior
         records = np.full((config.num_block_records,), b"", dtype=object) if block_records is None else block_records
         self.set_block_records(records)
 
@@ -156,6 +163,14 @@ class RealmForOpenQA(keras.Model):
         if self.span_width_penalty:
             starts, ends = span_candidates(longest, self.config.max_span_width)
             span_bias = -self.span_width_penalty * tf.cast(ends - starts, tf.float32)  # [spans], for every row
+        if self.question_word_penalty:
+            repeated = question_words_in_spans(
+                *(pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")),
+                self._content_words,
+                self.config.max_span_width,
+            )
+            question_bias = -self.question_word_penalty * tf.cast(tf.reshape(repeated, [batch, beam, -1]), tf.float32)
+            span_bias = question_bias if span_bias is None else span_bias + question_bias
         reader_out = self.reader(
             beamed(pairs["input_ids"]),
             attention_mask=beamed(pairs["attention_mask"]),
