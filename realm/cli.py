@@ -575,6 +575,11 @@ def _add_finetune(subparsers) -> None:
         type=float,
         help="logits a predicted span loses per content word of the question it repeats (default: FinetuneConfig's)",
     )
+    parser.add_argument(
+        "--answer-merge-top-k",
+        type=int,
+        help="best spans merged by answer text before answering; 0: the best span (default: FinetuneConfig's)",
+    )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
     parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
@@ -596,6 +601,7 @@ FINETUNE_FIELDS = (
     "relevance_weight",
     "span_width_penalty",
     "question_word_penalty",
+    "answer_merge_top_k",
 )
 
 

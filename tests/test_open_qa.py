@@ -348,3 +348,57 @@ def test_the_question_word_prior_ranks_spans_that_repeat_the_question_last(check
     chosen = (np.arange(len(questions)), mild["block_idx"].numpy(), mild["candidate"].numpy())
     expected = free["logits"].numpy()[chosen] - 0.5 * repeated[chosen]
     np.testing.assert_allclose(mild["answer_score"].numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_answers_merge_by_their_normalised_text():
+    from realm.modeling.answer_merging import merge_by_answer_text
+
+    texts = tf.constant([["Alpha", "alpha,", "The", "the", "Middle English", "Alpha Centauri"]])
+    scores = tf.constant([[1.0, 1.0, 5.0, 5.0, 1.5, 0.5]])
+    merged = merge_by_answer_text(scores, texts).numpy()[0]
+    np.testing.assert_allclose(merged[:2], 1.0 + np.log(2.0), rtol=1e-6)  # one text, its probabilities summed
+    np.testing.assert_allclose(merged[2:], [5.0, 5.0, 1.5, 0.5], rtol=1e-6)  # "the" is no text; the rest alone
+    assert merged[0] > merged[4]  # the repeated name outranks the phrase its single mention lost to
+
+
+def test_merged_answers_are_the_likeliest_text_among_the_best_spans(checkpoints):
+    from realm.modeling.answer_merging import normalized_answer_texts
+
+    _, _, directory = checkpoints
+    model = pretrained.from_pretrained(directory)
+    assert model.answer_merge_top_k == 0  # HF's checkpoints: the best span, as HF predicts
+    # Blocks that repeat each other's names, so some answer text is spelled by several spans.
+    model.set_block_records(np.array([f"{b} {BLOCKS[0]}".encode() for b in BLOCKS], dtype=object))
+    single = model(QUESTIONS)
+    model.answer_merge_top_k = 200
+    merged = model(QUESTIONS)
+    np.testing.assert_allclose(merged["logits"].numpy(), single["logits"].numpy(), rtol=1e-6)
+    # Recompute the merge from the spans' own texts: the answer's score is its text's log-sum-exp over the top 200.
+    flat = single["logits"].numpy().reshape(len(QUESTIONS), -1)
+    starts, ends = single["candidate_starts"].numpy(), single["candidate_ends"].numpy()
+    records = model.block_records.numpy()
+    pairs = model.tokenizer.encode_pairs(
+        tf.repeat(tf.constant(QUESTIONS), model.config.reader_beam_size),
+        tf.reshape(tf.gather(records, single["retrieved_block_ids"][:, : model.config.reader_beam_size]), [-1]),
+        model.config.reader_seq_len,
+    )
+    beam, seq = model.config.reader_beam_size, pairs["input_ids"].shape[1]
+    token_starts = pairs["block_token_start"].numpy().reshape(len(QUESTIONS), beam, seq)
+    token_ends = pairs["block_token_end"].numpy().reshape(len(QUESTIONS), beam, seq)
+    for q in range(len(QUESTIONS)):
+        top = np.argsort(-flat[q], kind="stable")[:200]
+        texts = []
+        for i in top:
+            block, span = divmod(int(i), len(starts))
+            source = records[single["retrieved_block_ids"].numpy()[q, block]]
+            texts.append(source[token_starts[q, block, starts[span]] : token_ends[q, block, ends[span]]])
+        normalized = normalized_answer_texts(tf.constant(texts)).numpy()
+        totals = {}
+        for text, score in zip(normalized, flat[q][top], strict=True):
+            if text:
+                totals[text] = np.logaddexp(totals.get(text, -np.inf), score)
+        answer = normalized_answer_texts(merged["predicted_answer"][q]).numpy()
+        assert answer == max(totals, key=totals.get)
+        np.testing.assert_allclose(merged["answer_score"].numpy()[q], totals[answer], rtol=1e-5)
+    # Every block ends with BLOCKS[0]: its spans, read in each block, outvote the best single span elsewhere.
+    assert list(single["predicted_answer"].numpy()) != list(merged["predicted_answer"].numpy())

@@ -77,8 +77,13 @@ class FinetuneConfig:
     # (realm.modeling.models.open_qa.SPAN_WIDTH_PENALTY_KEY); chosen on the sample's dev split (docs/finetuning.md).
     span_width_penalty: float = 0.0
     # A prior against answers that repeat the question, in logits per content word of the question a predicted
-    # span holds (realm.modeling.models.open_qa.QUESTION_WORD_PENALTY_KEY); chosen on the dev split.
+    # span holds (realm.modeling.models.open_qa.QUESTION_WORD_PENALTY_KEY). Off: at 1 it changed 10 dev answers
+    # over two minilm models and none from wrong to right or back (docs/finetuning.md).
     question_word_penalty: float = 0.0
+    # How many of the best spans merge by answer text, their probabilities summed, before the fine-tuned model
+    # answers (realm.modeling.answer_merging); 0 answers with the best single span. 100: dev EM +1.1 +- 0.7 over
+    # two minilm models, no answer lost (benchmarks/results/span_rules.json, docs/finetuning.md).
+    answer_merge_top_k: int = 100
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
     warmup_steps: int | None = None
@@ -286,6 +291,7 @@ class Finetuner:
         import tensorflow as tf
 
         from realm.data.block_store import BlockStore
+        from realm.modeling.answer_merging import ANSWER_MERGE_TOP_K_KEY
         from realm.modeling.models.open_qa import (
             QUERY_SEQ_LEN_KEY,
             QUESTION_WORD_PENALTY_KEY,
@@ -310,6 +316,7 @@ class Finetuner:
             (RELEVANCE_WEIGHT_KEY, "relevance_weight"),
             (SPAN_WIDTH_PENALTY_KEY, "span_width_penalty"),
             (QUESTION_WORD_PENALTY_KEY, "question_word_penalty"),
+            (ANSWER_MERGE_TOP_K_KEY, "answer_merge_top_k"),
         ):
             self.model.config.extra[key] = getattr(cfg, attribute)
             setattr(self.model, attribute, getattr(cfg, attribute))

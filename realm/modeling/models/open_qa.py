@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from realm.config import RealmConfig
+from realm.modeling.answer_merging import ANSWER_MERGE_TOP_K_KEY, merge_by_answer_text
 from realm.modeling.layers.heads import span_candidates
 from realm.modeling.models.embedder import RealmEmbedder
 from realm.modeling.models.reader import RealmReader
@@ -66,6 +67,7 @@ class RealmForOpenQA(keras.Model):
         self.relevance_weight = float(config.extra.get(RELEVANCE_WEIGHT_KEY, 1.0))
         self.span_width_penalty = float(config.extra.get(SPAN_WIDTH_PENALTY_KEY, 0.0))
         self.question_word_penalty = float(config.extra.get(QUESTION_WORD_PENALTY_KEY, 0.0))
+        self.answer_merge_top_k = int(config.extra.get(ANSWER_MERGE_TOP_K_KEY, 0))
         self.embedder = RealmEmbedder(config, name="embedder")
         self.reader = RealmReader(config, name="reader")
         self.block_emb = self.add_weight(
@@ -181,15 +183,19 @@ class RealmForOpenQA(keras.Model):
             span_bias=span_bias,
             training=training,
         )
+        token_starts, token_ends = beamed(pairs["block_token_start"]), beamed(pairs["block_token_end"])
+
+        def span_texts(block_idx, start_pos, end_pos):
+            """The source text of spans, [b, n] each: block (of those read), first and last wordpiece."""
+            starts = tf.gather(tf.gather(token_starts, block_idx, batch_dims=1), start_pos[..., None], batch_dims=2)
+            ends = tf.gather(tf.gather(token_ends, block_idx, batch_dims=1), end_pos[..., None], batch_dims=2)
+            texts = tf.gather(blocks, block_idx, batch_dims=1)
+            return tf.strings.substr(texts, starts[..., 0], ends[..., 0] - starts[..., 0], unit="BYTE")
+
+        if self.answer_merge_top_k:
+            reader_out = {**reader_out, **self._merge_answers(reader_out, span_texts, batch)}
         block_idx = reader_out["block_idx"]
-        start_pos, end_pos = reader_out["start_pos"], reader_out["end_pos"]
-        rows = tf.stack([tf.range(batch), block_idx], axis=1)
-        predicted_blocks = tf.gather_nd(blocks, rows)
-        token_starts = tf.gather_nd(beamed(pairs["block_token_start"]), rows)  # [b, seq]
-        token_ends = tf.gather_nd(beamed(pairs["block_token_end"]), rows)
-        start_byte = tf.gather(token_starts, start_pos, batch_dims=1)
-        end_byte = tf.gather(token_ends, end_pos, batch_dims=1)
-        answer = tf.strings.substr(predicted_blocks, start_byte, end_byte - start_byte, unit="BYTE")
+        answer = span_texts(block_idx[:, None], reader_out["start_pos"][:, None], reader_out["end_pos"][:, None])[:, 0]
         return {
             **reader_out,
             "retrieved_block_ids": ids,
@@ -198,6 +204,28 @@ class RealmForOpenQA(keras.Model):
             "predicted_answer": answer,
             "answer_score": reader_out["predicted_score"],
             "reader_input_ids": beamed(pairs["input_ids"]),
+        }
+
+    def _merge_answers(self, reader_out, span_texts, batch) -> dict:
+        """The best `answer_merge_top_k` spans merged by answer text (realm.modeling.answer_merging): the answer is
+        the likeliest text's best span, its score the log-sum-exp of that text's spans."""
+        flat = tf.reshape(reader_out["predicted_logits"], [batch, -1])
+        num_spans = tf.shape(reader_out["candidate_starts"])[0]
+        scores, best = tf.math.top_k(flat, tf.minimum(self.answer_merge_top_k, tf.shape(flat)[1]))
+        block_idx, candidate = best // num_spans, best % num_spans
+        start_pos = tf.gather(reader_out["candidate_starts"], candidate)
+        end_pos = tf.gather(reader_out["candidate_ends"], candidate)
+        merged = merge_by_answer_text(scores, span_texts(block_idx, start_pos, end_pos))
+        pick = tf.argmax(merged, axis=1, output_type=tf.int32)[:, None]  # the first of a text's spans: its best
+        return {
+            name: tf.gather(value, pick, batch_dims=1)[:, 0]
+            for name, value in (
+                ("block_idx", block_idx),
+                ("candidate", candidate),
+                ("start_pos", start_pos),
+                ("end_pos", end_pos),
+                ("predicted_score", merged),
+            )
         }
 
     def build_for_inference(self) -> RealmForOpenQA:

@@ -105,6 +105,8 @@ class RealmReader(keras.Model):
         candidate = best % num_spans
         outputs = {
             "logits": reader_logits,
+            # What the prediction ranks spans by: the logits with `span_bias` and `span_mask` applied.
+            "predicted_logits": predicted_logits,
             # The score the prediction won with: its span's logit plus its block's, with the prior of `span_bias`.
             "predicted_score": ops.take_along_axis(flat_logits, best[:, None], axis=1)[:, 0],
             "block_idx": block_idx,
