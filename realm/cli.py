@@ -580,6 +580,11 @@ def _add_finetune(subparsers) -> None:
         type=int,
         help="best spans merged by answer text before answering; 0: the best span (default: FinetuneConfig's)",
     )
+    parser.add_argument(
+        "--predict-reader-beam-factor",
+        type=int,
+        help="the saved model reads this many times the blocks it trained on (default: FinetuneConfig's)",
+    )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
     parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
@@ -602,6 +607,7 @@ FINETUNE_FIELDS = (
     "span_width_penalty",
     "question_word_penalty",
     "answer_merge_top_k",
+    "predict_reader_beam_factor",
 )
 
 
