@@ -148,49 +148,47 @@ def test_spans_made_of_question_words_are_ruled_out():
 
 
 def test_spans_count_the_question_content_words_they_repeat():
-    from realm.modeling.layers.heads import span_candidates
     from realm.modeling.span_rules import question_words_in_spans, vocab_content_words
-    from realm.tokenization import RealmTokenizer
 
-    tokenizer = RealmTokenizer.from_default_vocab()
+    def rule(tokenizer, pairs):
+        content = tf.constant(vocab_content_words(tokenizer.vocab))
+        return question_words_in_spans(
+            pairs["input_ids"], pairs["token_type_ids"], pairs["attention_mask"], pairs["block_mask"], content, 8
+        )
+
     question = "the first letter of the latin alphabet derives from which ancient greek letter"
     block = "Alphabet comes from the Late Latin word alphabetum, from alpha, the first Greek letter."
-    pairs = tokenizer.encode_pairs([question], [block], 48)
-    content = tf.constant(vocab_content_words(tokenizer.vocab))
-    counts = question_words_in_spans(
-        pairs["input_ids"], pairs["token_type_ids"], pairs["attention_mask"], pairs["block_mask"], content, 8
-    ).numpy()[0]
-    starts, ends = (x.numpy() for x in span_candidates(48, 8))
-    pieces = pairs["input_ids"].numpy()[0]
-
-    def count(text):
-        ids = tokenizer.tokenize([text]).to_list()[0]
-        first = next(i for i in range(48) if list(pieces[i : i + len(ids)]) == ids and pairs["block_mask"][0, i])
-        return int(counts[np.flatnonzero((starts == first) & (ends == first + len(ids) - 1))[0]])
-
+    count = _span_values(rule, question, block)
     assert count("alpha") == 0
     assert count("late latin word alphabetum") == 2  # "latin", and "alphabet" of "alphabet ##um"
     assert count("the first greek letter") == 3  # "the" is no content word
     assert count("comes from the late") == 0  # stop words and words the question lacks
 
 
-def _allowed_spans(rule, question: str, block: str, width: int = 8) -> dict[str, bool]:
-    """Whether `rule` allows each span of the block's words (lower-cased text -> allowed)."""
+def _span_values(rule, question: str, block: str, width: int = 8):
+    """What `rule` ([1, spans] over the question and block) gives each span of the block's words (lower-cased
+    text -> value)."""
     from realm.modeling.layers.heads import span_candidates
     from realm.tokenization import RealmTokenizer
 
     tokenizer = RealmTokenizer.from_default_vocab()
     pairs = tokenizer.encode_pairs([question], [block], 48)
-    allowed = rule(tokenizer, pairs).numpy()[0]
+    values = rule(tokenizer, pairs).numpy()[0]
     starts, ends = (x.numpy() for x in span_candidates(48, width))
     pieces = pairs["input_ids"].numpy()[0]
 
     def at(text):
         ids = tokenizer.tokenize([text]).to_list()[0]
         first = next(i for i in range(48) if list(pieces[i : i + len(ids)]) == ids and pairs["block_mask"][0, i])
-        return bool(allowed[np.flatnonzero((starts == first) & (ends == first + len(ids) - 1))[0]])
+        return values[np.flatnonzero((starts == first) & (ends == first + len(ids) - 1))[0]]
 
     return at
+
+
+def _allowed_spans(rule, question: str, block: str, width: int = 8):
+    """Whether `rule` allows each span of the block's words (lower-cased text -> allowed)."""
+    value = _span_values(rule, question, block, width)
+    return lambda text: bool(value(text))
 
 
 def _asked_kind(question: str, block: str):

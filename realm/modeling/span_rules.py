@@ -45,12 +45,17 @@ MONTHS = frozenset(
 )
 
 
+def pieces_in_the_question(input_ids, token_type_ids, attention_mask):
+    """[n, seq] bool: positions whose wordpiece the row's question (segment 0) holds too."""
+    question = tf.logical_and(tf.equal(token_type_ids, 0), tf.equal(attention_mask, 1))
+    same_piece = tf.equal(input_ids[:, :, None], input_ids[:, None, :])
+    return tf.reduce_any(tf.logical_and(same_piece, question[:, None, :]), axis=2)
+
+
 def spans_beyond_the_question(input_ids, token_type_ids, attention_mask, block_mask, max_span_width: int):
     """[n, spans] bool, in `span_candidates` order: True for spans with at least one block wordpiece that is not
     in the question (`[CLS] question [SEP] block [SEP]` rows, the question being segment 0)."""
-    question = tf.logical_and(tf.equal(token_type_ids, 0), tf.equal(attention_mask, 1))
-    same_piece = tf.equal(input_ids[:, :, None], input_ids[:, None, :])
-    in_question = tf.reduce_any(tf.logical_and(same_piece, question[:, None, :]), axis=2)
+    in_question = pieces_in_the_question(input_ids, token_type_ids, attention_mask)
     new_piece = tf.logical_and(tf.equal(block_mask, 1), tf.logical_not(in_question))
     return count_over_spans(new_piece, max_span_width) > 0
 
@@ -77,9 +82,7 @@ def vocab_content_words(vocab: list[str]) -> np.ndarray:
 def question_words_in_spans(input_ids, token_type_ids, attention_mask, block_mask, content_words, max_span_width: int):
     """[n, spans] int32, in `span_candidates` order: how many of each span's block wordpieces are content words
     (`vocab_content_words`) that the row's question (segment 0 of `[CLS] question [SEP] block [SEP]`) holds too."""
-    question = tf.logical_and(tf.equal(token_type_ids, 0), tf.equal(attention_mask, 1))
-    same_piece = tf.equal(input_ids[:, :, None], input_ids[:, None, :])
-    in_question = tf.reduce_any(tf.logical_and(same_piece, question[:, None, :]), axis=2)
+    in_question = pieces_in_the_question(input_ids, token_type_ids, attention_mask)
     repeated = tf.logical_and(tf.equal(block_mask, 1), in_question)
     repeated = tf.logical_and(repeated, tf.gather(content_words, input_ids))
     return count_over_spans(repeated, max_span_width)

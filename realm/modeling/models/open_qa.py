@@ -135,10 +135,10 @@ class RealmForOpenQA(keras.Model):
         def beamed(x):
             return tf.reshape(x[:, :longest], [batch, beam, -1])
 
+        flat = {k: pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")}
+        width = self.config.max_span_width
         span_mask = None
         if self.exclude_question_spans or self.answer_type_rules:
-            flat = {k: pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")}
-            width = self.config.max_span_width
             if self.exclude_question_spans:
                 allowed = spans_beyond_the_question(**flat, max_span_width=width)
             else:
@@ -163,14 +163,10 @@ class RealmForOpenQA(keras.Model):
             span_mask = tf.reshape(allowed, [batch, beam, -1])
         span_bias = None
         if self.span_width_penalty:
-            starts, ends = span_candidates(longest, self.config.max_span_width)
+            starts, ends = span_candidates(longest, width)
             span_bias = -self.span_width_penalty * tf.cast(ends - starts, tf.float32)  # [spans], for every row
         if self.question_word_penalty:
-            repeated = question_words_in_spans(
-                *(pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")),
-                self._content_words,
-                self.config.max_span_width,
-            )
+            repeated = question_words_in_spans(**flat, content_words=self._content_words, max_span_width=width)
             question_bias = -self.question_word_penalty * tf.cast(tf.reshape(repeated, [batch, beam, -1]), tf.float32)
             span_bias = question_bias if span_bias is None else span_bias + question_bias
         reader_out = self.reader(
