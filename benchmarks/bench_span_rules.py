@@ -69,6 +69,18 @@ def measure(run_dir: str, settings_a: dict, settings_b: dict, split: str) -> dic
     }
 
 
+def run_labels(run_dirs: list[str]) -> list[str]:
+    """Each run's shortest trailing path that no other run shares: pipeline runs all end in finetune-op/model."""
+    parts = [os.path.normpath(d).split(os.sep) for d in run_dirs]
+    labels = []
+    for mine in parts:
+        depth = 1
+        while depth < len(mine) and sum(p[-depth:] == mine[-depth:] for p in parts) > 1:
+            depth += 1
+        labels.append("/".join(mine[-depth:]))
+    return labels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="`realm finetune` run directories")
@@ -84,8 +96,7 @@ def main() -> None:
     )
 
     models, a_runs, b_runs = {}, [], []
-    for run_dir in args.runs:
-        name = os.path.basename(os.path.normpath(run_dir))
+    for run_dir, name in zip(args.runs, run_labels(args.runs), strict=True):
         print(f"{name}: evaluating {args.split}, {comparison}", flush=True)
         result = measure(run_dir, {**both, args.key: args.a}, {**both, args.key: args.b}, args.split)
         a_runs.append(result["a"])

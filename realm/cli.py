@@ -563,7 +563,7 @@ def _add_finetune(subparsers) -> None:
     parser.add_argument(
         "--relevance-weight",
         type=float,
-        help="how much a block's retrieval score counts in its spans' scores when the model predicts (default 0.5)",
+        help="how much a block's retrieval score counts in its spans' scores when the model predicts (default 0.25)",
     )
     parser.add_argument(
         "--span-width-penalty",

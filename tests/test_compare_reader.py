@@ -41,3 +41,10 @@ def test_runs_of_one_recipe_must_have_answered_the_same_questions(tmp_path):
     b2 = _run(tmp_path, "b2", "dev", [True], [True])
     with pytest.raises(ValueError, match="did not answer the same questions"):
         compare([a], [b1, b2])
+
+
+def test_inference_comparisons_name_each_model_apart_though_pipeline_runs_share_their_last_folders():
+    from benchmarks.bench_span_rules import run_labels
+
+    runs = ["/r/main_a/finetune-op/model", "/r/bench/seed1", "/r/main_b/finetune-op/model/"]
+    assert run_labels(runs) == ["main_a/finetune-op/model", "seed1", "main_b/finetune-op/model"]
