@@ -4,7 +4,8 @@ its runs, so `benchmarks.compare_reader --out DIR` can pair them with runs evalu
 A model fine-tuned before an inference setting existed (the answer-type rule, the relevance weight) was evaluated
 without it; a new recipe's runs are evaluated with it. Comparing the two recipes fairly needs the old runs'
 predictions under the new settings: each run's `final/` is linked with a config.json that differs only in the
-settings (`benchmarks.bench_span_rules.model_with_settings`) and evaluated into DIR/<run>/eval-<split>.
+settings (`benchmarks.bench_span_rules.model_with_settings`) and evaluated into DIR/<run>/eval-<split>, <run> being
+the shortest trailing part of its path that tells it from the other runs (`bench_span_rules.run_labels`).
 A run directory that holds eval-<split> already is left as it is.
 
 Run: python -m benchmarks.reevaluate --runs DIR [DIR ...] --out DIR --set KEY=JSON [KEY=JSON ...] [--split dev]
@@ -17,7 +18,7 @@ import argparse
 import json
 import os
 
-from benchmarks.bench_span_rules import evaluate, model_with_settings
+from benchmarks.bench_span_rules import evaluate, model_with_settings, run_labels
 
 
 def main() -> None:
@@ -28,8 +29,7 @@ def main() -> None:
     parser.add_argument("--split", default="dev")
     args = parser.parse_args()
     settings = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
-    for run_dir in args.runs:
-        name = os.path.basename(os.path.normpath(run_dir))
+    for run_dir, name in zip(args.runs, run_labels(args.runs), strict=True):
         target = os.path.join(args.out, name)
         if os.path.exists(os.path.join(target, f"eval-{args.split}", "predictions.jsonl")):
             print(f"{name}: eval-{args.split} already there, kept")
