@@ -585,6 +585,11 @@ def _add_finetune(subparsers) -> None:
         type=int,
         help="the saved model reads this many times the blocks it trained on (default: FinetuneConfig's)",
     )
+    parser.add_argument(
+        "--reader-learning-rate",
+        type=float,
+        help="the reader's peak learning rate, the question tower keeping --learning-rate (default: the same)",
+    )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
     parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
@@ -608,6 +613,7 @@ FINETUNE_FIELDS = (
     "question_word_penalty",
     "answer_merge_top_k",
     "predict_reader_beam_factor",
+    "reader_learning_rate",
 )
 
 

@@ -6,6 +6,7 @@ import bz2
 import json
 import os
 
+import numpy as np
 import pytest
 
 from realm.evaluation.openqa import BlessingPolicy, bless, run_evaluation
@@ -106,7 +107,7 @@ def test_sample_question_set_is_large_fixed_and_answerable():
 
 
 # -------------------------------------------------------------------------------------------- fine-tuning
-def _finetune(corpus, out, steps):
+def _finetune(corpus, out, steps, **overrides):
     from realm.finetuning.trainer import FinetuneConfig, Finetuner
 
     config = FinetuneConfig(
@@ -121,6 +122,7 @@ def _finetune(corpus, out, steps):
         candidate_seq_len=48,
         log_every=10,
         checkpoint_every=100,
+        **overrides,
     )
     return Finetuner(config, QUESTIONS).run()
 
@@ -557,3 +559,20 @@ def test_report_shows_exact_match_by_type_and_ten_questions_with_their_blocks():
     assert len(rows) == 10
     excerpt = "Tower 1 (retrieved #2, score 9.00): Tower 1 was built by **Ann Lee** in 1902."
     assert rows[1] == f"| who built tower 1 | Ann Lee | Ann Lee | yes | {excerpt} |"
+
+
+def test_the_reader_learns_at_its_own_rate(corpus, tmp_path):
+    """reader_learning_rate 0 holds the reader still while the question tower learns at the full rate."""
+    _finetune(corpus, str(tmp_path / "before"), steps=0)
+    _finetune(corpus, str(tmp_path / "after"), steps=3, reader_learning_rate=0.0)
+    before, after = (from_pretrained(str(tmp_path / run / "final")) for run in ("before", "after"))
+
+    def largest_move(network_a, network_b):
+        return max(
+            float(np.max(np.abs(a.numpy() - b.numpy())))
+            for a, b in zip(network_a.trainable_variables, network_b.trainable_variables, strict=True)
+        )
+
+    assert largest_move(before.embedder, after.embedder) > 1e-3  # 3 steps at 3e-3
+    # Only the decoupled weight decay (scheduled rate x 0.01, at most 9e-5 x |w| over 3 steps) moves the reader.
+    assert largest_move(before.reader, after.reader) < 1e-4

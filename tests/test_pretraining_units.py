@@ -10,7 +10,7 @@ from realm.errors import RealmError
 from realm.pretraining.candidates import NO_BLOCK, build_candidates, retrieve_candidates, retrieve_non_trivial
 from realm.pretraining.devices import GpuSplit
 from realm.pretraining.masking import MaskingConfig, mask_salient_span, pretraining_dataset
-from realm.pretraining.schedule import WarmupLinearDecay, realm_warmup_steps
+from realm.pretraining.schedule import WarmupLinearDecay, bert_adamw, realm_warmup_steps
 
 CLS, SEP, MASK = 101, 102, 103
 
@@ -177,6 +177,24 @@ def test_warmup_linear_decay():
     assert float(schedule(55)) == pytest.approx(0.5)
     assert float(schedule(100)) == pytest.approx(0.0)
     assert realm_warmup_steps(200_000) == 10_000 and realm_warmup_steps(50) == 50 and realm_warmup_steps(2000) == 200
+
+
+def test_scaled_variables_move_at_their_multiple_of_the_scheduled_rate():
+    import keras
+
+    optimizer, _ = bert_adamw(1e-2, total_steps=10, warmup_steps=0, weight_decay=0.0, clip_norm=1.0)
+    plain, doubled, held = (keras.Variable(np.ones(3, np.float32), name=f"w{i}") for i in range(3))
+    optimizer.build([plain, doubled, held])
+    optimizer.scale_learning_rate([doubled], 2.0)
+    optimizer.scale_learning_rate([held], 0.0)
+    gradient = tf.constant([0.1, -0.2, 0.3])
+    for _ in range(2):  # the schedule's rate is 0 at step 0 and the peak at step 1
+        optimizer.apply([gradient] * 3, [plain, doubled, held])
+    moved = {name: np.abs(v.numpy() - 1.0) for name, v in (("plain", plain), ("doubled", doubled), ("held", held))}
+    # Adam moves each weight by about the rate while its gradient holds steady, whatever the gradient's size.
+    np.testing.assert_allclose(moved["plain"], 1e-2, rtol=1e-3)
+    np.testing.assert_allclose(moved["doubled"], 2e-2, rtol=1e-3)
+    np.testing.assert_array_equal(moved["held"], 0.0)
 
 
 def test_embedding_spread_tells_collapsed_from_spread_embeddings():

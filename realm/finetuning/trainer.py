@@ -91,6 +91,8 @@ class FinetuneConfig:
     predict_reader_beam_factor: int = 2
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
+    # The reader's peak rate when it differs from the question tower's (`learning_rate`); None: one rate for both.
+    reader_learning_rate: float | None = None
     warmup_steps: int | None = None
     weight_decay: float = 0.01
     clip_norm: float = 1.0
@@ -340,6 +342,8 @@ class Finetuner:
         reader_variables = [v for v in self.model.reader.trainable_variables if "mlm_head" not in v.path]
         self.variables = [*self.model.embedder.trainable_variables, *reader_variables]  # the MLM head is unused
         self.optimizer.build(self.variables)
+        if cfg.reader_learning_rate is not None:
+            self.optimizer.scale_learning_rate(reader_variables, cfg.reader_learning_rate / cfg.learning_rate)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(
             embedder=self.model.embedder, reader=self.model.reader, optimizer=self.optimizer, step=self.step
