@@ -92,6 +92,7 @@ class FinetuneConfig:
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
     # The reader's peak rate when it differs from the question tower's (`learning_rate`); None: one rate for both.
+    # minilm's reader at 2e-4, tower at 1e-4: dev EM +1.6 +- 2.9 over two models (+4.2, -1.1), not adopted.
     reader_learning_rate: float | None = None
     warmup_steps: int | None = None
     weight_decay: float = 0.01
