@@ -116,7 +116,7 @@ def _finetune(corpus, out, steps, **overrides):
         model=model_config("tiny", searcher_beam_size=6, reader_beam_size=2, reader_seq_len=48, max_span_width=4),
         steps=steps,
         batch_size=6,
-        learning_rate=3e-3,
+        learning_rate=overrides.pop("learning_rate", 3e-3),
         warmup_steps=5,
         query_seq_len=16,
         candidate_seq_len=48,
@@ -576,3 +576,8 @@ def test_the_reader_learns_at_its_own_rate(corpus, tmp_path):
     assert largest_move(before.embedder, after.embedder) > 1e-3  # 3 steps at 3e-3
     # Only the decoupled weight decay (scheduled rate x 0.01, at most 9e-5 x |w| over 3 steps) moves the reader.
     assert largest_move(before.reader, after.reader) < 1e-4
+
+
+def test_a_reader_rate_beside_a_zero_tower_rate_is_refused_before_training(corpus, tmp_path):
+    with pytest.raises(ValueError, match="needs learning_rate > 0"):
+        _finetune(corpus, str(tmp_path / "run"), steps=1, learning_rate=0.0, reader_learning_rate=1e-3)

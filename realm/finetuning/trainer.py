@@ -344,6 +344,11 @@ class Finetuner:
         self.variables = [*self.model.embedder.trainable_variables, *reader_variables]  # the MLM head is unused
         self.optimizer.build(self.variables)
         if cfg.reader_learning_rate is not None:
+            if cfg.learning_rate <= 0 or cfg.reader_learning_rate < 0:
+                raise ValueError(
+                    f"the reader's rate ({cfg.reader_learning_rate}) is set as a multiple of the question tower's "
+                    f"({cfg.learning_rate}): that needs learning_rate > 0 and reader_learning_rate >= 0"
+                )
             self.optimizer.scale_learning_rate(reader_variables, cfg.reader_learning_rate / cfg.learning_rate)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(
