@@ -105,6 +105,14 @@ class FinetuneConfig:
     seed: int = 0
     jit_compile: bool = False
 
+    def __post_init__(self) -> None:
+        # Refused here, before the corpus, the model or the index is loaded.
+        if self.reader_learning_rate is not None and (self.learning_rate <= 0 or self.reader_learning_rate < 0):
+            raise ValueError(
+                f"the reader's rate ({self.reader_learning_rate}) is set as a multiple of the question tower's "
+                f"({self.learning_rate}): that needs learning_rate > 0 and reader_learning_rate >= 0"
+            )
+
 
 def block_reader_texts(blocks, ids) -> list[str]:
     """What the reader reads for a block: its text (answers are spans of it)."""
@@ -344,11 +352,6 @@ class Finetuner:
         self.variables = [*self.model.embedder.trainable_variables, *reader_variables]  # the MLM head is unused
         self.optimizer.build(self.variables)
         if cfg.reader_learning_rate is not None:
-            if cfg.learning_rate <= 0 or cfg.reader_learning_rate < 0:
-                raise ValueError(
-                    f"the reader's rate ({cfg.reader_learning_rate}) is set as a multiple of the question tower's "
-                    f"({cfg.learning_rate}): that needs learning_rate > 0 and reader_learning_rate >= 0"
-                )
             self.optimizer.scale_learning_rate(reader_variables, cfg.reader_learning_rate / cfg.learning_rate)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(
