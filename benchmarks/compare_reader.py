@@ -29,7 +29,21 @@ def outcomes(run_dir: str, split: str) -> dict[str, tuple[float, float]]:
     path = os.path.join(run_dir, f"eval-{split}", "predictions.jsonl")
     with open(path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
-    return {r["question"]: (float(r["correct"]), float(r["answer_in_top_blocks"])) for r in rows}
+    return {r["question"]: (float(r["correct"]), float(answer_in_top_five(r, path))) for r in rows}
+
+
+def answer_in_top_five(row: dict, path: str) -> bool:
+    """Recall@5 of one prediction. Predictions made before `answer_rank` was recorded only say whether an answer
+    was in the blocks the reader read: that is recall@5 where the reader read 5, and nothing usable otherwise."""
+    if "answer_rank" in row:
+        return row["answer_rank"] is not None and row["answer_rank"] <= 5
+    read = len(row.get("retrieved_block_ids", ()))
+    if read != 5:
+        raise ValueError(
+            f"{path}: predictions without answer_rank from a reader that read {read} blocks give no recall@5; "
+            "evaluate the model again (realm evaluate)"
+        )
+    return bool(row["answer_in_top_blocks"])
 
 
 def mean_outcomes(run_dirs: list[str], split: str) -> dict[str, tuple[float, float]]:

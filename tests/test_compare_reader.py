@@ -11,11 +11,24 @@ from benchmarks.compare_reader import compare
 
 
 def _run(tmp_path, name: str, split: str, correct: list[bool], in_top: list[bool]) -> str:
+    """A run whose reader read 10 blocks; `in_top`: an answer in the first 5 (else at rank 7, or none)."""
+    ranks = [1 if t else (7 if i % 2 else None) for i, t in enumerate(in_top)]
+    return _write(tmp_path, name, split, correct, ranks)
+
+
+def _write(tmp_path, name: str, split: str, correct: list[bool], ranks: list[int | None], **extra) -> str:
     directory = tmp_path / name / f"eval-{split}"
     directory.mkdir(parents=True)
     rows = [
-        {"question": f"q{i}", "correct": c, "answer_in_top_blocks": t}
-        for i, (c, t) in enumerate(zip(correct, in_top, strict=True))
+        {
+            "question": f"q{i}",
+            "correct": c,
+            "answer_rank": r,
+            "answer_in_top_blocks": r is not None and r <= 10,
+            "retrieved_block_ids": list(range(10)),
+            **extra,
+        }
+        for i, (c, r) in enumerate(zip(correct, ranks, strict=True))
     ]
     (directory / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(tmp_path / name)
@@ -41,6 +54,30 @@ def test_runs_of_one_recipe_must_have_answered_the_same_questions(tmp_path):
     b2 = _run(tmp_path, "b2", "dev", [True], [True])
     with pytest.raises(ValueError, match="did not answer the same questions"):
         compare([a], [b1, b2])
+
+
+def test_recall_at_5_counts_answers_in_the_first_5_blocks_not_all_the_blocks_read(tmp_path):
+    a = _write(tmp_path, "a", "dev", [False, False], [3, None])
+    b = _write(tmp_path, "b", "dev", [False, False], [3, 8])  # the reader read rank 8 too: not recall@5
+    recall = compare([a], [b])["dev"]["answer_recall@5"]
+    assert (recall["a"], recall["b"], recall["b_minus_a"]) == (0.5, 0.5, 0.0)
+
+
+def test_older_predictions_give_recall_at_5_only_where_the_reader_read_5_blocks(tmp_path):
+    def old_run(name: str, read: int) -> str:
+        path = _write(tmp_path, name, "dev", [True, False], [1, 2])
+        predictions = tmp_path / name / "eval-dev" / "predictions.jsonl"
+        rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+        for row in rows:
+            del row["answer_rank"]
+            row["retrieved_block_ids"] = list(range(read))
+        predictions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path
+
+    five, ten = old_run("five", 5), old_run("ten", 10)
+    assert compare([five], [five])["dev"]["answer_recall@5"]["a"] == 1.0
+    with pytest.raises(ValueError, match="read 10 blocks give no recall@5"):
+        compare([five], [ten])
 
 
 def test_inference_comparisons_name_each_model_apart_though_pipeline_runs_share_their_last_folders():

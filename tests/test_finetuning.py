@@ -164,8 +164,14 @@ def test_finetuning_learns_the_training_questions(corpus, tmp_path):
     for name in ("predictions.jsonl", "metrics.json", "report.md", "blessing.json", "recall_at_k.png"):
         assert os.path.exists(tmp_path / "eval-after" / name), name
     with open(tmp_path / "eval-after" / "predictions.jsonl") as f:
-        first = json.loads(f.readline())
+        rows = [json.loads(line) for line in f]
+    first = rows[0]
     assert set(first) >= {"question", "gold", "predicted_answer", "score", "retrieved_block_ids", "retrieved_titles"}
+    with open(tmp_path / "eval-after" / "metrics.json") as f:
+        metrics = json.load(f)
+    for k in (1, 5):  # each question's answer rank gives the split's recall@k (comparisons pair questions on it)
+        found = [r["answer_rank"] is not None and r["answer_rank"] <= k for r in rows]
+        assert sum(found) / len(rows) == pytest.approx(metrics[f"recall@{k}"]), k
     assert all(t in ARTICLES for t in first["retrieved_titles"])
 
 

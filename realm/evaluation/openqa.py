@@ -126,6 +126,8 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
                     "retrieved_block_ids": [int(i) for i in ids[:beam]],
                     "retrieved_titles": [titles[i] for i in ids[:beam]],
                     "answer_in_top_blocks": bool(any(hits[-1][:beam])),
+                    # Recall at any k per question (comparisons pair questions): 1 = the best block; None: not found.
+                    "answer_rank": next((rank + 1 for rank, hit in enumerate(hits[-1]) if hit), None),
                 }
             )
     searched = int(max(len(h) for h in hits)) if hits else 0
