@@ -6,8 +6,11 @@ says little (which questions a retriever gets right differs from run to run); ru
 Recorded per label in benchmarks/results/pretrain_recipes.json: the recipe, the warm-start and pre-training
 minutes (wall time on this machine) and the last logged pre-training figures.
 
+With --warm-start DIR a run pre-trains from another run's warm start (its ICT retriever) instead of training
+one, so recipes that differ only after the warm start are compared from the same start, paired by it.
+
 Run: python -m benchmarks.bench_pretrain_recipe --corpus DIR --out DIR --label NAME [--preset minilm]
-[--ict-steps N] [--refresh-every N] [--seed N]
+[--ict-steps N] [--refresh-every N] [--pretrain-steps N] [--warm-start DIR] [--seed N]
 """
 
 from __future__ import annotations
@@ -29,8 +32,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="minilm")
     parser.add_argument("--ict-steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--refresh-every", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--pretrain-steps", type=int, default=None, help="default: the preset's")
+    parser.add_argument(
+        "--warm-start",
+        default="",
+        metavar="DIR",
+        help="a warm-start step's output to pre-train from (default: train one here, into OUT/warm)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.warm_start and args.ict_steps is not None:
+        parser.error("--ict-steps trains a warm start; --warm-start reuses one")
 
     from components import executors
     from realm.presets import get
@@ -38,26 +50,29 @@ def main(argv: list[str] | None = None) -> None:
     recipe = get(args.preset).recipe
     ict_steps = recipe.ict_steps if args.ict_steps is None else args.ict_steps
     refresh_every = recipe.refresh_every if args.refresh_every is None else args.refresh_every
+    pretrain_steps = recipe.pretrain_steps if args.pretrain_steps is None else args.pretrain_steps
+    warm_dir = args.warm_start or os.path.join(args.out, "warm")
     started = time.time()
-    executors.warm_start(
-        corpus_dir=args.corpus,
-        preset=args.preset,
-        init_checkpoint="",
-        ict_steps=ict_steps,
-        ict_batch_size=recipe.ict_batch_size,
-        ict_learning_rate=recipe.ict_learning_rate,
-        query_seq_len=recipe.query_seq_len,
-        candidate_seq_len=recipe.candidate_seq_len,
-        jit_compile=recipe.jit_compile,
-        out_dir=os.path.join(args.out, "warm"),
-        seed=args.seed,
-    )
+    if not args.warm_start:
+        executors.warm_start(
+            corpus_dir=args.corpus,
+            preset=args.preset,
+            init_checkpoint="",
+            ict_steps=ict_steps,
+            ict_batch_size=recipe.ict_batch_size,
+            ict_learning_rate=recipe.ict_learning_rate,
+            query_seq_len=recipe.query_seq_len,
+            candidate_seq_len=recipe.candidate_seq_len,
+            jit_compile=recipe.jit_compile,
+            out_dir=warm_dir,
+            seed=args.seed,
+        )
     warmed = time.time()
     result = executors.pretrain(
         corpus_dir=args.corpus,
-        warm_start_dir=os.path.join(args.out, "warm"),
+        warm_start_dir=warm_dir,
         preset=args.preset,
-        steps=recipe.pretrain_steps,
+        steps=pretrain_steps,
         batch_size=recipe.pretrain_batch_size,
         learning_rate=recipe.pretrain_learning_rate,
         refresh_every=refresh_every,
@@ -74,10 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     runs = read_results(NAME).get("runs", {})
     runs[args.label] = {
         "preset": args.preset,
-        "ict_steps": ict_steps,
+        "ict_steps": None if args.warm_start else ict_steps,  # a reused warm start's: see its run
+        "warm_start": args.warm_start or None,
         "ict_batch_size": recipe.ict_batch_size,
         "refresh_every": refresh_every,
-        "pretrain_steps": recipe.pretrain_steps,
+        "pretrain_steps": pretrain_steps,
         "seed": args.seed,
         "warm_start_minutes": round((warmed - started) / 60, 2),
         "pretrain_minutes": round((done - warmed) / 60, 2),
