@@ -24,10 +24,11 @@ def main() -> None:
     minutes = round((time.time() - started) / 60, 1)
     summary = (done.stdout.strip().splitlines() or [""])[-1]
     counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|skipped|deselected|errors?)", summary)}
-    print(summary)
-    print(
-        write_results(NAME, {"command": "python -m pytest", "minutes": minutes, "exit_code": done.returncode, **counts})
-    )
+    # A failing run says which tests failed (pytest's short summary), so it need not be run again to find out.
+    failures = re.findall(r"^(?:FAILED|ERROR) (\S+)", done.stdout, flags=re.MULTILINE)
+    print("\n".join([*failures, summary]))
+    record = {"command": "python -m pytest", "minutes": minutes, "exit_code": done.returncode, **counts}
+    print(write_results(NAME, {**record, **({"failures": failures} if failures else {})}))
 
 
 if __name__ == "__main__":
