@@ -28,7 +28,9 @@ def main() -> None:
     failures = re.findall(r"^(?:FAILED|ERROR) (\S+)", done.stdout, flags=re.MULTILINE)
     print("\n".join([*failures, summary]))
     record = {"command": "python -m pytest", "minutes": minutes, "exit_code": done.returncode, **counts}
-    print(write_results(NAME, {**record, **({"failures": failures} if failures else {})}))
+    if failures:
+        record["failures"] = failures
+    print(write_results(NAME, record))
 
 
 if __name__ == "__main__":
