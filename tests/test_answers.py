@@ -52,6 +52,24 @@ def test_answer_in_text_whole_tokens():
     assert answer_in_text(text, [r"booth\s+in"], regex=True)
 
 
+def _tokens_hold_a_run(text: str, answer: str) -> bool:
+    """The definition answer_in_text implements: the answer's normalised tokens are a run of the text's."""
+    tokens, needle = normalize_answer(text).split(), normalize_answer(answer).split()
+    return bool(needle) and any(tokens[i : i + len(needle)] == needle for i in range(len(tokens) - len(needle) + 1))
+
+
+def test_answer_in_text_is_a_run_of_whole_tokens():
+    # Word edges, the text's first and last tokens, answers that normalise to nothing, punctuation and articles
+    # inside tokens: random texts and answers over words that share prefixes and suffixes.
+    words = ["booth", "boo", "th", "ooth", "the", "a", "Wilkes", "wilkes-booth", "1865", "186", "65", "in", "!", "Ü"]
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        text = " ".join(rng.choice(words, rng.integers(0, 8)))
+        answer = " ".join(rng.choice(words, rng.integers(0, 3)))
+        assert answer_in_text(text, [answer]) == _tokens_hold_a_run(text, answer), (text, answer)
+    assert not answer_in_text("", [""]) and not answer_in_text("the", ["a"])
+
+
 def test_recall_at_k_hand_made():
     hits = [[False, True, False], [False, False, False], [True, False, False], [False, False, True]]
     assert recall_at_k(hits, ks=(1, 2, 3)) == {1: 0.25, 2: 0.5, 3: 0.75}

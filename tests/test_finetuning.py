@@ -520,6 +520,25 @@ def test_training_batches_are_read_up_to_their_longest_pair():
     assert labels["attention_mask"][0].min(0).max() == 1 and labels["attention_mask"][0, :, -1].max() == 1
 
 
+def test_training_questions_are_read_up_to_the_longest_with_the_same_embeddings():
+    from realm.finetuning.trainer import encode_questions
+    from realm.modeling.models import RealmEmbedder
+    from realm.tokenization import RealmTokenizer
+
+    tokenizer = RealmTokenizer.from_default_vocab()
+    embedder = RealmEmbedder(model_config("tiny"))
+    questions = [q.question for q in QUESTIONS[:3]] + ["who"]
+    trimmed = encode_questions(tokenizer, questions, 64)
+    padded = tokenizer.encode_queries(questions, 64)
+    longest = max(len(tokenizer.tokenize([q]).to_list()[0]) for q in questions) + 2  # [CLS] ... [SEP]
+    assert trimmed["input_ids"].shape == (4, longest) and longest < 30
+    np.testing.assert_allclose(
+        embedder(trimmed["input_ids"], trimmed["attention_mask"])["projected_score"],
+        embedder(padded["input_ids"], padded["attention_mask"])["projected_score"],
+        atol=1e-5,
+    )
+
+
 # ----------------------------------------------------------------------------------------- evaluation report
 @pytest.mark.parametrize(
     ("question", "kind"),
