@@ -400,6 +400,20 @@ def suite(data: dict, name: str) -> list[Row]:
     )
 
 
+def finetune_step(data: dict, name: str) -> list[Row]:
+    rows = []
+    for side, figures in (data.get("sides") or {}).items():
+        for phase in ("cloze", "questions"):
+            batch = get(figures, f"{phase}.median_batch_seconds")
+            train = get(figures, f"{phase}.median_train_step_seconds")
+            minutes = get(figures, f"{phase}.recipe_minutes_at_mean")
+            if None in (batch, train, minutes):
+                continue
+            figure = f"{phase} step, {side} ({figures.get('commit')}): batch + train step (median), recipe minutes"
+            rows.append(("fine-tuning step", figure, f"{batch:.2f} + {train:.2f} s, {minutes:.1f} min"))
+    return rows
+
+
 def serving(data: dict, name: str) -> list[Row]:
     rows = []
     for corpus in sorted(k for k, v in data.items() if isinstance(v, dict) and "blocks" in v):
@@ -596,6 +610,7 @@ EVALUATE_RETRIEVER = "realm evaluate-retriever ... --out FILE (arguments: docs/p
 # literal command). The first pattern that matches a file claims it.
 EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ("containers.json", containers, "bench_containers"),
+    ("finetune_step.json", finetune_step, "bench_finetune_step"),
     ("half_precision.json", half_precision, "bench_half_precision"),
     ("main_command.json", main_command, "bench_main_command"),
     ("models.json", models, "bench_models"),
