@@ -237,9 +237,9 @@ def label_batch(
     # Read only up to the batch's longest pair, as inference does (RealmForOpenQA.read): trailing padding is
     # masked out of attention and spans, so it changes no loss and only costs time (a 64-wordpiece question and
     # a 128-wordpiece block fill 195 of the 320 positions).
-    seq_len = int(pairs["attention_mask"].numpy().sum(-1).max())
-    pairs = {k: v[:, :seq_len] for k, v in pairs.items()}
-    input_ids = pairs["input_ids"].numpy()
+    pairs = up_to_longest(pairs, ("input_ids", "attention_mask", "token_type_ids", "block_mask"))
+    seq_len = pairs["input_ids"].shape[1]
+    input_ids = pairs["input_ids"]
     starts = np.full((len(flat_blocks), MAX_ANSWER_SPANS), -1, np.int32)
     ends = np.full_like(starts, -1)
     for row, (question, block) in enumerate(
@@ -260,9 +260,9 @@ def label_batch(
     shape = (len(questions), reader_beam, seq_len)
     return {
         "input_ids": input_ids.reshape(shape),
-        "attention_mask": pairs["attention_mask"].numpy().reshape(shape),
-        "token_type_ids": pairs["token_type_ids"].numpy().reshape(shape),
-        "block_mask": pairs["block_mask"].numpy().reshape(shape),
+        "attention_mask": pairs["attention_mask"].reshape(shape),
+        "token_type_ids": pairs["token_type_ids"].reshape(shape),
+        "block_mask": pairs["block_mask"].reshape(shape),
         "start_positions": starts.reshape(len(questions), reader_beam, MAX_ANSWER_SPANS),
         "end_positions": ends.reshape(len(questions), reader_beam, MAX_ANSWER_SPANS),
         "has_answers": has_answers,
@@ -273,9 +273,14 @@ def encode_questions(tokenizer, questions: list[str], seq_len: int) -> dict:
     """`[CLS] question [SEP]` ids and mask up to the batch's longest question. Most questions fill far fewer than
     `seq_len` positions; the padding, masked out of attention, changes no embedding, yet the question tower would
     run over it twice a step (to search, then with gradients)."""
-    encoded = tokenizer.encode_queries(questions, seq_len)
+    return up_to_longest(tokenizer.encode_queries(questions, seq_len), ("input_ids", "attention_mask"))
+
+
+def up_to_longest(encoded: dict, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """`keys` of tokenizer outputs as arrays cut after the longest row's last unmasked position (the padding
+    after it is masked out of attention and of spans, so the cut changes no output)."""
     longest = int(encoded["attention_mask"].numpy().sum(-1).max())
-    return {k: encoded[k].numpy()[:, :longest] for k in ("input_ids", "attention_mask")}
+    return {k: encoded[k].numpy()[:, :longest] for k in keys}
 
 
 def _finditer(re_module, pattern: str, text: str):
