@@ -590,6 +590,12 @@ def _add_finetune(subparsers) -> None:
         type=float,
         help="the reader's peak learning rate, the question tower keeping --learning-rate (default: the same)",
     )
+    parser.add_argument(
+        "--weight-averaging-momentum",
+        type=float,
+        help="the saved weights are a moving average of the trained ones with this momentum; 0: the last step's "
+        "(default: FinetuneConfig's)",
+    )
     parser.add_argument("--reader-seq-len", type=int, help="reader input length (default: the preset's)")
     parser.add_argument("--searcher-beam-size", type=int, help="blocks retrieved per question (default: the preset's)")
     parser.add_argument("--reader-beam-size", type=int, help="blocks read per question (default: the preset's)")
@@ -614,13 +620,27 @@ FINETUNE_FIELDS = (
     "answer_merge_top_k",
     "predict_reader_beam_factor",
     "reader_learning_rate",
+    "weight_averaging_momentum",
 )
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
     import tempfile
 
-    from realm.finetuning.trainer import FinetuneConfig, Finetuner
+    from realm.finetuning.trainer import Finetuner
+
+    with tempfile.TemporaryDirectory(prefix="realm-init-bert-") as workdir:
+        config, questions = finetune_setup(args, workdir)
+        result = Finetuner(config, questions).run()
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def finetune_setup(args: argparse.Namespace, workdir: str):
+    """`realm finetune`'s FinetuneConfig and training questions from its parsed flags (a BERT warm start unpacked
+    under `workdir`); benchmarks that run a Finetuner in-process take the same recipe from here."""
+    from realm.finetuning.trainer import FinetuneConfig
+    from realm.presets import get as get_preset
     from realm.presets import model_config
 
     overrides = {
@@ -633,8 +653,6 @@ def _run_finetune(args: argparse.Namespace) -> int:
         if v is not None
     }
     args.pretrain_dir = args.pretrain
-    from realm.presets import get as get_preset
-
     recipe = get_preset(args.preset).recipe
     # The preset's rate and cloze steps, not FinetuneConfig's (ORQA's 1e-5, none): a MiniLM warm start has no span
     # head, and without cloze questions its reader learns only the training questions' answers.
@@ -648,17 +666,14 @@ def _run_finetune(args: argparse.Namespace) -> int:
         if getattr(args, flag) is None:
             setattr(args, flag, value)
     questions = _load_questions(args.questions, args.split, args.regex_answers)
-    with tempfile.TemporaryDirectory(prefix="realm-init-bert-") as workdir:
-        config = FinetuneConfig(
-            output_dir=args.out,
-            data_dir=args.data,
-            model=model_config(args.preset, **overrides),
-            init_bert=_init_bert(args.init_bert, workdir),
-            **_given(args, FINETUNE_FIELDS),
-        )
-        result = Finetuner(config, questions).run()
-    print(json.dumps(result, indent=2))
-    return 0
+    config = FinetuneConfig(
+        output_dir=args.out,
+        data_dir=args.data,
+        model=model_config(args.preset, **overrides),
+        init_bert=_init_bert(args.init_bert, workdir),
+        **_given(args, FINETUNE_FIELDS),
+    )
+    return config, questions
 
 
 def _add_evaluate(subparsers) -> None:

@@ -125,3 +125,18 @@ def test_a_subprocess_run_needs_no_docker_package(monkeypatch):
         pass
     with pytest.raises(ImportError), containers.exit_codes_kept(enabled=True):
         pass
+
+
+def test_finetune_flags_reach_the_fine_tuning_config(tmp_path):
+    """`realm finetune` builds its FinetuneConfig from the preset's recipe and the flags given, nothing else."""
+    from realm.cli import build_parser, finetune_setup
+    from realm.presets import get as get_preset
+
+    def config_of(*flags):
+        argv = ["finetune", "--data", "corpus", "--out", str(tmp_path), "--preset", "tiny", *flags]
+        return finetune_setup(build_parser().parse_args(argv), str(tmp_path))[0]
+
+    default = config_of()
+    assert default.weight_averaging_momentum == 0.0 and default.cloze_steps == get_preset("tiny").recipe.cloze_steps
+    given = config_of("--weight-averaging-momentum", "0.9", "--cloze-steps", "7", "--learning-rate", "0.5")
+    assert (given.weight_averaging_momentum, given.cloze_steps, given.learning_rate) == (0.9, 7, 0.5)

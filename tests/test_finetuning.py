@@ -107,13 +107,16 @@ def test_sample_question_set_is_large_fixed_and_answerable():
 
 
 # -------------------------------------------------------------------------------------------- fine-tuning
+TINY_QA_MODEL = model_config("tiny", searcher_beam_size=6, reader_beam_size=2, reader_seq_len=48, max_span_width=4)
+
+
 def _finetune(corpus, out, steps, **overrides):
     from realm.finetuning.trainer import FinetuneConfig, Finetuner
 
     config = FinetuneConfig(
         output_dir=out,
         data_dir=corpus,
-        model=model_config("tiny", searcher_beam_size=6, reader_beam_size=2, reader_seq_len=48, max_span_width=4),
+        model=TINY_QA_MODEL,
         steps=steps,
         batch_size=6,
         learning_rate=overrides.pop("learning_rate", 3e-3),
@@ -121,7 +124,7 @@ def _finetune(corpus, out, steps, **overrides):
         query_seq_len=16,
         candidate_seq_len=48,
         log_every=10,
-        checkpoint_every=100,
+        checkpoint_every=overrides.pop("checkpoint_every", 100),
         **overrides,
     )
     return Finetuner(config, QUESTIONS).run()
@@ -606,3 +609,57 @@ def test_the_reader_learns_at_its_own_rate(corpus, tmp_path):
 def test_a_reader_rate_beside_a_zero_tower_rate_is_refused_before_training(corpus, tmp_path):
     with pytest.raises(ValueError, match="needs learning_rate > 0"):
         _finetune(corpus, str(tmp_path / "run"), steps=1, learning_rate=0.0, reader_learning_rate=1e-3)
+
+
+def _trained_weights_at_each_checkpoint(corpus, out, **config):
+    """The trained (not averaged) variables the run's checkpoints hold, in step order."""
+    import tensorflow as tf
+
+    from realm.finetuning.trainer import FinetuneConfig, Finetuner
+
+    config = FinetuneConfig(output_dir=str(out), data_dir=corpus, model=TINY_QA_MODEL, **config)
+    finetuner = Finetuner(config, QUESTIONS)
+    finetuner._build()
+    weights = []
+    for path in tf.train.get_checkpoint_state(os.path.join(out, "checkpoints")).all_model_checkpoint_paths:
+        finetuner.checkpoint.restore(path).assert_existing_objects_matched()
+        weights.append([v.numpy() for v in finetuner.variables])
+    return weights, finetuner
+
+
+def test_the_saved_model_averages_the_trained_weights(corpus, tmp_path):
+    """weight_averaging_momentum m: final/ holds the first step's weights averaged on as m * average + (1 - m) *
+    weights after every later step, while the checkpoints keep the trained weights a resumed run goes on from."""
+    out = tmp_path / "run"
+    _finetune(corpus, str(out), steps=3, checkpoint_every=1, keep_checkpoints=5, weight_averaging_momentum=0.5)
+    steps, finetuner = _trained_weights_at_each_checkpoint(corpus, str(out), weight_averaging_momentum=0.5)
+    assert len(steps) == 3
+    expected = steps[0]
+    for trained in steps[1:]:
+        expected = [0.5 * a + 0.5 * w for a, w in zip(expected, trained, strict=True)]
+    saved = from_pretrained(str(out / "final"))
+    saved_variables = [*saved.embedder.trainable_variables, *saved.reader.trainable_variables]
+    by_path = {v.path: v.numpy() for v in saved_variables}
+    names = [v.path for v in finetuner.variables]
+    assert max(float(np.max(np.abs(by_path[n] - e))) for n, e in zip(names, expected, strict=True)) < 1e-6
+    # ... and is not simply the last step's weights (3 steps at 3e-3 move them).
+    assert max(float(np.max(np.abs(by_path[n] - w))) for n, w in zip(names, steps[-1], strict=True)) > 1e-4
+
+
+@pytest.mark.parametrize("momentum", [-0.1, 1.0])
+def test_a_weight_averaging_momentum_outside_0_to_1_is_refused(corpus, tmp_path, momentum):
+    with pytest.raises(ValueError, match="weight_averaging_momentum"):
+        _finetune(corpus, str(tmp_path / "run"), steps=1, weight_averaging_momentum=momentum)
+
+
+def test_the_weight_averaging_benchmark_averages_as_the_optimizer_does(corpus, tmp_path, monkeypatch):
+    """benchmarks.bench_weight_averaging's side averages equal the fine-tuner's own average at the same momentum,
+    and its final/ stays the model the fine-tuner saves."""
+    import realm.finetuning.trainer as trainer
+    from benchmarks.bench_weight_averaging import averaged_dir, averaging_finetuner
+
+    monkeypatch.setattr(trainer, "Finetuner", averaging_finetuner([0.5]))
+    out = tmp_path / "run"
+    _finetune(corpus, str(out), steps=3, weight_averaging_momentum=0.5)
+    own, side = (from_pretrained(d).get_weights() for d in (str(out / "final"), averaged_dir(str(out / "final"), 0.5)))
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(own, side, strict=True)) < 1e-6

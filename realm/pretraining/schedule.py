@@ -62,14 +62,25 @@ class ScaledRateAdamW(keras.optimizers.AdamW):
 
 
 def bert_adamw(
-    peak_learning_rate: float, total_steps: int, warmup_steps: int | None, weight_decay: float, clip_norm: float
+    peak_learning_rate: float,
+    total_steps: int,
+    warmup_steps: int | None,
+    weight_decay: float,
+    clip_norm: float,
+    ema_momentum: float | None = None,
 ) -> tuple[ScaledRateAdamW, WarmupLinearDecay]:
     """BERT's AdamW (epsilon 1e-6, decoupled decay except norms/biases, global clipping) on the REALM schedule;
-    the one optimizer of pre-training, ICT and fine-tuning."""
+    the one optimizer of pre-training, ICT and fine-tuning. With `ema_momentum` it also keeps an exponential moving
+    average of the trained variables, which `finalize_variable_values` writes into them."""
     warmup = warmup_steps if warmup_steps is not None else realm_warmup_steps(total_steps)
     schedule = WarmupLinearDecay(peak_learning_rate, total_steps, warmup)
     optimizer = ScaledRateAdamW(
-        learning_rate=schedule, weight_decay=weight_decay, global_clipnorm=clip_norm, epsilon=1e-6
+        learning_rate=schedule,
+        weight_decay=weight_decay,
+        global_clipnorm=clip_norm,
+        epsilon=1e-6,
+        use_ema=ema_momentum is not None,
+        ema_momentum=ema_momentum if ema_momentum is not None else 0.99,
     )
     optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
     return optimizer, schedule
