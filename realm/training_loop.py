@@ -16,8 +16,17 @@ def resume(checkpoint, directory: str, keep: int, step_variable, what: str, logg
     Returns (manager, restored checkpoint path or None, the step to start at)."""
     import tensorflow as tf
 
+    from realm.errors import CheckpointError
+
     manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=keep)
-    restored = manager.restore_or_initialize()
+    try:
+        restored = manager.restore_or_initialize()
+    except ValueError as err:  # TF's restore of a variable whose shape the checkpoint holds otherwise
+        raise CheckpointError(
+            f"{directory}: its newest checkpoint ({manager.latest_checkpoint}) does not fit this {what} run: it "
+            "was written with other model sizes or optimizer settings (such as weight averaging on or off). Resume "
+            f"with the settings it was written with, or start a new run directory. ({err})"
+        ) from None
     start = int(step_variable.numpy())
     if restored:
         logger.info("resumed %s from %s at step %d", what, restored, start)

@@ -646,6 +646,15 @@ def test_the_saved_model_averages_the_trained_weights(corpus, tmp_path):
     assert max(float(np.max(np.abs(by_path[n] - w))) for n, w in zip(names, steps[-1], strict=True)) > 1e-4
 
 
+def test_a_run_resumed_with_weight_averaging_toggled_is_one_clear_error(corpus, tmp_path):
+    from realm.errors import CheckpointError
+
+    out = str(tmp_path / "run")
+    _finetune(corpus, out, steps=1)
+    with pytest.raises(CheckpointError, match=r"does not fit this fine-tuning run.*weight averaging"):
+        _finetune(corpus, out, steps=2, weight_averaging_momentum=0.5)
+
+
 @pytest.mark.parametrize("momentum", [-0.1, 1.0])
 def test_a_weight_averaging_momentum_outside_0_to_1_is_refused(corpus, tmp_path, momentum):
     with pytest.raises(ValueError, match="weight_averaging_momentum"):
