@@ -9,8 +9,8 @@ in-process, saves final/ (last weights) and final-ema<m>/ per momentum, and eval
 Results: benchmarks/results/weight_averaging.json (per seed and model: dev metrics; per momentum: the paired
 difference to the last weights over the seeds, benchmarks.compare_reader's).
 
-Run: python -m benchmarks.bench_weight_averaging --corpus DIR --pretrain DIR [--seeds 0 1] [--momenta 0.9 0.98]
-[--variant NAME] [--out DIR]
+Run: python -m benchmarks.bench_weight_averaging --corpus DIR --pretrain DIR [--seeds S ...] [--momenta M ...]
+(also --variant NAME, a benchmarks.bench_reader variant, and --out DIR)
 """
 
 from __future__ import annotations
@@ -114,6 +114,40 @@ def paired(runs: list[dict], name: str) -> dict:
     return {"exact_match": paired_difference(last, other, 0), "answer_recall@5": paired_difference(last, other, 1)}
 
 
+def answer_changes(runs: list[dict], name: str) -> list[dict]:
+    """Per seed: the dev answers `name` gives otherwise than the last weights, and how many went right -> wrong and
+    wrong -> right."""
+    from benchmarks.compare_reader import outcomes
+
+    changes = []
+    for run in runs:
+        rows = {}
+        for model in ("last", name):
+            path = os.path.join(run["models"][model]["evaluated"], "eval-dev", "predictions.jsonl")
+            with open(path, encoding="utf-8") as f:
+                rows[model] = {r["question"]: r["predicted_answer"] for r in map(json.loads, f)}
+        right = {m: outcomes(run["models"][m]["evaluated"], "dev") for m in ("last", name)}
+        changed = [q for q in rows["last"] if rows["last"][q] != rows[name][q]]
+        changes.append(
+            {
+                "seed": run["seed"],
+                "changed": len(changed),
+                "right_to_wrong": sum(right["last"][q][0] > right[name][q][0] for q in changed),
+                "wrong_to_right": sum(right["last"][q][0] < right[name][q][0] for q in changed),
+            }
+        )
+    return changes
+
+
+def summarize(results: dict, momenta: list[float]) -> dict:
+    """The paired differences and answer changes of each momentum every recorded seed has."""
+    runs = results["runs"]
+    names = [f"ema{m:g}" for m in momenta if all(f"ema{m:g}" in r["models"] for r in runs)]
+    results["paired_vs_last"] = {n: paired(runs, n) for n in names}
+    results["answers_changed_vs_last"] = {n: answer_changes(runs, n) for n in names}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", required=True, metavar="DIR", help="`realm preprocess` output")
@@ -123,19 +157,28 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--momenta", type=float, nargs="+", default=[0.9, 0.95, 0.98, 0.99])
     parser.add_argument("--out", default="outputs/bench-weight-averaging", metavar="DIR")
+    parser.add_argument(
+        "--summarize-only", action="store_true", help="recompute the summary from the recorded runs, train nothing"
+    )
     args = parser.parse_args()
     if not all(0.0 < m < 1.0 for m in args.momenta):
         parser.error("each momentum is between 0 and 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    runs = []
+    if args.summarize_only:  # the figures again from the recorded runs' evaluations, nothing trained
+        print(write_results(NAME, summarize(read_results(NAME), args.momenta)))
+        return
+    setting = {"corpus": args.corpus, "pretrain": args.pretrain, "variant": args.variant}
     for seed in args.seeds:
-        runs.append(run_seed(args, seed))
+        measured = run_seed(args, seed)
         results = read_results(NAME)
-        results.update(corpus=args.corpus, pretrain=args.pretrain, variant=args.variant, flags=VARIANTS[args.variant])
-        results["runs"] = runs
-        results["paired_vs_last"] = {f"ema{m:g}": paired(runs, f"ema{m:g}") for m in args.momenta}
-        print(write_results(NAME, results))  # after each seed: a long run keeps what it measured
+        # Seeds measured earlier in the same setting stay (a seed run again replaces its entry); another setting's
+        # runs do not mix with these.
+        same = all(results.get(k) == v for k, v in setting.items())
+        runs = [r for r in results.get("runs", []) if same and r["seed"] != seed] + [measured]
+        runs.sort(key=lambda r: r["seed"])
+        results.update(setting, flags=VARIANTS[args.variant], runs=runs)
+        print(write_results(NAME, summarize(results, args.momenta)))  # after each seed: a long run keeps its figures
 
 
 if __name__ == "__main__":

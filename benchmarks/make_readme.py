@@ -414,6 +414,23 @@ def finetune_step(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def weight_averaging(data: dict, name: str) -> list[Row]:
+    seeds = ", ".join(str(r.get("seed")) for r in data.get("runs", []))
+    rows = []
+    for averaged, compared in sorted((data.get("paired_vs_last") or {}).items()):
+        rows += row(
+            "fine-tuning, weight averaging",
+            f"`{averaged}` vs last weights, dev (seeds {seeds}): exact match a -> b ± se, recall@5 b - a",
+            "exact_match.a",
+            "exact_match.b",
+            "exact_match.se",
+            "answer_recall@5.b_minus_a",
+            lambda a, b, se, r: f"{pct(a)} -> {pct(b)} ± {pct(se)}, {pct(r)}",
+            data=compared,
+        )
+    return rows
+
+
 def serving(data: dict, name: str) -> list[Row]:
     rows = []
     for corpus in sorted(k for k, v in data.items() if isinstance(v, dict) and "blocks" in v):
@@ -641,6 +658,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ("serving.json", serving, "bench_serving"),
     ("suite.json", suite, "bench_suite"),
     ("tokenization.json", tokenization, "bench_tokenization"),
+    ("weight_averaging.json", weight_averaging, "bench_weight_averaging"),
     ("demo_openqa/pipeline_minilm_metrics*.json", openqa, "realm pipeline run --local (README.md's main command)"),
     ("demo_openqa/*_metrics.json", openqa, "realm evaluate (arguments: docs/finetuning.md)"),
     ("demo_pretraining*/summary*.json", run_summary, "python -m benchmarks.summarize_runs benchmarks/results/{dir}"),
