@@ -117,23 +117,21 @@ def paired(runs: list[dict], name: str) -> dict:
 def answer_changes(runs: list[dict], name: str) -> list[dict]:
     """Per seed: the dev answers `name` gives otherwise than the last weights, and how many went right -> wrong and
     wrong -> right."""
-    from benchmarks.compare_reader import outcomes
-
     changes = []
     for run in runs:
-        rows = {}
+        answers = {}  # model -> question -> (answer, right)
         for model in ("last", name):
             path = os.path.join(run["models"][model]["evaluated"], "eval-dev", "predictions.jsonl")
             with open(path, encoding="utf-8") as f:
-                rows[model] = {r["question"]: r["predicted_answer"] for r in map(json.loads, f)}
-        right = {m: outcomes(run["models"][m]["evaluated"], "dev") for m in ("last", name)}
-        changed = [q for q in rows["last"] if rows["last"][q] != rows[name][q]]
+                answers[model] = {r["question"]: (r["predicted_answer"], r["correct"]) for r in map(json.loads, f)}
+        last, other = answers["last"], answers[name]
+        changed = [q for q in last if last[q][0] != other[q][0]]
         changes.append(
             {
                 "seed": run["seed"],
                 "changed": len(changed),
-                "right_to_wrong": sum(right["last"][q][0] > right[name][q][0] for q in changed),
-                "wrong_to_right": sum(right["last"][q][0] < right[name][q][0] for q in changed),
+                "right_to_wrong": sum(last[q][1] and not other[q][1] for q in changed),
+                "wrong_to_right": sum(other[q][1] and not last[q][1] for q in changed),
             }
         )
     return changes
