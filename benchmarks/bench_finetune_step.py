@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per phase and process")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per phase first (tracing)")
     parser.add_argument("--out", default="outputs/bench-finetune-step", metavar="DIR")
+    parser.add_argument("--name", default=NAME, help=f"results file, benchmarks/results/NAME.json (default {NAME})")
     args = parser.parse_args()
     sides = dict(s.split("=", 1) for s in args.side)
     for name, directory in sides.items():
@@ -147,7 +148,7 @@ def main() -> None:
         },
     }
     print(json.dumps(result["sides"], indent=1))
-    print(write_results(NAME, result))
+    print(write_results(args.name, result))
 
 
 if __name__ == "__main__":

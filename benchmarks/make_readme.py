@@ -628,6 +628,13 @@ EVALUATE_RETRIEVER = "realm evaluate-retriever ... --out FILE (arguments: docs/p
 EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ("containers.json", containers, "bench_containers"),
     ("finetune_step.json", finetune_step, "bench_finetune_step"),
+    (
+        "finetune_step_b9621c9_vs_d3e36e4.json",
+        finetune_step,
+        "git worktree add /tmp/wt-b9621c9 b9621c9 && python -m benchmarks.bench_finetune_step --corpus "
+        "RUN/preprocess-op/corpus --pretrain RUN/pretrain-op/model --side before=/tmp/wt-b9621c9 --side after=. "
+        "--steps 12 --name finetune_step_b9621c9_vs_d3e36e4",
+    ),
     ("half_precision.json", half_precision, "bench_half_precision"),
     ("main_command.json", main_command, "bench_main_command"),
     ("models.json", models, "bench_models"),
