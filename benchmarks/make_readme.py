@@ -414,6 +414,20 @@ def finetune_step(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def xla(data: dict, name: str) -> list[Row]:
+    rows = []
+    for side in ("xla", "no_xla"):
+        rows += row(
+            "ICT step, XLA",
+            f"`{side}`: mean step after the first interval, mean process wall time ({data.get('method', '')})",
+            f"sides.{side}.mean_step_seconds",
+            f"sides.{side}.mean_wall_seconds",
+            lambda step, wall: f"{step:.2f} s, {wall:.0f} s",
+            data=data,
+        )
+    return rows
+
+
 def weight_averaging(data: dict, name: str) -> list[Row]:
     seeds = ", ".join(str(r.get("seed")) for r in data.get("runs", []))
     rows = []
@@ -636,6 +650,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
         "--steps 12 --name finetune_step_b9621c9_vs_d3e36e4",
     ),
     ("half_precision.json", half_precision, "bench_half_precision"),
+    ("xla.json", xla, "bench_xla"),
     ("main_command.json", main_command, "bench_main_command"),
     ("models.json", models, "bench_models"),
     ("preprocess.json", preprocess, "bench_preprocess"),
