@@ -1,8 +1,8 @@
 """Seconds per ICT step with and without XLA, in interleaved processes: is `jit_compile` still worth it on CPU?
 
 The `minilm` recipe compiles the ICT and pre-training steps with XLA (`Recipe.jit_compile`), chosen when the
-tiny test model did not pay off and MiniLM did. On a slower machine a quick probe (an embedder's train step on
-64 x 128 wordpieces) ran 10% faster without XLA, so this times the warm-start step's own work: `realm ict` with
+tiny test model did not pay off and MiniLM did. On a slower machine a quick probe (an embedder's train step
+alone) ran faster without XLA, so this times the warm-start step's own work: `realm ict` with
 the preset's ICT settings for `--steps` steps, with and without `--no-jit`, the two sides alternating (A B, then
 B A, ...) so the machine's drifts fall on both. Per process the rate of each logged interval after the first
 (which holds the tracing and compilation) is read from its metrics.jsonl; the process's wall time, start-up
