@@ -400,8 +400,31 @@ class RealmTokenizer(tf.Module):
             "token_type_ids": tf.cast(token_type_ids, tf.int32),
         }
 
+    def _in_graph(self, encoding, max_length: int, *texts) -> dict[str, tf.Tensor]:
+        """`encoding(*texts, max_length)` as one compiled graph per encoding and length when called eagerly.
+
+        Truncating, combining and padding are ragged ops; run eagerly, op by op, they cost several times the
+        WordPiece itself (about 0.15 s of each fine-tuning step's batch, which encodes 16 pairs). Inside a graph
+        (a serving signature, a traced step) the ops join that graph as they are. The outputs are the same either
+        way: integer and string ops only.
+        """
+        texts = tuple(_to_string_tensor(t) for t in texts)
+        if tf.inside_function():
+            return encoding(*texts, max_length)
+        graphs = self.__dict__.setdefault("_encoding_graphs", {})  # plain dict: not tracked, not exported
+        key = (encoding.__name__, int(max_length))
+        if key not in graphs:
+            graphs[key] = tf.function(
+                lambda *t: encoding(*t, int(max_length)),
+                input_signature=[tf.TensorSpec([None], tf.string)] * len(texts),
+            )
+        return graphs[key](*texts)
+
     def encode_queries(self, texts, max_length: int) -> dict[str, tf.Tensor]:
         """`[CLS] text [SEP]`, truncated to `max_length`."""
+        return self._in_graph(self._encode_queries, max_length, texts)
+
+    def _encode_queries(self, texts: tf.Tensor, max_length: int) -> dict[str, tf.Tensor]:
         ids = self.tokenize(texts)
         ids = self._keep_first(ids, tf.fill([ids.nrows()], tf.cast(max_length - 2, tf.int64)))
         return self._finish([ids], max_length)
@@ -412,6 +435,9 @@ class RealmTokenizer(tf.Module):
 
     def encode_candidates(self, titles, bodies, max_length: int) -> dict[str, tf.Tensor]:
         """`[CLS] title [SEP] body [SEP]` (segment 0 for the title part, 1 for the body), longest-first."""
+        return self._in_graph(self._encode_candidates, max_length, titles, bodies)
+
+    def _encode_candidates(self, titles: tf.Tensor, bodies: tf.Tensor, max_length: int) -> dict[str, tf.Tensor]:
         first, second = self.tokenize(titles), self.tokenize(bodies)
         keep_a, keep_b = self._truncated_pair(first, second, max_length)
         return self._finish([self._keep_first(first, keep_a), self._keep_first(second, keep_b)], max_length)
@@ -423,6 +449,9 @@ class RealmTokenizer(tf.Module):
         `block_token_start` / `block_token_end`, the byte range of each token in the original block string
         (0 elsewhere), so `block[start[s]:end[e]]` is the source text of a predicted span (s, e).
         """
+        return self._in_graph(self._encode_pairs, max_length, queries, blocks)
+
+    def _encode_pairs(self, queries: tf.Tensor, blocks: tf.Tensor, max_length: int) -> dict[str, tf.Tensor]:
         first = self.tokenize(queries)
         second, starts, ends = self.tokenize_with_offsets(blocks)
         keep_a, keep_b = self._truncated_pair(first, second, max_length)

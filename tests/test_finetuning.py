@@ -490,6 +490,34 @@ def test_cloze_steps_train_the_question_tower_only_when_asked(corpus, tmp_path, 
     assert moved(after_cloze[0], weights()[0])  # ... which trains the question tower in both cases
 
 
+def test_reader_only_steps_score_blocks_with_the_embeddings_the_batch_was_searched_with(corpus, tmp_path):
+    import numpy as np
+
+    from realm.finetuning.trainer import FinetuneConfig, Finetuner
+
+    config = FinetuneConfig(
+        output_dir=str(tmp_path / "run"),
+        data_dir=corpus,
+        model=model_config("tiny", searcher_beam_size=6, reader_beam_size=2, reader_seq_len=48),
+        steps=1,
+        cloze_steps=1,
+        batch_size=2,
+        query_seq_len=16,
+        candidate_seq_len=48,
+    )
+    finetuner = Finetuner(config, QUESTIONS)
+    finetuner._build()
+    batch = finetuner.prepare_batch(finetuner._batch_questions(0), 2)
+    # The frozen tower's forward pass on the batch's questions, as a reader-only step would have run it.
+    tower = finetuner.model.embedder(batch["query_ids"], batch["query_mask"], training=False)["projected_score"]
+    np.testing.assert_array_equal(batch["question_emb"], tower.numpy())
+    # ... and the step scores the blocks with exactly those: other embeddings, another retriever loss.
+    taken = finetuner.train_step(dict(batch))
+    finetuner.step.assign(0)
+    other = finetuner.train_step(dict(batch, question_emb=np.zeros_like(batch["question_emb"])))
+    assert float(taken["retriever_loss"]) != float(other["retriever_loss"])
+
+
 def test_an_answer_counts_only_in_the_blocks_allowed():
     from realm.finetuning.trainer import label_batch
     from realm.tokenization import RealmTokenizer

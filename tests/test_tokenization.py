@@ -139,6 +139,31 @@ def test_encode_pairs_matches_hf_and_maps_spans_to_source(ours, hf_bert):
     assert text.numpy()[0].decode() == "Émile Zola"  # pieces "emile", "z", "##ola"
 
 
+def test_encodings_run_as_one_graph_per_length_with_the_op_by_op_outputs(ours):
+    titles = ["Abraham Lincoln", "Émile Zola", "Kentucky"]
+    bodies = ["He was born in 1809 in Kentucky.", "Zola (1840–1902) was a novelist. " * 20, "short"]
+    cases = [
+        (ours.encode_queries, ours._encode_queries, (bodies,)),
+        (ours.encode_candidates, ours._encode_candidates, (titles, bodies)),
+        (ours.encode_pairs, ours._encode_pairs, (titles, bodies)),
+    ]
+    for compiled, op_by_op, texts in cases:
+        for length in (16, 40, 16):  # a length met again reuses its graph; another length gets its own
+            for rows in (3, 2):  # one graph for any batch size
+                batch = [t[:rows] for t in texts]
+                got = compiled(*batch, length)
+                expected = op_by_op(*(tf.constant(t) for t in batch), length)  # eager: op by op
+                assert got.keys() == expected.keys()
+                for key in got:
+                    assert got[key].numpy().tolist() == expected[key].numpy().tolist(), (op_by_op.__name__, key)
+                    assert got[key].shape[-1] == length
+    graphs = ours.__dict__["_encoding_graphs"]
+    assert {key for key in graphs if key[1] in (16, 40)} == {
+        (name, length) for name in ("_encode_queries", "_encode_candidates", "_encode_pairs") for length in (16, 40)
+    }
+    assert all(graphs[key].experimental_get_tracing_count() == 1 for key in graphs)
+
+
 def test_usable_in_tf_data(ours):
     dataset = tf.data.Dataset.from_tensor_slices(["Abraham Lincoln", "Émile Zola", "Kentucky"]).batch(2)
     dataset = dataset.map(lambda texts: ours.encode_queries(texts, 8))

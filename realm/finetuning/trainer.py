@@ -399,10 +399,13 @@ class Finetuner:
 
             def step_fn(batch):
                 with tf.GradientTape() as tape:
-                    question = embedder(batch["query_ids"], batch["query_mask"], training=train_retriever)
-                    question = question["projected_score"]
-                    if not train_retriever:
-                        question = tf.stop_gradient(question)
+                    if train_retriever:
+                        question = embedder(batch["query_ids"], batch["query_mask"], training=True)
+                        question = question["projected_score"]
+                    else:
+                        # The frozen tower's embeddings are the ones the batch was searched with: running it
+                        # again would give the same numbers for a forward pass of its own (~0.09 s a step).
+                        question = tf.stop_gradient(batch["question_emb"])
                     relevance = tf.einsum("bp,bsp->bs", tf.cast(question, tf.float32), batch["retrieved_emb"])
                     out = reader(
                         batch["input_ids"],
@@ -505,6 +508,7 @@ class Finetuner:
         return {
             "query_ids": encoded["input_ids"],
             "query_mask": encoded["attention_mask"],
+            "question_emb": np.asarray(question_emb, np.float32),  # what reader-only steps score blocks with
             "retrieved_emb": self.block_emb[ids],
             **labels,
         }
