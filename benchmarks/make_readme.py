@@ -649,6 +649,13 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
         "RUN/preprocess-op/corpus --pretrain RUN/pretrain-op/model --side before=/tmp/wt-b9621c9 --side after=. "
         "--steps 12 --name finetune_step_b9621c9_vs_d3e36e4",
     ),
+    (
+        "finetune_step_2db3b83_vs_54e91be.json",
+        finetune_step,
+        "git worktree add /tmp/wt-54e91be 54e91be && python -m benchmarks.bench_finetune_step --corpus "
+        "RUN/preprocess-op/corpus --pretrain RUN/pretrain-op/model --side before=/tmp/wt-54e91be --side after=. "
+        "--steps 12 --name finetune_step_2db3b83_vs_54e91be",
+    ),
     ("half_precision.json", half_precision, "bench_half_precision"),
     ("xla.json", xla, "bench_xla"),
     ("main_command.json", main_command, "bench_main_command"),
