@@ -508,9 +508,10 @@ def test_reader_only_steps_score_blocks_with_the_embeddings_the_batch_was_search
     finetuner = Finetuner(config, QUESTIONS)
     finetuner._build()
     batch = finetuner.prepare_batch(finetuner._batch_questions(0), 2)
-    # The frozen tower's forward pass on the batch's questions, as a reader-only step would have run it.
+    # The frozen tower's forward pass on the batch's questions, as a reader-only step would have run it (eager
+    # and traced runs of it may differ in the last bit).
     tower = finetuner.model.embedder(batch["query_ids"], batch["query_mask"], training=False)["projected_score"]
-    np.testing.assert_array_equal(batch["question_emb"], tower.numpy())
+    np.testing.assert_allclose(batch["question_emb"], tower.numpy(), rtol=1e-5, atol=1e-6)
     # ... and the step scores the blocks with exactly those: other embeddings, another retriever loss.
     taken = finetuner.train_step(dict(batch))
     finetuner.step.assign(0)
