@@ -64,7 +64,19 @@ def image(client):
 
 
 def _run_in(client, image: str, *command: str) -> str:
-    return client.containers.run(image, list(command), remove=True, network_mode="host").decode().strip()
+    """The command's output in a fresh container of `image`: waited for, read, then removed, in that order, and a
+    command that fails or prints nothing says so. (With `remove=True` the client reads the logs of a container the
+    engine may be removing; the `pip list` check failed once that way in a full run and passed alone, its message
+    not kept, so the cause is a guess.)"""
+    container = client.containers.run(image, list(command), detach=True, network_mode="host")
+    try:
+        status = container.wait()
+        output = container.logs(stdout=True, stderr=True).decode().strip()
+    finally:
+        container.remove(force=True)
+    assert status["StatusCode"] == 0, f"{' '.join(command)} exited with {status['StatusCode']} in {image}: {output}"
+    assert output, f"{' '.join(command)} printed nothing in {image}"
+    return output
 
 
 @pytest.fixture(scope="module")
