@@ -404,7 +404,7 @@ class Finetuner:
                         question = question["projected_score"]
                     else:
                         # The frozen tower's embeddings are the ones the batch was searched with: running it
-                        # again would only give the same numbers again.
+                        # again would give the same numbers, to the last bit or so.
                         question = tf.stop_gradient(batch["question_emb"])
                     relevance = tf.einsum("bp,bsp->bs", tf.cast(question, tf.float32), batch["retrieved_emb"])
                     out = reader(
