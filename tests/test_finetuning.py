@@ -449,10 +449,8 @@ def test_cloze_steps_come_first_then_the_training_questions(corpus, tmp_path):
     assert all(q in QUESTIONS for step in (2, 3) for q in finetuner._batch_questions(step))
 
 
-@pytest.mark.parametrize("trains_retriever", [True, False])
-def test_cloze_steps_train_the_question_tower_only_when_asked(corpus, tmp_path, trains_retriever):
-    import numpy as np
-
+def _built_cloze_finetuner(corpus, tmp_path, **overrides):
+    """A built tiny Finetuner that reads 2 of 6 retrieved blocks, for stepping cloze and question batches by hand."""
     from realm.finetuning.trainer import FinetuneConfig, Finetuner
 
     config = FinetuneConfig(
@@ -460,16 +458,23 @@ def test_cloze_steps_train_the_question_tower_only_when_asked(corpus, tmp_path, 
         data_dir=corpus,
         model=model_config("tiny", searcher_beam_size=6, reader_beam_size=2, reader_seq_len=48),
         steps=1,
-        cloze_steps=2,
         batch_size=2,
-        learning_rate=1e-2,
-        warmup_steps=0,
         query_seq_len=16,
         candidate_seq_len=48,
-        cloze_trains_retriever=trains_retriever,
+        **overrides,
     )
     finetuner = Finetuner(config, QUESTIONS)
     finetuner._build()
+    return finetuner
+
+
+@pytest.mark.parametrize("trains_retriever", [True, False])
+def test_cloze_steps_train_the_question_tower_only_when_asked(corpus, tmp_path, trains_retriever):
+    import numpy as np
+
+    finetuner = _built_cloze_finetuner(
+        corpus, tmp_path, cloze_steps=2, learning_rate=1e-2, warmup_steps=0, cloze_trains_retriever=trains_retriever
+    )
 
     def weights():
         return [v.numpy().copy() for v in finetuner.model.embedder.trainable_variables], [
@@ -493,20 +498,7 @@ def test_cloze_steps_train_the_question_tower_only_when_asked(corpus, tmp_path, 
 def test_reader_only_steps_score_blocks_with_the_embeddings_the_batch_was_searched_with(corpus, tmp_path):
     import numpy as np
 
-    from realm.finetuning.trainer import FinetuneConfig, Finetuner
-
-    config = FinetuneConfig(
-        output_dir=str(tmp_path / "run"),
-        data_dir=corpus,
-        model=model_config("tiny", searcher_beam_size=6, reader_beam_size=2, reader_seq_len=48),
-        steps=1,
-        cloze_steps=1,
-        batch_size=2,
-        query_seq_len=16,
-        candidate_seq_len=48,
-    )
-    finetuner = Finetuner(config, QUESTIONS)
-    finetuner._build()
+    finetuner = _built_cloze_finetuner(corpus, tmp_path, cloze_steps=1)
     batch = finetuner.prepare_batch(finetuner._batch_questions(0), 2)
     # The frozen tower's forward pass on the batch's questions, as a reader-only step would have run it (eager
     # and traced runs of it may differ in the last bit).
