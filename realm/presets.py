@@ -164,15 +164,20 @@ PRESETS: dict[str, Preset] = {
             mlm_head_fit_steps=200,
             mlm_warmup_steps=0,
             mlm_warmup_learning_rate=1e-4,  # the encoder learns to copy at ten times the retriever's rate
-            finetune_steps=150,
+            # 100 steps on the training questions after 250 cloze steps, for time: against 150 after 300, dev exact
+            # match -1.6 ± 2.8 and recall@5 -1.1 ± 2.0 over two seeds, within their noise, for 2.8 fewer fine-tuning
+            # minutes on a fast day and about 5 on the slow days that took the main command past 45 minutes
+            # (reader_paired.json, cloze250_steps100_vs_cloze300_steps150_2seeds; docs/finetuning.md).
+            finetune_steps=100,
             finetune_batch_size=4,
             # MiniLM ships no span head: at ORQA's 1e-5 a 150-step run left test EM at 0 on the sample, 1e-4 3.9%.
             finetune_learning_rate=1e-4,
-            # 4,800 corpus questions, each reading the first block retrieved (nearly always the sentence's own):
-            # dev EM 30.5% where 2,400 reading 2 gave 25.3%, 1,200 reading 5 17.9% and none 1.1%, for about 11
-            # minutes on 2 cores. The wh-word in front of half of them moved dev EM by less than its standard
-            # error, one way at 8 questions a step and the other at 16 (benchmarks/results/reader_ablation.json).
-            cloze_steps=300,
+            # Corpus questions, each reading the first block retrieved (nearly always the sentence's own): 4,800 gave
+            # dev EM 30.5% where 2,400 reading 2 gave 25.3%, 1,200 reading 5 17.9% and none 1.1%. The wh-word in
+            # front of half of them moved dev EM by less than its standard error, one way at 8 questions a step and
+            # the other at 16 (benchmarks/results/reader_ablation.json). 4,000 since the time cut above (200 steps,
+            # 3,200 questions, had lost dev EM beyond its noise: -3.7 ± 2.6).
+            cloze_steps=250,
             cloze_batch_size=16,
             cloze_reader_beam_size=1,
             cloze_wh_first=0.0,
