@@ -167,7 +167,8 @@ PRESETS: dict[str, Preset] = {
             # 100 steps on the training questions after 250 cloze steps, for time: against 150 after 300, dev exact
             # match -1.6 ± 2.8 and recall@5 -1.1 ± 2.0 over two seeds, within their noise, for 2.8 fewer fine-tuning
             # minutes on a fast day and about 5 on the slow days that took the main command past 45 minutes
-            # (reader_paired.json, cloze250_steps100_vs_cloze300_steps150_2seeds; docs/finetuning.md).
+            # (reader_paired.json, cloze250_steps100_vs_cloze300_steps150_2seeds; docs/finetuning.md). Reported once
+            # on test, one seed: EM -2.9 ± 4.2, recall@5 -3.9 ± 3.1 (the latter beyond one standard error).
             finetune_steps=100,
             finetune_batch_size=4,
             # MiniLM ships no span head: at ORQA's 1e-5 a 150-step run left test EM at 0 on the sample, 1e-4 3.9%.
