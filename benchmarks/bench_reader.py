@@ -60,8 +60,8 @@ VARIANTS: dict[str, list[str]] = {
     # needs under its 45 (the cloze steps are its largest share; 450 of them gained nothing over 300). Measured:
     # dev EM -3.7 ± 2.6 and recall@5 -3.2 ± 2.6 over 2 seeds, not adopted (docs/finetuning.md).
     "cloze200_b16_beam1_numbers": [*cloze(200, 16, 1), "--cloze-numbers"],
-    # A sixth fewer cloze steps and a third fewer steps on the training questions, for time: dev EM -1.6 ± 2.8 and
-    # recall@5 -1.1 ± 2.0 over 2 seeds, 2.8 fewer fine-tuning minutes; minilm's recipe since (docs/finetuning.md).
+    # A sixth fewer cloze steps and a third fewer steps on the training questions, for time: minilm's recipe since
+    # (its figures: the preset's comment and docs/finetuning.md).
     "cloze250_b16_beam1_numbers_steps100": [*cloze(250, 16, 1), "--cloze-numbers", "--steps", "100"],
     # ... and a cloze answer counts only in blocks of its sentence's own article.
     "cloze300_b16_beam1_numbers_own": [*cloze(300, 16, 1), "--cloze-numbers", "--cloze-own-article"],
