@@ -63,6 +63,22 @@ VARIANTS: dict[str, list[str]] = {
     # A sixth fewer cloze steps and a third fewer steps on the training questions, for time: minilm's recipe since
     # (its figures: the preset's comment and docs/finetuning.md).
     "cloze250_b16_beam1_numbers_steps100": [*cloze(250, 16, 1), "--cloze-numbers", "--steps", "100"],
+    # ... and the reader reads each block's title before its text (DPR's reader input), in training and predicting.
+    "cloze250_b16_beam1_numbers_steps100_titles": [
+        *cloze(250, 16, 1),
+        "--cloze-numbers",
+        "--steps",
+        "100",
+        "--reader-titles",
+    ],
+    # ... and each cloze question reads its sentence's own block, whatever its rank.
+    "cloze250_b16_beam1_numbers_steps100_ownfirst": [
+        *cloze(250, 16, 1),
+        "--cloze-numbers",
+        "--steps",
+        "100",
+        "--cloze-reads-own-block",
+    ],
     # ... and a cloze answer counts only in blocks of its sentence's own article.
     "cloze300_b16_beam1_numbers_own": [*cloze(300, 16, 1), "--cloze-numbers", "--cloze-own-article"],
     # ... and cloze steps train only the reader, the question tower learning from the training questions alone.
@@ -108,6 +124,8 @@ def finetune_flags(preset: str) -> list[str]:
         "--cloze-reader-beam-size", str(model_config(preset).reader_beam_size),
         "--cloze-wh-first", "0",
         "--no-cloze-numbers",
+        "--no-reader-titles",  # the reader read block texts alone until the _titles variant (below)
+        "--no-cloze-reads-own-block",  # cloze questions read blocks as retrieved until the _ownfirst variant
     ]  # fmt: skip
 
 

@@ -556,6 +556,11 @@ def _add_finetune(subparsers) -> None:
         help="a cloze answer counts only in blocks of its sentence's own article (default: off)",
     )
     parser.add_argument(
+        "--cloze-reads-own-block",
+        action=argparse.BooleanOptionalAction,
+        help="a cloze question is read from its sentence's own block first, whatever its rank (default: on)",
+    )
+    parser.add_argument(
         "--cloze-trains-retriever",
         action=argparse.BooleanOptionalAction,
         help="cloze steps train the question tower as well as the reader (default: FinetuneConfig's)",
@@ -586,6 +591,11 @@ def _add_finetune(subparsers) -> None:
         help="the saved model reads this many times the blocks it trained on (default: FinetuneConfig's)",
     )
     parser.add_argument(
+        "--reader-titles",
+        action=argparse.BooleanOptionalAction,
+        help="the reader reads each block's title before its text, as DPR's does (default: FinetuneConfig's)",
+    )
+    parser.add_argument(
         "--reader-learning-rate",
         type=float,
         help="the reader's peak learning rate, the question tower keeping --learning-rate (default: the same)",
@@ -613,12 +623,14 @@ FINETUNE_FIELDS = (
     "cloze_wh_first",
     "cloze_numbers",
     "cloze_own_article",
+    "cloze_reads_own_block",
     "cloze_trains_retriever",
     "relevance_weight",
     "span_width_penalty",
     "question_word_penalty",
     "answer_merge_top_k",
     "predict_reader_beam_factor",
+    "reader_titles",
     "reader_learning_rate",
     "weight_averaging_momentum",
 )

@@ -8,6 +8,7 @@ as is, and what we save loads in HF too.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ from realm.errors import CheckpointError, RealmConfigError
 logger = logging.getLogger(__name__)
 
 BLOCK_RECORDS_NAME = "block_records.npy"
+BLOCK_TITLES_NAME = "block_titles.json"  # ours: each block's title, for evaluation reports, serving and the reader
 VOCAB_NAME = "vocab.txt"
 
 
@@ -67,17 +69,32 @@ def load_block_records(path: str, expected: int) -> np.ndarray:
     return records
 
 
+def load_block_titles(path: str, expected: int) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            titles = json.load(f)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: block titles not found (this model's reader reads them)") from None
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: cannot read block titles (truncated or corrupt?): {err}") from err
+    if not isinstance(titles, list) or len(titles) != expected:
+        count = len(titles) if isinstance(titles, list) else "no list of"
+        raise CheckpointError(f"{path}: {count} block titles, config.num_block_records is {expected}")
+    return titles
+
+
 def build_model(
     config: RealmConfig,
     architecture: str,
     *,
     tokenizer=None,
     block_records=None,
+    block_titles=None,
     share_query_embedder: bool = True,
 ):
     cls = model_class(architecture)
     if architecture == "RealmForOpenQA":
-        model = cls(config, tokenizer=tokenizer, block_records=block_records)
+        model = cls(config, tokenizer=tokenizer, block_records=block_records, block_titles=block_titles)
     elif architecture == "RealmScorer":
         model = cls(config, share_query_embedder=share_query_embedder)
     else:
@@ -106,16 +123,25 @@ def from_pretrained(directory: str, architecture: str | None = None):
     architecture = architecture or config.architecture or infer_architecture(state, weights_file)
     config.architecture = architecture
     tokenizer = None
-    block_records = None
+    block_records = block_titles = None
     if architecture == "RealmForOpenQA":
         from realm.tokenization import RealmTokenizer
 
         vocab = os.path.join(directory, VOCAB_NAME)
         tokenizer = RealmTokenizer(vocab) if os.path.exists(vocab) else RealmTokenizer.from_default_vocab()
         block_records = load_block_records(os.path.join(directory, BLOCK_RECORDS_NAME), config.num_block_records)
+        from realm.modeling.models.open_qa import READER_TITLES_KEY
+
+        if config.extra.get(READER_TITLES_KEY):
+            block_titles = load_block_titles(os.path.join(directory, BLOCK_TITLES_NAME), config.num_block_records)
     share = _scorer_shares_query_embedder(state) if architecture == "RealmScorer" else True
     model = build_model(
-        config, architecture, tokenizer=tokenizer, block_records=block_records, share_query_embedder=share
+        config,
+        architecture,
+        tokenizer=tokenizer,
+        block_records=block_records,
+        block_titles=block_titles,
+        share_query_embedder=share,
     )
     load_state_dict(model, state, source=weights_file)
     logger.info("loaded %s from %s", architecture, directory)
@@ -139,6 +165,12 @@ def save_pretrained(model, directory: str, vocab_file: str | None = None) -> str
         tmp = os.path.join(directory, f".{BLOCK_RECORDS_NAME}.tmp.npy")
         np.save(tmp, np.asarray(model.block_records.numpy(), dtype=object), allow_pickle=True)
         os.replace(tmp, os.path.join(directory, BLOCK_RECORDS_NAME))
+        if model.block_titles is not None:
+            titles = [t.decode("utf-8") for t in model.block_titles.numpy()]
+            tmp = os.path.join(directory, f".{BLOCK_TITLES_NAME}.tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(titles, f, ensure_ascii=False)
+            os.replace(tmp, os.path.join(directory, BLOCK_TITLES_NAME))
         vocab_file = vocab_file or model.tokenizer.vocab_path
     if vocab_file:
         shutil.copyfile(vocab_file, os.path.join(directory, VOCAB_NAME))

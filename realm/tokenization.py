@@ -36,6 +36,9 @@ _CJK_RANGES = (
 )
 # Private-use code points are "control" characters for BERT (category Co) and are dropped; ranges, not table rows.
 _PRIVATE_USE_RANGES = ((0xE000, 0xF8FF), (0xF0000, 0x10FFFF))
+# A block's title in the reader's input is cut to this many wordpieces (Wikipedia titles are far shorter; the cap
+# keeps a pathological one from taking the block's room).
+MAX_READER_TITLE_PIECES = 32
 
 
 def _bert_normalize_char(char: str) -> str:
@@ -180,8 +183,8 @@ class RealmTokenizer(tf.Module):
     Encodings (all padded with [PAD] to `max_length`, with `attention_mask` and `token_type_ids`):
     - `encode_queries`: `[CLS] query [SEP]`;
     - `encode_candidates`: `[CLS] title [SEP] body [SEP]` (token type 0 for the title part, 1 for the body);
-    - `encode_pairs`: the reader's `[CLS] question [SEP] block [SEP]` plus `block_mask` and byte offsets of
-      every block token into the block text;
+    - `encode_pairs`: the reader's `[CLS] question [SEP] block [SEP]` (or `... [SEP] title [SEP] block [SEP]`)
+      plus `block_mask` and byte offsets of every block token into the block text;
     - `batch_encode_candidates`: HF's `[batch, num_candidates, max_length]` form.
     Pairs are truncated with HF fast tokenizers' `longest_first` rule.
     """
@@ -442,14 +445,21 @@ class RealmTokenizer(tf.Module):
         keep_a, keep_b = self._truncated_pair(first, second, max_length)
         return self._finish([self._keep_first(first, keep_a), self._keep_first(second, keep_b)], max_length)
 
-    def encode_pairs(self, queries, blocks, max_length: int) -> dict[str, tf.Tensor]:
-        """The reader's `[CLS] query [SEP] block [SEP]`, with where each block token came from.
+    def encode_pairs(self, queries, blocks, max_length: int, titles=None) -> dict[str, tf.Tensor]:
+        """The reader's `[CLS] question [SEP] block [SEP]`, with where each block token came from.
 
         Extra outputs: `block_mask` (1 on the block's own tokens: where answer spans may start and end) and
         `block_token_start` / `block_token_end`, the byte range of each token in the original block string
         (0 elsewhere), so `block[start[s]:end[e]]` is the source text of a predicted span (s, e).
+
+        With `titles` (one per block), `[CLS] question [SEP] title [SEP] block [SEP]`, as DPR's reader reads: the
+        title says what a block is about when its text only says "it" or "the animal". The title shares the
+        block's token type, is kept whole up to MAX_READER_TITLE_PIECES, and is outside `block_mask`, so no
+        answer span starts, ends or crosses into it.
         """
-        return self._in_graph(self._encode_pairs, max_length, queries, blocks)
+        if titles is None:
+            return self._in_graph(self._encode_pairs, max_length, queries, blocks)
+        return self._in_graph(self._encode_titled_pairs, max_length, queries, titles, blocks)
 
     def _encode_pairs(self, queries: tf.Tensor, blocks: tf.Tensor, max_length: int) -> dict[str, tf.Tensor]:
         first = self.tokenize(queries)
@@ -458,19 +468,42 @@ class RealmTokenizer(tf.Module):
         first = self._keep_first(first, keep_a)
         second, starts, ends = (self._keep_first(x, keep_b) for x in (second, starts, ends))
         encoded = self._finish([first, second], max_length)
+        return self._with_block_positions(encoded, max_length, [first], second, starts, ends)
 
-        def block_positions(values: tf.RaggedTensor, special: int) -> tf.Tensor:
+    def _encode_titled_pairs(
+        self, queries: tf.Tensor, titles: tf.Tensor, blocks: tf.Tensor, max_length: int
+    ) -> dict[str, tf.Tensor]:
+        first = self.tokenize(queries)
+        title = self.tokenize(titles)
+        title = self._keep_first(title, tf.minimum(title.row_lengths(), MAX_READER_TITLE_PIECES))
+        second, starts, ends = self.tokenize_with_offsets(blocks)
+        # The title is kept whole; question and block share what is left, longest first as for plain pairs.
+        budget = max_length - 4 - title.row_lengths()
+        keep_a, keep_b = self.pair_lengths(first.row_lengths(), second.row_lengths(), budget)
+        first = self._keep_first(first, keep_a)
+        second, starts, ends = (self._keep_first(x, keep_b) for x in (second, starts, ends))
+        encoded = self._finish([first, title, second], max_length)
+        # combine_segments numbers the third segment 2; BERT has two token types, and the title belongs to the
+        # block's side of the pair.
+        encoded["token_type_ids"] = tf.minimum(encoded["token_type_ids"], 1)
+        return self._with_block_positions(encoded, max_length, [first, title], second, starts, ends)
+
+    @staticmethod
+    def _with_block_positions(encoded, max_length: int, before: list, second, starts, ends) -> dict[str, tf.Tensor]:
+        """`block_mask` and the byte offsets, placed where the block's tokens sit (0 on every other position)."""
+
+        def block_positions(values: tf.RaggedTensor) -> tf.Tensor:
             combined, _ = tf_text.combine_segments(
-                [tf.zeros_like(first, dtype=values.dtype), values],
-                start_of_sequence_id=special,
-                end_of_segment_id=special,
+                [*(tf.zeros_like(x, dtype=values.dtype) for x in before), values],
+                start_of_sequence_id=0,
+                end_of_segment_id=0,
             )
-            padded, _ = tf_text.pad_model_inputs(combined, max_length, pad_value=special)
+            padded, _ = tf_text.pad_model_inputs(combined, max_length, pad_value=0)
             return padded
 
-        encoded["block_mask"] = tf.cast(block_positions(tf.ones_like(second, dtype=tf.int32), 0), tf.int32)
-        encoded["block_token_start"] = tf.cast(block_positions(starts, 0), tf.int32)
-        encoded["block_token_end"] = tf.cast(block_positions(ends, 0), tf.int32)
+        encoded["block_mask"] = tf.cast(block_positions(tf.ones_like(second, dtype=tf.int32)), tf.int32)
+        encoded["block_token_start"] = tf.cast(block_positions(starts), tf.int32)
+        encoded["block_token_end"] = tf.cast(block_positions(ends), tf.int32)
         return encoded
 
     def batch_encode_candidates(self, texts, max_length: int, text_pairs=None) -> dict[str, tf.Tensor]:

@@ -439,3 +439,33 @@ def test_a_printed_answer_names_the_block_it_was_read_from_with_its_rank_and_ret
     # a model exported before answer_block existed: the titles of the blocks read
     older = {k: v for k, v in row.items() if k != "answer_block"}
     assert format_answer("q", older) == "Q: q\nA: aleph  (score 12.500; from: Alphabet, A)"
+
+
+def test_a_reader_that_reads_titles_serves_as_the_keras_model(exported, tmp_path):
+    """A model whose reader reads block titles (`realm finetune --reader-titles`) loads them with its weights and
+    serves them from the one variable both the reader and the `block_titles` output read."""
+    import shutil
+
+    from realm.errors import CheckpointError
+    from realm.pretrained import from_pretrained
+
+    titled = tmp_path / "titled"
+    shutil.copytree(exported[0], titled)
+    with open(titled / "config.json") as f:
+        config = json.load(f)
+    with open(titled / "config.json", "w") as f:
+        json.dump({**config, "reader_reads_titles": True}, f)
+    model = from_pretrained(str(titled))
+    assert model.reader_titles
+    keras_out = model(QUESTIONS)
+    first_read = int(keras_out["retrieved_block_ids"][0, 0])
+    read = model.tokenizer.decode(keras_out["reader_input_ids"][0, :1]).numpy()[0].decode()
+    assert f"block {first_read} " in read  # [CLS] question [SEP] title [SEP] block [SEP]
+    path = export_saved_model(str(titled), str(tmp_path / "serving"), "realm", version=1, warmup_questions=QUESTIONS)
+    out = _serve(path, QUESTIONS)
+    assert out["answer"].tolist() == keras_out["predicted_answer"].numpy().tolist()
+    np.testing.assert_allclose(out["answer_score"], keras_out["answer_score"].numpy(), atol=1e-5)
+    assert out["block_titles"][0][0].decode() == f"Block {out['block_ids'][0][0]}"
+    os.remove(titled / "block_titles.json")
+    with pytest.raises(CheckpointError, match="block titles not found"):
+        from_pretrained(str(titled))

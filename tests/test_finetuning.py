@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+from realm.evaluation.answers import answer_in_text
 from realm.evaluation.openqa import BlessingPolicy, bless, run_evaluation
 from realm.finetuning.questions import Question, QuestionFileError, read_questions, sample_questions, split_of
 from realm.presets import model_config
@@ -532,6 +533,48 @@ def test_cloze_questions_name_their_sentences_article(corpus):
     assert questions and all(q.title in ARTICLES and q.answers[0] in ARTICLES[q.title] for q in questions)
 
 
+def test_cloze_questions_name_the_blocks_holding_their_sentence(corpus):
+    from realm.data.block_store import BlockStore
+    from realm.finetuning.cloze import corpus_questions
+
+    store = BlockStore.open(corpus)
+    questions = corpus_questions(corpus, 100, numbers=True)
+    assert questions and all(q.source_blocks for q in questions)
+    for question in questions:
+        assert set(store.titles(list(question.source_blocks))) == {question.title}
+        assert any(answer_in_text(t, question.answers) for t in store.texts(list(question.source_blocks)))
+
+
+@pytest.mark.parametrize("reads_own_block", [True, False])
+def test_cloze_questions_read_their_own_block_first_when_asked(corpus, tmp_path, reads_own_block):
+    import numpy as np
+
+    finetuner = _built_cloze_finetuner(corpus, tmp_path, cloze_steps=3, cloze_reads_own_block=reads_own_block)
+    cloze = [q for step in range(3) for q in finetuner._batch_questions(step)]
+    # The tiny model's random question tower ranks blocks at random: its first block is rarely the own one.
+    searched, _ = finetuner.index.search(
+        np.asarray(finetuner.embed_questions(**_query_inputs(finetuner, cloze)), np.float32), 6
+    )
+    batch = finetuner.prepare_batch(cloze, 1)
+    firsts = [int(b) for b in searched[:, 0]]
+    own = [q.source_blocks[0] for q in cloze]
+    if reads_own_block:
+        assert batch["has_answers"][:, 0].all()
+        np.testing.assert_array_equal(batch["retrieved_emb"][:, 0], finetuner.block_emb[own])
+    else:
+        assert firsts != own  # as retrieved: the own block first only where the tower put it there
+        np.testing.assert_array_equal(batch["retrieved_emb"][:, 0], finetuner.block_emb[firsts])
+    questions = finetuner.prepare_batch(finetuner._batch_questions(3))  # training questions: blocks as retrieved
+    assert questions["retrieved_emb"].shape[1] == 6
+
+
+def _query_inputs(finetuner, questions):
+    from realm.finetuning.trainer import encode_questions
+
+    encoded = encode_questions(finetuner.tokenizer, [q.question for q in questions], finetuner.config.query_seq_len)
+    return {"ids": encoded["input_ids"], "mask": encoded["attention_mask"]}
+
+
 def test_training_batches_are_read_up_to_their_longest_pair():
     from realm.finetuning.trainer import label_batch
     from realm.tokenization import RealmTokenizer
@@ -693,3 +736,46 @@ def test_the_weight_averaging_benchmark_averages_as_the_optimizer_does(corpus, t
     _finetune(corpus, str(out), steps=3, weight_averaging_momentum=0.5)
     own, side = (from_pretrained(d).get_weights() for d in (str(out / "final"), averaged_dir(str(out / "final"), 0.5)))
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(own, side, strict=True)) < 1e-6
+
+
+def test_a_reader_that_reads_titles_learns_reloads_and_reads_them(corpus, tmp_path):
+    """DPR's reader input: `[CLS] question [SEP] title [SEP] block [SEP]`, in training and when predicting."""
+    last = _finetune(corpus, str(tmp_path / "titled"), steps=150, reader_titles=True)
+    result = run_evaluation(str(tmp_path / "titled" / "final"), QUESTIONS, str(tmp_path / "eval"))
+    assert last["step"] == 150 and result["metrics"]["exact_match"] >= 0.5, result["metrics"]
+    reloaded = from_pretrained(str(tmp_path / "titled" / "final"))
+    assert reloaded.reader_titles and reloaded.block_titles is not None
+    out = reloaded(["who designed the quillon bridge"])
+    read = reloaded.tokenizer.decode(out["reader_input_ids"][0]).numpy()
+    titles = [reloaded.block_titles.numpy()[i].decode() for i in out["retrieved_block_ids"][0, : len(read)].numpy()]
+    for text, title in zip(read, titles, strict=True):  # each block read after its own article's title
+        assert title.lower() in text.decode(), (title, text)
+    # Answers are spans of the block's text, never of its title.
+    assert out["predicted_answer"].numpy()[0].decode().lower() not in {t.lower() for t in ARTICLES}
+
+
+def test_titles_are_read_before_the_block_and_answers_stay_in_its_text():
+    from realm.finetuning.trainer import label_batch
+    from realm.tokenization import RealmTokenizer
+
+    tokenizer = RealmTokenizer.from_default_vocab()
+    question = Question("where was the designer born", ("Quillon Bridge", "Aarhus"))
+    texts = [[ARTICLES["Mira Holt"], ARTICLES["Quillon Bridge"]]]
+    titles = [["Quillon Bridge", "Mira Holt"]]  # an answer in a title is not a span the reader may learn
+    labels = label_batch(tokenizer, [question], texts, reader_beam=2, seq_len=64, retrieved_titles=titles)
+    ids, mask = labels["input_ids"][0], labels["block_mask"][0]
+    sep = tokenizer.sep_id
+    for row, title in enumerate(titles[0]):
+        seps = [i for i, t in enumerate(ids[row]) if t == sep]
+        assert len(seps) == 3  # question, title, block
+        assert tokenizer.decode(ids[row][seps[0] + 1 : seps[1]]).numpy()[0].decode() == title.lower()
+        assert mask[row].tolist() == [int(seps[1] < i < seps[2]) for i in range(len(mask[row]))]
+        assert labels["token_type_ids"][0, row].tolist()[seps[0] + 1 : seps[2] + 1] == [1] * (seps[2] - seps[0])
+    answers = [
+        tokenizer.decode(ids[row][start : end + 1]).numpy()[0].decode()
+        for row in range(2)
+        for start, end in zip(labels["start_positions"][0, row], labels["end_positions"][0, row], strict=True)
+        if start >= 0
+    ]
+    assert answers == ["aarhus", "quillon bridge"]  # the second from the block's text; the first block's title not
+    assert labels["has_answers"].tolist() == [[True, True]]

@@ -83,17 +83,23 @@ def answer_token_spans(
     input_ids: Sequence[int],
     answer_ids: Sequence[Sequence[int]],
     sep_id: int,
+    block_mask: Sequence[int] | None = None,
 ) -> list[tuple[int, int]]:
     """(start, end) token positions of every answer occurrence inside the block of `[CLS] q [SEP] block [SEP]`.
 
-    The labelling HF's `RealmRetriever.block_has_answer` does for the reader's training targets.
+    The labelling HF's `RealmRetriever.block_has_answer` does for the reader's training targets. With the
+    encoding's `block_mask`, the block is where the mask is 1, which also holds when a title sits before it.
     """
     ids = list(input_ids)
-    first_sep = ids.index(sep_id)
-    try:
-        second_sep = ids.index(sep_id, first_sep + 1)
-    except ValueError:
-        second_sep = len(ids)
+    if block_mask is not None:
+        inside = np.flatnonzero(np.asarray(block_mask))
+        first_sep, second_sep = (int(inside[0]) - 1, int(inside[-1]) + 1) if inside.size else (0, 1)
+    else:
+        first_sep = ids.index(sep_id)
+        try:
+            second_sep = ids.index(sep_id, first_sep + 1)
+        except ValueError:
+            second_sep = len(ids)
     spans = []
     for answer in answer_ids:
         answer = list(answer)

@@ -78,7 +78,12 @@ class RealmServingModule(tf.Module):
         _track_model(self, model)
         self.max_batch = max_batch
         self.mips_chunk_size = mips_chunk_size
-        self.block_titles = tf.Variable(tf.constant(titles, tf.string), trainable=False, name="block_titles")
+        # A reader that reads titles holds them already: served from that one variable, not a second copy.
+        held = getattr(model, "block_titles", None)
+        if held is not None:
+            self.block_titles = held
+        else:
+            self.block_titles = tf.Variable(tf.constant(titles, tf.string), trainable=False, name="block_titles")
         dtype = tf.float16 if half_precision else tf.float32
         self.block_embeddings = tf.Variable(tf.cast(model.block_emb, dtype), trainable=False, name="block_embeddings")
 

@@ -4,9 +4,10 @@ Answering by Cloze Translation"; Dhingra et al. 2018).
 
 A pre-training example is a sentence with its salient spans (link anchors and dates, `realm.data.spans`). One
 span becomes the answer and its place in the sentence a wh-word chosen by simple rules ("Booth shot Lincoln on
-April 14, 1865" -> "booth shot lincoln when", answer "April 14, 1865"). The sentence's own block stays in the
-corpus, so the retriever usually finds it and the reader learns to line the question up with the text around
-the answer, which is what reading a hand-written question against its evidence asks too.
+April 14, 1865" -> "booth shot lincoln when", answer "April 14, 1865"). Each question names the block holding
+its sentence, which fine-tuning has the reader read (FinetuneConfig.cloze_reads_own_block): the reader learns to
+line the question up with the text around the answer, which is what reading a hand-written question against its
+evidence asks too.
 
 Links and dates rarely make a number the answer, yet people ask "how many" and "how long": with `numbers` on,
 quantities a sentence states outside its links and dates ("25,000", "21.7 million", "seven months") are answers
@@ -16,6 +17,7 @@ many teams" with a team.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 
@@ -105,13 +107,14 @@ def corpus_questions(
 ) -> list[Question]:
     """`count` cloze questions from the corpus's pre-training examples (a seeded uniform sample of the first
     `SCAN_PER_QUESTION * count` sentences with a salient span, one span each); a `wh_first` fraction of them
-    with the wh-word moved to the front; with `numbers`, the sentences' quantities are answers too."""
+    with the wh-word moved to the front; with `numbers`, the sentences' quantities are answers too. Each names the
+    blocks holding its sentence (`source_blocks`; none in corpora written before sentences recorded them)."""
     from realm.data.examples import read_pretraining_examples
 
     if count <= 0:
         return []
     rng = np.random.default_rng(seed)
-    reservoir: list[Question] = []
+    reservoir: list[tuple[Question, tuple]] = []
     seen = 0
     for example in read_pretraining_examples(data_dir).take(SCAN_PER_QUESTION * count).as_numpy_iterator():
         text = example["text"].decode("utf-8")
@@ -131,13 +134,28 @@ def corpus_questions(
         if question is None:
             continue
         seen += 1
+        own = (example["doc_uid"], tuple(int(i) for i in example["block_indices"]))
         if len(reservoir) < count:  # reservoir sampling: every usable sentence equally likely
-            reservoir.append(question)
+            reservoir.append((question, own))
         else:
             slot = int(rng.integers(seen))
             if slot < count:
-                reservoir[slot] = question
+                reservoir[slot] = (question, own)
     if not reservoir:
         logger.warning("%s: no sentence with a salient span makes a cloze question", data_dir)
     logger.info("%d cloze questions from %d usable corpus sentences", len(reservoir), seen)
-    return reservoir
+    return with_source_blocks(data_dir, reservoir)
+
+
+def with_source_blocks(data_dir: str, reservoir: list[tuple[Question, tuple]]) -> list[Question]:
+    """The questions with the block ids of their sentence's (doc_uid, block_index) positions."""
+    from realm.data.block_store import BlockStore
+
+    flat = [(doc, position) for _, (doc, positions) in reservoir for position in positions]
+    if not flat:
+        return [question for question, _ in reservoir]
+    ids = iter(BlockStore.open(data_dir).find_blocks([d for d, _ in flat], [p for _, p in flat]).tolist())
+    return [
+        dataclasses.replace(question, source_blocks=tuple(i for i in (next(ids) for _ in positions) if i >= 0))
+        for question, (_, positions) in reservoir
+    ]

@@ -37,6 +37,9 @@ class Question:
     regex: bool = False
     title: str = ""  # the article the answer comes from, when known (the sample set records it)
     split: str | None = None  # the split the file assigns ("train", "dev", "test"); None: by hash (split_of)
+    # The corpus blocks holding a cloze question's sentence (realm.finetuning.cloze): evidence that surely states
+    # the answer, which FinetuneConfig.cloze_reads_own_block makes the reader read.
+    source_blocks: tuple[int, ...] = ()
 
     def to_json(self) -> dict:
         return {

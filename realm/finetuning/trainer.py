@@ -16,7 +16,6 @@ Run directory:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 
@@ -63,6 +62,11 @@ class FinetuneConfig:
     # A cloze answer counts only in blocks of the sentence's own article ("12" or "1945" is in many blocks). Off: it
     # did not win back the dev recall that quantity answers cost (docs/finetuning.md).
     cloze_own_article: bool = False
+    # A cloze question's reader reads its sentence's own block first, whatever the retriever ranks it: every
+    # question then has its answer in a block it reads. Read as retrieved, one block each, only about half of
+    # minilm's cloze questions had it early on and the rest taught the reader nothing. minilm: dev EM +3.7 +- 2.8
+    # over two seeds, recall@5 unchanged (reader_paired.json, ownfirst_vs_as_retrieved_2seeds; docs/finetuning.md).
+    cloze_reads_own_block: bool = True
     # Cloze steps train the question tower too (its retrieval of the sentence's block); off, only the reader learns
     # from them and the question tower only from the training questions.
     cloze_trains_retriever: bool = True
@@ -89,6 +93,9 @@ class FinetuneConfig:
     # reader_beam_size, at most searcher_beam_size); training reads model.reader_beam_size. minilm, 5 -> 10: dev EM
     # +4.2 +- 2.2 over two models (benchmarks/results/span_rules.json, docs/finetuning.md).
     predict_reader_beam_factor: int = 2
+    # The reader reads each block's title before its text (DPR's reader input), in training and when predicting
+    # (saved with the model as reader_reads_titles).
+    reader_titles: bool = False
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
     # The reader's peak rate when it differs from the question tower's (`learning_rate`); None: one rate for both.
@@ -225,9 +232,12 @@ def label_batch(
     reader_beam: int,
     seq_len: int,
     counts=None,
+    retrieved_titles: list[list[str]] | None = None,
 ):
     """Reader inputs and targets for a batch: has_answers [b, S] and answer token spans [b, R, MAX_ANSWER_SPANS].
-    `counts` [b, S] bool (optional): the retrieved blocks an answer may count in at all."""
+    `counts` [b, S] bool (optional): the retrieved blocks an answer may count in at all. `retrieved_titles`
+    (optional, like `retrieved_texts`): the reader reads each block's title before it; answers are only ever
+    spans of the text."""
     import re
 
     from realm.evaluation.answers import answer_token_spans
@@ -242,7 +252,10 @@ def label_batch(
         has_answers &= np.asarray(counts, bool)
     flat_questions = [q.question for q in questions for _ in range(reader_beam)]
     flat_blocks = [t for texts in retrieved_texts for t in texts[:reader_beam]]
-    pairs = tokenizer.encode_pairs(flat_questions, flat_blocks, seq_len)
+    flat_titles = None
+    if retrieved_titles is not None:
+        flat_titles = [t for titles in retrieved_titles for t in titles[:reader_beam]]
+    pairs = tokenizer.encode_pairs(flat_questions, flat_blocks, seq_len, titles=flat_titles)
     # Read only up to the batch's longest pair, as inference does (RealmForOpenQA.read): trailing padding is
     # masked out of attention and spans, so it changes no loss and only costs time (a 64-wordpiece question and
     # a 128-wordpiece block fill 195 of the 320 positions).
@@ -263,7 +276,8 @@ def label_batch(
         if not strings or (counts is not None and not counts[row // reader_beam][row % reader_beam]):
             continue
         answer_ids = tokenizer.tokenize(strings).to_list()
-        spans = answer_token_spans(input_ids[row].tolist(), answer_ids, tokenizer.sep_id)[:MAX_ANSWER_SPANS]
+        spans = answer_token_spans(input_ids[row].tolist(), answer_ids, tokenizer.sep_id, pairs["block_mask"][row])
+        spans = spans[:MAX_ANSWER_SPANS]
         for i, (s, e) in enumerate(spans):
             starts[row, i], ends[row, i] = s, e
     shape = (len(questions), reader_beam, seq_len)
@@ -334,6 +348,7 @@ class Finetuner:
         from realm.modeling.models.open_qa import (
             QUERY_SEQ_LEN_KEY,
             QUESTION_WORD_PENALTY_KEY,
+            READER_TITLES_KEY,
             RELEVANCE_WEIGHT_KEY,
             SPAN_WIDTH_PENALTY_KEY,
         )
@@ -356,6 +371,7 @@ class Finetuner:
             (SPAN_WIDTH_PENALTY_KEY, "span_width_penalty"),
             (QUESTION_WORD_PENALTY_KEY, "question_word_penalty"),
             (ANSWER_MERGE_TOP_K_KEY, "answer_merge_top_k"),
+            (READER_TITLES_KEY, "reader_titles"),
         ):
             self.model.config.extra[key] = getattr(cfg, attribute)
             setattr(self.model, attribute, getattr(cfg, attribute))
@@ -479,6 +495,11 @@ class Finetuner:
                 f"{cfg.data_dir}: no cloze questions could be made (no sentence with a salient span); "
                 "set cloze_steps to 0"
             )
+        if cfg.cloze_reads_own_block and not any(q.source_blocks for q in questions):
+            raise FinetuningError(
+                f"{cfg.data_dir}: the corpus does not record which block holds each sentence (written before it "
+                "did); re-run `realm preprocess` to read cloze questions' own blocks, or turn cloze_reads_own_block off"
+            )
         order = np.random.default_rng([cfg.seed, 1]).permutation(len(questions))
         logger.info(
             "%d cloze steps on %d corpus questions, then %d steps on %d training questions",
@@ -495,6 +516,8 @@ class Finetuner:
         question_emb = self.embed_questions(encoded["input_ids"], encoded["attention_mask"])
         searched = min(cfg.model.searcher_beam_size, len(self.blocks))
         ids, _ = self.index.search(np.asarray(question_emb, np.float32), searched)
+        if cfg.cloze_reads_own_block:
+            ids = self._own_blocks_first(questions, ids)
         texts = [block_reader_texts(self.blocks, row) for row in ids]
         reader_beam = min(reader_beam or cfg.model.reader_beam_size, searched)
         counts = None
@@ -504,7 +527,10 @@ class Finetuner:
                 [not (q.split == "cloze" and q.title) or t == q.title for t in row]
                 for q, row in zip(questions, titles, strict=True)
             ]
-        labels = label_batch(self.tokenizer, questions, texts, reader_beam, cfg.model.reader_seq_len, counts)
+        titles = [self.blocks.titles(row[:reader_beam]) for row in ids] if cfg.reader_titles else None
+        labels = label_batch(
+            self.tokenizer, questions, texts, reader_beam, cfg.model.reader_seq_len, counts, retrieved_titles=titles
+        )
         return {
             "query_ids": encoded["input_ids"],
             "query_mask": encoded["attention_mask"],
@@ -512,6 +538,22 @@ class Finetuner:
             "retrieved_emb": self.block_emb[ids],
             **labels,
         }
+
+    def _own_blocks_first(self, questions: list[Question], ids: np.ndarray) -> np.ndarray:
+        """Each cloze question's retrieved blocks with the first of its sentence's blocks that states the answer
+        moved (or, when not retrieved, put) in front; the other questions' blocks as retrieved."""
+        ids = ids.copy()
+        for row, question in enumerate(questions):
+            if question.split != "cloze" or not question.source_blocks:
+                continue
+            texts = self.blocks.texts(list(question.source_blocks))
+            sources = zip(question.source_blocks, texts, strict=True)
+            own = next((b for b, t in sources if answer_in_text(t, question.answers)), None)
+            if own is None:
+                continue
+            rest = ids[row][ids[row] != own][: ids.shape[1] - 1]
+            ids[row] = np.concatenate([[own], rest])
+        return ids
 
     def run(self) -> dict[str, float]:
         cfg = self.config
@@ -559,10 +601,9 @@ class Finetuner:
         self.model.set_block_records(
             np.array([t.encode() for t in block_reader_texts(self.blocks, range(len(self.blocks)))], dtype=object)
         )
+        self.model.set_block_titles(self.blocks.titles(range(len(self.blocks))))  # saved as block_titles.json
         predict_beam = min(cfg.model.reader_beam_size * cfg.predict_reader_beam_factor, cfg.model.searcher_beam_size)
         self.model.config = self.model.config.replace(reader_beam_size=predict_beam)
         final = save_pretrained(self.model, directory)
-        with open(os.path.join(final, "block_titles.json"), "w", encoding="utf-8") as f:
-            json.dump(self.blocks.titles(range(len(self.blocks))), f, ensure_ascii=False)
         logger.info("fine-tuned open-QA model in %s", final)
         return final

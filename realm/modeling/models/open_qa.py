@@ -35,6 +35,10 @@ SPAN_WIDTH_PENALTY_KEY = "reader_span_width_penalty"
 # RealmConfig.extra: a prior against answers that repeat the question, in logits per content word of the question
 # a span holds (realm.modeling.span_rules.question_words_in_spans); 0 (HF's) for checkpoints without it.
 QUESTION_WORD_PENALTY_KEY = "reader_question_word_penalty"
+# RealmConfig.extra: the reader reads each block's title before its text (`[CLS] question [SEP] title [SEP] block
+# [SEP]`, as DPR's reader does); the model then holds the titles beside the block records. Off (HF's, ORQA's) for
+# checkpoints without it.
+READER_TITLES_KEY = "reader_reads_titles"
 
 
 class RealmForOpenQA(keras.Model):
@@ -51,6 +55,7 @@ class RealmForOpenQA(keras.Model):
         tokenizer=None,
         block_records=None,
         query_seq_len: int | None = None,
+        block_titles=None,
         mips_chunk_size: int = DEFAULT_CHUNK_SIZE,
         **kwargs,
     ):
@@ -68,6 +73,7 @@ class RealmForOpenQA(keras.Model):
         self.span_width_penalty = float(config.extra.get(SPAN_WIDTH_PENALTY_KEY, 0.0))
         self.question_word_penalty = float(config.extra.get(QUESTION_WORD_PENALTY_KEY, 0.0))
         self.answer_merge_top_k = int(config.extra.get(ANSWER_MERGE_TOP_K_KEY, 0))
+        self.reader_titles = bool(config.extra.get(READER_TITLES_KEY, False))
         self.embedder = RealmEmbedder(config, name="embedder")
         self.reader = RealmReader(config, name="reader")
         self.block_emb = self.add_weight(
@@ -85,20 +91,34 @@ class RealmForOpenQA(keras.Model):
         self._content_words = tf.constant(vocab_content_words(tokenizer.vocab))  # for the question-word prior
         records = np.full((config.num_block_records,), b"", dtype=object) if block_records is None else block_records
         self.set_block_records(records)
+        self._block_titles = None
+        if block_titles is not None:
+            self.set_block_titles(block_titles)
 
     def set_block_records(self, block_records) -> None:
-        records = np.asarray(block_records, dtype=object)
-        if records.shape != (self.config.num_block_records,):
-            raise ValueError(
-                f"block_records has shape {records.shape}, config.num_block_records is {self.config.num_block_records}"
-            )
-        self._block_records = tf.Variable(
-            tf.constant(records.astype(bytes)), trainable=False, name="block_records", dtype=tf.string
-        )
+        self._block_records = self._per_block_strings(block_records, "block_records")
 
     @property
     def block_records(self) -> tf.Variable:
         return self._block_records
+
+    def set_block_titles(self, titles) -> None:
+        """Every block's title (its article's), one per block record: what a reader that reads titles reads."""
+        self._block_titles = self._per_block_strings(
+            [t.encode() if isinstance(t, str) else t for t in titles], "block_titles"
+        )
+
+    def _per_block_strings(self, values, name: str) -> tf.Variable:
+        array = np.asarray(values, dtype=object)
+        if array.shape != (self.config.num_block_records,):
+            raise ValueError(
+                f"{name} has shape {array.shape}, config.num_block_records is {self.config.num_block_records}"
+            )
+        return tf.Variable(tf.constant(array.astype(bytes)), trainable=False, name=name, dtype=tf.string)
+
+    @property
+    def block_titles(self) -> tf.Variable | None:
+        return self._block_titles
 
     def retrieve(self, questions, training=False):
         """Embed questions and return (question_emb [b, p], scores [b, S], block ids [b, S]) best first."""
@@ -125,8 +145,13 @@ class RealmForOpenQA(keras.Model):
         batch = tf.shape(questions)[0]
         top_ids = ids[:, :beam]
         blocks = tf.gather(self._block_records, top_ids)  # [b, R]
+        titles = None
+        if self.reader_titles:
+            if self._block_titles is None:
+                raise ValueError("this model reads block titles (config.extra reader_reads_titles) but holds none")
+            titles = tf.reshape(tf.gather(self._block_titles, top_ids), [-1])
         pairs = self.tokenizer.encode_pairs(
-            tf.repeat(questions, beam), tf.reshape(blocks, [-1]), self.config.reader_seq_len
+            tf.repeat(questions, beam), tf.reshape(blocks, [-1]), self.config.reader_seq_len, titles=titles
         )
         # Read only up to the longest pair (HF pads to the longest too): trailing padding is masked out of
         # attention and spans, so it changes no output and only costs reader time.
