@@ -158,6 +158,24 @@ def evaluate(model: str, split: str, out: str) -> dict:
     }
 
 
+def cloze_reading(run_dir: str, flags: list[str]) -> dict:
+    """How many of the cloze questions had an answer in the blocks their reader read: `has_answer_in_reader` of the
+    run's logged cloze steps (each a batch), its mean and range. A question without one gives the reader no loss."""
+    cloze_steps = int(flags[flags.index("--cloze-steps") + 1]) if "--cloze-steps" in flags else 0
+    if not cloze_steps:
+        return {}
+    with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
+        shares = [row["has_answer_in_reader"] for row in map(json.loads, f) if row["step"] <= cloze_steps]
+    return {
+        "cloze_answer_in_reader": {
+            "logged_steps": len(shares),
+            "mean": round(sum(shares) / len(shares), 3),
+            "min": round(min(shares), 3),
+            "max": round(max(shares), 3),
+        }
+    }
+
+
 def variant_key(name: str, args: argparse.Namespace) -> str:
     """A variant's key in the results: its name, then the seed and the pre-training label where given."""
     seed = f"_seed{args.seed}" if args.seed else ""
@@ -173,6 +191,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
         "--questions", "sample", "--split", "train", "--seed", str(args.seed), *flags,
     )  # fmt: skip
     result = {"flags": VARIANTS[name], "seed": args.seed, "pretrain": args.pretrain, "finetune_minutes": minutes}
+    result.update(cloze_reading(out, VARIANTS[name]))
     result["dev"] = evaluate(os.path.join(out, "final"), "dev", os.path.join(out, "eval-dev"))
     if args.test:
         result["test"] = evaluate(os.path.join(out, "final"), "test", os.path.join(out, "eval-test"))
@@ -191,6 +210,11 @@ def main() -> None:
         action="store_true",
         help="no fine-tuning: evaluate the variants' models already in --out on the test split (once per change)",
     )
+    parser.add_argument(
+        "--cloze-reading-only",
+        action="store_true",
+        help="no fine-tuning: record from the variants' runs in --out how many cloze questions read an answer",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--pretrain-label",
@@ -203,6 +227,11 @@ def main() -> None:
 
     for name in args.variant:
         key = variant_key(name, args)
+        if args.cloze_reading_only:
+            measured = {**_recorded(key), **cloze_reading(os.path.join(args.out, key), VARIANTS[name])}
+            print(key, json.dumps(measured.get("cloze_answer_in_reader")))
+            print(_record(key, measured, args.pretrain))
+            continue
         if args.test_only:
             out = os.path.join(args.out, key)
             measured = _recorded(key)

@@ -85,3 +85,16 @@ def test_inference_comparisons_name_each_model_apart_though_pipeline_runs_share_
 
     runs = ["/r/main_a/finetune-op/model", "/r/bench/seed1", "/r/main_b/finetune-op/model/"]
     assert run_labels(runs) == ["main_a/finetune-op/model", "seed1", "main_b/finetune-op/model"]
+
+
+def test_the_reader_ablation_records_how_many_cloze_questions_read_an_answer(tmp_path):
+    """From the run's log: the cloze steps' `has_answer_in_reader` only, not the training questions' after them."""
+    from benchmarks.bench_reader import VARIANTS, cloze_reading
+
+    rows = [(10, 0.5), (20, 0.25), (250, 1.0), (260, 0.0), (350, 0.0)]
+    with open(tmp_path / "metrics.jsonl", "w") as f:
+        for step, share in rows:
+            f.write(json.dumps({"step": step, "has_answer_in_reader": share}) + "\n")
+    recorded = cloze_reading(str(tmp_path), VARIANTS["cloze250_b16_beam1_numbers_steps100_ownfirst"])
+    assert recorded == {"cloze_answer_in_reader": {"logged_steps": 3, "mean": 0.583, "min": 0.25, "max": 1.0}}
+    assert cloze_reading(str(tmp_path), VARIANTS["no_cloze"]) == {}
