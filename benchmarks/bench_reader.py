@@ -79,6 +79,14 @@ VARIANTS: dict[str, list[str]] = {
         "100",
         "--cloze-reads-own-block",
     ],
+    # ... and beside it the best other retrieved block: the reader learns to prefer the block that answers.
+    "cloze250_b16_beam2_numbers_steps100_ownfirst": [
+        *cloze(250, 16, 2),
+        "--cloze-numbers",
+        "--steps",
+        "100",
+        "--cloze-reads-own-block",
+    ],
     # ... and a cloze answer counts only in blocks of its sentence's own article.
     "cloze300_b16_beam1_numbers_own": [*cloze(300, 16, 1), "--cloze-numbers", "--cloze-own-article"],
     # ... and cloze steps train only the reader, the question tower learning from the training questions alone.
