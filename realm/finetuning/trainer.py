@@ -384,6 +384,8 @@ class Finetuner:
         self.block_emb = np.asarray(index.embeddings, np.float32)
         self.model.block_emb.assign(self.block_emb)
         self.cloze = self._cloze_questions()
+        if cfg.cloze_reads_own_block:
+            self.cloze = [self._with_stating_block(q) for q in self.cloze]
         self.optimizer, self.schedule = bert_adamw(
             cfg.learning_rate,
             self.total_steps,
@@ -539,18 +541,22 @@ class Finetuner:
             **labels,
         }
 
+    def _with_stating_block(self, question: Question) -> Question:
+        """The question naming only the first of its sentence's blocks that states the answer (none if none does),
+        found once here rather than at every step that reads it."""
+        texts = self.blocks.texts(list(question.source_blocks)) if question.source_blocks else []
+        sources = zip(question.source_blocks, texts, strict=True)
+        own = next((b for b, t in sources if answer_in_text(t, question.answers)), None)
+        return dataclasses.replace(question, source_blocks=() if own is None else (own,))
+
     def _own_blocks_first(self, questions: list[Question], ids: np.ndarray) -> np.ndarray:
-        """Each cloze question's retrieved blocks with the first of its sentence's blocks that states the answer
+        """Each cloze question's retrieved blocks with its block that states the answer (`_with_stating_block`)
         moved (or, when not retrieved, put) in front; the other questions' blocks as retrieved."""
         ids = ids.copy()
         for row, question in enumerate(questions):
             if question.split != "cloze" or not question.source_blocks:
                 continue
-            texts = self.blocks.texts(list(question.source_blocks))
-            sources = zip(question.source_blocks, texts, strict=True)
-            own = next((b for b, t in sources if answer_in_text(t, question.answers)), None)
-            if own is None:
-                continue
+            own = question.source_blocks[0]
             rest = ids[row][ids[row] != own][: ids.shape[1] - 1]
             ids[row] = np.concatenate([[own], rest])
         return ids
