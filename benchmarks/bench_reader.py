@@ -87,6 +87,17 @@ VARIANTS: dict[str, list[str]] = {
         "100",
         "--cloze-reads-own-block",
     ],
+    # ... and the training questions' steps restart the schedule at the recipe's peak instead of inheriting the
+    # decayed tail of one schedule over both phases (from 0.4 of the peak to zero).
+    "cloze250_b16_beam1_numbers_steps100_ownfirst_qlr1e-4": [
+        *cloze(250, 16, 1),
+        "--cloze-numbers",
+        "--steps",
+        "100",
+        "--cloze-reads-own-block",
+        "--question-learning-rate",
+        "1e-4",
+    ],
     # ... and beside it the best other retrieved block: the reader learns to prefer the block that answers.
     "cloze250_b16_beam2_numbers_steps100_ownfirst": [
         *cloze(250, 16, 2),

@@ -601,6 +601,12 @@ def _add_finetune(subparsers) -> None:
         help="the reader's peak learning rate, the question tower keeping --learning-rate (default: the same)",
     )
     parser.add_argument(
+        "--question-learning-rate",
+        type=float,
+        help="after the cloze steps, the training questions' steps restart the schedule at this peak (warm-up over "
+        "a tenth of them, then linear decay to zero); default: FinetuneConfig's (None: the one schedule continues)",
+    )
+    parser.add_argument(
         "--weight-averaging-momentum",
         type=float,
         help="the saved weights are a moving average of the trained ones with this momentum; 0: the last step's "
@@ -632,6 +638,7 @@ FINETUNE_FIELDS = (
     "predict_reader_beam_factor",
     "reader_titles",
     "reader_learning_rate",
+    "question_learning_rate",
     "weight_averaging_momentum",
 )
 

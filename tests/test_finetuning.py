@@ -675,6 +675,38 @@ def test_a_reader_rate_beside_a_zero_tower_rate_is_refused_before_training(corpu
         _finetune(corpus, str(tmp_path / "run"), steps=1, learning_rate=0.0, reader_learning_rate=1e-3)
 
 
+@pytest.mark.parametrize("question_rate", [None, 1e-3])
+def test_the_training_questions_restart_the_rate_after_the_cloze_steps_when_asked(corpus, tmp_path, question_rate):
+    from realm.finetuning.trainer import FinetuneConfig, Finetuner
+    from realm.pretraining.schedule import WarmupLinearDecay
+
+    config = FinetuneConfig(
+        output_dir=str(tmp_path / "run"),
+        data_dir=corpus,
+        model=TINY_QA_MODEL,
+        cloze_steps=30,
+        steps=20,
+        learning_rate=1e-4,
+        warmup_steps=10,
+        question_learning_rate=question_rate,
+    )
+    finetuner = Finetuner(config, QUESTIONS)
+    finetuner._build()
+    one_schedule = WarmupLinearDecay(1e-4, 50, 10)
+    rates = {step: float(finetuner.schedule(step)) for step in (5, 29, 30, 31, 32, 40, 49)}
+    assert rates[5] == pytest.approx(float(one_schedule(5))) and rates[29] == pytest.approx(float(one_schedule(29)))
+    if question_rate is None:
+        assert all(rates[s] == pytest.approx(float(one_schedule(s))) for s in (30, 32, 40, 49))
+    else:  # a warm-up over a tenth of the 20 question steps, then decay to zero
+        assert rates[30] == 0.0 and rates[31] == pytest.approx(5e-4) and rates[32] == pytest.approx(1e-3)
+        assert rates[40] == pytest.approx(1e-3 * 10 / 18) and rates[49] == pytest.approx(1e-3 / 18)
+
+
+def test_a_question_rate_of_zero_is_refused_before_training(corpus, tmp_path):
+    with pytest.raises(ValueError, match="question_learning_rate"):
+        _finetune(corpus, str(tmp_path / "run"), steps=1, question_learning_rate=0.0)
+
+
 def _trained_weights_at_each_checkpoint(corpus, out, **config):
     """The trained (not averaged) variables the run's checkpoints hold, in step order."""
     import tensorflow as tf

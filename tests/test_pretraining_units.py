@@ -10,7 +10,7 @@ from realm.errors import RealmError
 from realm.pretraining.candidates import NO_BLOCK, build_candidates, retrieve_candidates, retrieve_non_trivial
 from realm.pretraining.devices import GpuSplit
 from realm.pretraining.masking import MaskingConfig, mask_salient_span, pretraining_dataset
-from realm.pretraining.schedule import WarmupLinearDecay, bert_adamw, realm_warmup_steps
+from realm.pretraining.schedule import PhasedSchedule, WarmupLinearDecay, bert_adamw, realm_warmup_steps
 
 CLS, SEP, MASK = 101, 102, 103
 
@@ -177,6 +177,17 @@ def test_warmup_linear_decay():
     assert float(schedule(55)) == pytest.approx(0.5)
     assert float(schedule(100)) == pytest.approx(0.0)
     assert realm_warmup_steps(200_000) == 10_000 and realm_warmup_steps(50) == 50 and realm_warmup_steps(2000) == 200
+
+
+def test_a_phased_schedule_restarts_its_second_schedule_at_the_boundary():
+    import keras
+
+    phased = PhasedSchedule(WarmupLinearDecay(1.0, 100, 10), 60, WarmupLinearDecay(2.0, 40, 4))
+    assert float(phased(55)) == pytest.approx(0.5)  # the first schedule, as it would run alone
+    assert float(phased(60)) == 0.0 and float(phased(62)) == pytest.approx(1.0) and float(phased(64)) == 2.0
+    assert float(phased(82)) == pytest.approx(1.0) and float(phased(100)) == 0.0
+    restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(phased))
+    assert [float(restored(s)) for s in (55, 62, 82)] == [float(phased(s)) for s in (55, 62, 82)]
 
 
 def test_scaled_variables_move_at_their_multiple_of_the_scheduled_rate():

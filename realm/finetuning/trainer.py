@@ -101,6 +101,10 @@ class FinetuneConfig:
     # The reader's peak rate when it differs from the question tower's (`learning_rate`); None: one rate for both.
     # minilm's reader at 2e-4, tower at 1e-4: dev EM +1.6 +- 2.9 over two models (+4.2, -1.1), not adopted.
     reader_learning_rate: float | None = None
+    # The steps on the training questions, after the cloze steps, run a schedule of their own: warm-up over a tenth
+    # of them to this peak, then linear decay to zero. None: they continue the one schedule over all steps, which by
+    # then has decayed (minilm: from 0.4 of its peak to zero).
+    question_learning_rate: float | None = None
     # The saved model's weights are an exponential moving average of the trained ones with this momentum (Keras'
     # optimizer EMA; 0: the last step's weights). Off: for minilm on the sample's dev split, momenta 0.9 to 0.99
     # each lost 0.5 +- 0.5 to 1.9 EM over two seeds, changing up to a third of the answers (docs/finetuning.md).
@@ -122,6 +126,11 @@ class FinetuneConfig:
             raise ValueError(
                 f"weight_averaging_momentum={self.weight_averaging_momentum}: it is the share of the average a step "
                 "keeps, from 0 (no averaging) to below 1"
+            )
+        if self.question_learning_rate is not None and self.question_learning_rate <= 0:
+            raise ValueError(
+                f"question_learning_rate={self.question_learning_rate}: the training questions' peak rate must be "
+                "above 0 (None continues the one schedule)"
             )
         if self.reader_learning_rate is not None and (self.learning_rate <= 0 or self.reader_learning_rate < 0):
             raise ValueError(
@@ -393,6 +402,7 @@ class Finetuner:
             cfg.weight_decay,
             cfg.clip_norm,
             ema_momentum=cfg.weight_averaging_momentum or None,
+            schedule=self._phased_schedule(),
         )
         reader_variables = [v for v in self.model.reader.trainable_variables if "mlm_head" not in v.path]
         self.variables = [*self.model.embedder.trainable_variables, *reader_variables]  # the MLM head is unused
@@ -404,6 +414,7 @@ class Finetuner:
             embedder=self.model.embedder, reader=self.model.reader, optimizer=self.optimizer, step=self.step
         )
         embedder, reader, optimizer, variables = self.model.embedder, self.model.reader, self.optimizer, self.variables
+
         # The search's forward pass, traced: run eagerly, op by op, it was a visible share of a step's batch time
         # (docs/finetuning.md, "Where a fine-tuning step's time goes").
         def embed_questions(ids, mask):
@@ -460,6 +471,19 @@ class Finetuner:
             return (reader_step if int(self.step.numpy()) < cfg.cloze_steps else full_step)(batch)
 
         self.train_step = train_step
+
+    def _phased_schedule(self):
+        """The cloze steps' part of the one REALM schedule, then the training questions' own (question_learning_rate);
+        None where the one schedule runs throughout."""
+        from realm.pretraining.schedule import PhasedSchedule, WarmupLinearDecay, realm_warmup_steps
+
+        cfg = self.config
+        if cfg.question_learning_rate is None or cfg.cloze_steps <= 0 or cfg.steps <= 0:
+            return None
+        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else realm_warmup_steps(self.total_steps)
+        cloze_part = WarmupLinearDecay(cfg.learning_rate, self.total_steps, warmup)
+        questions_part = WarmupLinearDecay(cfg.question_learning_rate, cfg.steps, max(1, cfg.steps // 10))
+        return PhasedSchedule(cloze_part, cfg.cloze_steps, questions_part)
 
     @property
     def total_steps(self) -> int:

@@ -35,6 +35,29 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+@keras.saving.register_keras_serializable(package="realm")
+class PhasedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """One schedule up to `boundary`, then another counted from there: fine-tuning's training questions can restart
+    the rate after the cloze steps instead of inheriting the tail of one decay over both phases."""
+
+    def __init__(self, first, boundary: int, second):
+        self.first = keras.optimizers.schedules.deserialize(first) if isinstance(first, dict) else first
+        self.second = keras.optimizers.schedules.deserialize(second) if isinstance(second, dict) else second
+        self.boundary = int(boundary)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        boundary = ops.cast(self.boundary, "float32")
+        return ops.where(step < boundary, self.first(step), self.second(ops.maximum(step - boundary, 0.0)))
+
+    def get_config(self):
+        return {
+            "first": keras.optimizers.schedules.serialize(self.first),
+            "boundary": self.boundary,
+            "second": keras.optimizers.schedules.serialize(self.second),
+        }
+
+
 NO_DECAY = ["layer_norm", "bias", "attention_ln", "output_ln"]  # BERT: no weight decay on norms and biases
 
 
@@ -68,12 +91,15 @@ def bert_adamw(
     weight_decay: float,
     clip_norm: float,
     ema_momentum: float | None = None,
-) -> tuple[ScaledRateAdamW, WarmupLinearDecay]:
+    schedule: keras.optimizers.schedules.LearningRateSchedule | None = None,
+) -> tuple[ScaledRateAdamW, keras.optimizers.schedules.LearningRateSchedule]:
     """BERT's AdamW (epsilon 1e-6, decoupled decay except norms/biases, global clipping) on the REALM schedule;
     the one optimizer of pre-training, ICT and fine-tuning. With `ema_momentum` it also keeps an exponential moving
-    average of the trained variables, which `finalize_variable_values` writes into them."""
-    warmup = warmup_steps if warmup_steps is not None else realm_warmup_steps(total_steps)
-    schedule = WarmupLinearDecay(peak_learning_rate, total_steps, warmup)
+    average of the trained variables, which `finalize_variable_values` writes into them. A `schedule` given
+    replaces the REALM schedule that the first three arguments describe."""
+    if schedule is None:
+        warmup = warmup_steps if warmup_steps is not None else realm_warmup_steps(total_steps)
+        schedule = WarmupLinearDecay(peak_learning_rate, total_steps, warmup)
     optimizer = ScaledRateAdamW(
         learning_rate=schedule,
         weight_decay=weight_decay,
