@@ -607,6 +607,11 @@ def _add_finetune(subparsers) -> None:
         "a tenth of them, then linear decay to zero); default: FinetuneConfig's (None: the one schedule continues)",
     )
     parser.add_argument(
+        "--question-learning-rate-scope",
+        choices=["both", "reader"],
+        help="what restarts at --question-learning-rate: both towers, or the reader alone (default: both)",
+    )
+    parser.add_argument(
         "--weight-averaging-momentum",
         type=float,
         help="the saved weights are a moving average of the trained ones with this momentum; 0: the last step's "
@@ -639,6 +644,7 @@ FINETUNE_FIELDS = (
     "reader_titles",
     "reader_learning_rate",
     "question_learning_rate",
+    "question_learning_rate_scope",
     "weight_averaging_momentum",
 )
 

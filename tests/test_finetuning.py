@@ -702,7 +702,37 @@ def test_the_training_questions_restart_the_rate_after_the_cloze_steps_when_aske
         assert rates[40] == pytest.approx(1e-3 * 10 / 18) and rates[49] == pytest.approx(1e-3 / 18)
 
 
-def test_a_question_rate_of_zero_is_refused_before_training(corpus, tmp_path):
+@pytest.mark.parametrize("scope", ["both", "reader"])
+def test_the_question_tower_keeps_the_one_schedule_when_only_the_reader_restarts(corpus, tmp_path, scope):
+    """One schedule at rate 0 and a restart at 3e-3: the tower moves in the question steps only when it restarts."""
+    _finetune(corpus, str(tmp_path / "before"), steps=0)
+    _finetune(
+        corpus,
+        str(tmp_path / "after"),
+        steps=3,
+        cloze_steps=1,
+        learning_rate=0.0,
+        question_learning_rate=3e-3,
+        question_learning_rate_scope=scope,
+    )
+    before, after = (from_pretrained(str(tmp_path / run / "final")) for run in ("before", "after"))
+
+    def largest_move(network_a, network_b):
+        return max(
+            float(np.max(np.abs(a.numpy() - b.numpy())))
+            for a, b in zip(network_a.trainable_variables, network_b.trainable_variables, strict=True)
+        )
+
+    assert largest_move(before.reader, after.reader) > 1e-3
+    if scope == "both":
+        assert largest_move(before.embedder, after.embedder) > 1e-3
+    else:
+        assert largest_move(before.embedder, after.embedder) == 0.0
+
+
+def test_a_question_rate_of_zero_or_an_unknown_scope_is_refused_before_training(corpus, tmp_path):
+    with pytest.raises(ValueError, match="question_learning_rate_scope"):
+        _finetune(corpus, str(tmp_path / "scope"), steps=1, question_learning_rate_scope="tower")
     with pytest.raises(ValueError, match="question_learning_rate"):
         _finetune(corpus, str(tmp_path / "run"), steps=1, question_learning_rate=0.0)
 

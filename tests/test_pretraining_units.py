@@ -208,6 +208,20 @@ def test_scaled_variables_move_at_their_multiple_of_the_scheduled_rate():
     np.testing.assert_array_equal(moved["held"], 0.0)
 
 
+def test_variables_can_follow_a_schedule_of_their_own():
+    import keras
+
+    optimizer, _ = bert_adamw(1e-2, total_steps=10, warmup_steps=0, weight_decay=0.0, clip_norm=1.0)
+    plain, own = (keras.Variable(np.ones(3, np.float32), name=f"w{i}") for i in range(2))
+    optimizer.build([plain, own])
+    optimizer.follow_schedule([own], WarmupLinearDecay(1e-3, total_steps=10, warmup_steps=0))
+    gradient = tf.constant([0.1, -0.2, 0.3])
+    for _ in range(2):
+        optimizer.apply([gradient] * 2, [plain, own])
+    np.testing.assert_allclose(np.abs(plain.numpy() - 1.0), 1e-2, rtol=1e-3)
+    np.testing.assert_allclose(np.abs(own.numpy() - 1.0), 1e-3, rtol=1e-3)
+
+
 def test_embedding_spread_tells_collapsed_from_spread_embeddings():
     from realm.evaluation.retrieval import embedding_spread
 

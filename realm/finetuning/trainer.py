@@ -36,6 +36,9 @@ class FinetuningError(RealmError):
     pass
 
 
+QUESTION_RATE_SCOPES = ("both", "reader")  # FinetuneConfig.question_learning_rate_scope
+
+
 @dataclasses.dataclass
 class FinetuneConfig:
     output_dir: str
@@ -105,6 +108,9 @@ class FinetuneConfig:
     # of them to this peak, then linear decay to zero. None: they continue the one schedule over all steps, which by
     # then has decayed (minilm: from 0.4 of its peak to zero).
     question_learning_rate: float | None = None
+    # What restarts at question_learning_rate: "both" towers, or the "reader" alone, the question tower (the
+    # retriever) continuing the one schedule's tail.
+    question_learning_rate_scope: str = "both"
     # The saved model's weights are an exponential moving average of the trained ones with this momentum (Keras'
     # optimizer EMA; 0: the last step's weights). Off: for minilm on the sample's dev split, momenta 0.9 to 0.99
     # each lost 0.5 +- 0.5 to 1.9 EM over two seeds, changing up to a third of the answers (docs/finetuning.md).
@@ -131,6 +137,11 @@ class FinetuneConfig:
             raise ValueError(
                 f"question_learning_rate={self.question_learning_rate}: the training questions' peak rate must be "
                 "above 0 (None continues the one schedule)"
+            )
+        if self.question_learning_rate_scope not in QUESTION_RATE_SCOPES:
+            raise ValueError(
+                f"question_learning_rate_scope={self.question_learning_rate_scope!r}: it is one of "
+                f"{', '.join(QUESTION_RATE_SCOPES)}"
             )
         if self.reader_learning_rate is not None and (self.learning_rate <= 0 or self.reader_learning_rate < 0):
             raise ValueError(
@@ -362,7 +373,7 @@ class Finetuner:
             SPAN_WIDTH_PENALTY_KEY,
         )
         from realm.modeling.span_rules import ANSWER_TYPE_RULES_KEY, EXCLUDE_QUESTION_SPANS_KEY
-        from realm.pretraining.schedule import bert_adamw
+        from realm.pretraining.schedule import PhasedSchedule, bert_adamw
         from realm.retrieval.index import BlockIndex, publish_index
 
         cfg = self.config
@@ -409,6 +420,8 @@ class Finetuner:
         self.optimizer.build(self.variables)
         if cfg.reader_learning_rate is not None:
             self.optimizer.scale_learning_rate(reader_variables, cfg.reader_learning_rate / cfg.learning_rate)
+        if isinstance(self.schedule, PhasedSchedule) and cfg.question_learning_rate_scope == "reader":
+            self.optimizer.follow_schedule(self.model.embedder.trainable_variables, self.schedule.first)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(
             embedder=self.model.embedder, reader=self.model.reader, optimizer=self.optimizer, step=self.step

@@ -67,19 +67,41 @@ class ScaledRateAdamW(keras.optimizers.AdamW):
     Open-QA fine-tuning moves two networks, the question tower and the reader, and the rate each wants can differ
     (`FinetuneConfig.reader_learning_rate`). One optimizer keeps them on one schedule, one step counter and one
     global gradient clip; two optimizers would clip apart and, when cloze steps train the reader alone, count steps
-    apart. Decoupled weight decay stays at the scheduled rate (rate x 0.01 a step, 1e-6 at 1e-4: negligible).
+    apart. Some variables may also follow a schedule of their own (`follow_schedule`), their decay too. Decoupled
+    weight decay stays at the (unscaled) scheduled rate (rate x 0.01 a step, 1e-6 at 1e-4: negligible).
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._rate_scales: dict = {}
+        self._rate_schedules: dict = {}
 
     def scale_learning_rate(self, variables, scale: float) -> None:
         """`variables` learn at `scale` times the scheduled rate from now on."""
         for variable in variables:
             self._rate_scales[self._var_key(variable)] = float(scale)
 
+    def follow_schedule(self, variables, schedule) -> None:
+        """`variables` take their rate from `schedule` (of the same step counter) instead of the optimizer's: after
+        cloze steps the reader can restart its rate while the question tower keeps the one schedule's tail."""
+        for variable in variables:
+            self._rate_schedules[self._var_key(variable)] = schedule
+
+    def _apply_weight_decay(self, variables):
+        """Decoupled decay at each variable's own schedule's rate where it follows one (else the optimizer's)."""
+        own = [v for v in variables if self._var_key(v) in self._rate_schedules]
+        super()._apply_weight_decay([v for v in variables if self._var_key(v) not in self._rate_schedules])
+        if self.weight_decay is None:
+            return
+        for variable in own:
+            if self._use_weight_decay(variable):
+                rate = ops.cast(self._rate_schedules[self._var_key(variable)](self.iterations), variable.dtype)
+                variable.assign(variable - variable * ops.cast(self.weight_decay, variable.dtype) * rate)
+
     def update_step(self, gradient, variable, learning_rate):
+        schedule = self._rate_schedules.get(self._var_key(variable))
+        if schedule is not None:
+            learning_rate = ops.cast(schedule(self.iterations), learning_rate.dtype)
         scale = self._rate_scales.get(self._var_key(variable), 1.0)
         return super().update_step(gradient, variable, learning_rate * scale if scale != 1.0 else learning_rate)
 
