@@ -98,6 +98,11 @@ VARIANTS: dict[str, list[str]] = {
         *OWN_FIRST_RECIPE,
         *("--question-learning-rate", "1e-4", "--question-learning-rate-scope", "reader"),
     ],
+    # ... the training questions reading 10 blocks, as the model then predicts (it trained on 5 and read 10).
+    "cloze250_b16_beam1_numbers_steps100_ownfirst_read10": [
+        *OWN_FIRST_RECIPE,
+        *("--reader-beam-size", "10", "--predict-reader-beam-factor", "1"),
+    ],
     # ... and beside it the best other retrieved block: the reader learns to prefer the block that answers.
     "cloze250_b16_beam2_numbers_steps100_ownfirst": [
         *cloze(250, 16, 2),
