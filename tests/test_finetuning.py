@@ -730,11 +730,13 @@ def test_the_question_tower_keeps_the_one_schedule_when_only_the_reader_restarts
         assert largest_move(before.embedder, after.embedder) == 0.0
 
 
-def test_a_question_rate_of_zero_or_an_unknown_scope_is_refused_before_training(corpus, tmp_path):
+def test_a_question_rate_of_zero_without_cloze_steps_or_an_unknown_scope_is_refused(corpus, tmp_path):
     with pytest.raises(ValueError, match="question_learning_rate_scope"):
         _finetune(corpus, str(tmp_path / "scope"), steps=1, question_learning_rate_scope="tower")
     with pytest.raises(ValueError, match="question_learning_rate"):
-        _finetune(corpus, str(tmp_path / "run"), steps=1, question_learning_rate=0.0)
+        _finetune(corpus, str(tmp_path / "run"), steps=1, cloze_steps=1, question_learning_rate=0.0)
+    with pytest.raises(ValueError, match="after the cloze steps, and there are none"):
+        _finetune(corpus, str(tmp_path / "no-cloze"), steps=1, question_learning_rate=1e-3)
 
 
 def _trained_weights_at_each_checkpoint(corpus, out, **config):

@@ -138,6 +138,11 @@ class FinetuneConfig:
                 f"question_learning_rate={self.question_learning_rate}: the training questions' peak rate must be "
                 "above 0 (None continues the one schedule)"
             )
+        if self.question_learning_rate is not None and self.cloze_steps <= 0:
+            raise ValueError(
+                f"question_learning_rate={self.question_learning_rate} restarts the rate after the cloze steps, and "
+                "there are none (cloze_steps 0): set learning_rate for a run of training questions alone"
+            )
         if self.question_learning_rate_scope not in QUESTION_RATE_SCOPES:
             raise ValueError(
                 f"question_learning_rate_scope={self.question_learning_rate_scope!r}: it is one of "
@@ -491,7 +496,7 @@ class Finetuner:
         from realm.pretraining.schedule import PhasedSchedule, WarmupLinearDecay, realm_warmup_steps
 
         cfg = self.config
-        if cfg.question_learning_rate is None or cfg.cloze_steps <= 0 or cfg.steps <= 0:
+        if cfg.question_learning_rate is None or cfg.steps <= 0:
             return None
         warmup = cfg.warmup_steps if cfg.warmup_steps is not None else realm_warmup_steps(self.total_steps)
         cloze_part = WarmupLinearDecay(cfg.learning_rate, self.total_steps, warmup)
