@@ -33,8 +33,12 @@ def cloze(steps: int, batch: int, beam: int, wh_first: float = 0.0) -> list[str]
     return flags + (["--cloze-wh-first", str(wh_first)] if wh_first else [])
 
 
-# minilm's recipe since 40292c8 (cloze250_b16_beam1_numbers_steps100_ownfirst, below), for variants of it.
-OWN_FIRST_RECIPE = [*cloze(250, 16, 1), "--cloze-numbers", "--steps", "100", "--cloze-reads-own-block"]
+def own_first(cloze_steps: int, beam: int = 1) -> list[str]:
+    """minilm's recipe since 40292c8 (cloze250_b16_beam1_numbers_steps100_ownfirst) at other cloze settings."""
+    return [*cloze(cloze_steps, 16, beam), "--cloze-numbers", "--steps", "100", "--cloze-reads-own-block"]
+
+
+OWN_FIRST_RECIPE = own_first(250)
 
 # name -> `realm finetune` flags beyond the preset's fine-tuning on the training questions (minilm: 150 steps,
 # batch 4, rate 1e-4) with no cloze steps. minilm's 150 steps are fixed here so that every variant keeps meaning
@@ -75,21 +79,9 @@ VARIANTS: dict[str, list[str]] = {
         "--reader-titles",
     ],
     # ... and each cloze question reads its sentence's own block, whatever its rank.
-    "cloze250_b16_beam1_numbers_steps100_ownfirst": [
-        *cloze(250, 16, 1),
-        "--cloze-numbers",
-        "--steps",
-        "100",
-        "--cloze-reads-own-block",
-    ],
+    "cloze250_b16_beam1_numbers_steps100_ownfirst": OWN_FIRST_RECIPE,
     # ... with a fifth fewer cloze steps: each now teaches the reader, so fewer may do.
-    "cloze200_b16_beam1_numbers_steps100_ownfirst": [
-        *cloze(200, 16, 1),
-        "--cloze-numbers",
-        "--steps",
-        "100",
-        "--cloze-reads-own-block",
-    ],
+    "cloze200_b16_beam1_numbers_steps100_ownfirst": own_first(200),
     # ... and the training questions' steps restart the schedule at the recipe's peak instead of inheriting the
     # decayed tail of one schedule over both phases (from 0.4 of the peak to zero).
     "cloze250_b16_beam1_numbers_steps100_ownfirst_qlr1e-4": [*OWN_FIRST_RECIPE, "--question-learning-rate", "1e-4"],
@@ -104,18 +96,9 @@ VARIANTS: dict[str, list[str]] = {
         *("--reader-beam-size", "10", "--predict-reader-beam-factor", "1"),
     ],
     # ... with a fifth more cloze steps: 200 had lost dev EM against 250, so more may still add.
-    "cloze300_b16_beam1_numbers_steps100_ownfirst": [
-        *cloze(300, 16, 1),
-        *("--cloze-numbers", "--steps", "100", "--cloze-reads-own-block"),
-    ],
+    "cloze300_b16_beam1_numbers_steps100_ownfirst": own_first(300),
     # ... and beside it the best other retrieved block: the reader learns to prefer the block that answers.
-    "cloze250_b16_beam2_numbers_steps100_ownfirst": [
-        *cloze(250, 16, 2),
-        "--cloze-numbers",
-        "--steps",
-        "100",
-        "--cloze-reads-own-block",
-    ],
+    "cloze250_b16_beam2_numbers_steps100_ownfirst": own_first(250, 2),
     # ... and a cloze answer counts only in blocks of its sentence's own article.
     "cloze300_b16_beam1_numbers_own": [*cloze(300, 16, 1), "--cloze-numbers", "--cloze-own-article"],
     # ... and cloze steps train only the reader, the question tower learning from the training questions alone.

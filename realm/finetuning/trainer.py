@@ -493,13 +493,12 @@ class Finetuner:
     def _phased_schedule(self):
         """The cloze steps' part of the one REALM schedule, then the training questions' own (question_learning_rate);
         None where the one schedule runs throughout."""
-        from realm.pretraining.schedule import PhasedSchedule, WarmupLinearDecay, realm_warmup_steps
+        from realm.pretraining.schedule import PhasedSchedule, WarmupLinearDecay, realm_schedule
 
         cfg = self.config
         if cfg.question_learning_rate is None or cfg.steps <= 0:
             return None
-        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else realm_warmup_steps(self.total_steps)
-        cloze_part = WarmupLinearDecay(cfg.learning_rate, self.total_steps, warmup)
+        cloze_part = realm_schedule(cfg.learning_rate, self.total_steps, cfg.warmup_steps)
         questions_part = WarmupLinearDecay(cfg.question_learning_rate, cfg.steps, max(1, cfg.steps // 10))
         return PhasedSchedule(cloze_part, cfg.cloze_steps, questions_part)
 

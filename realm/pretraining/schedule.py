@@ -35,6 +35,12 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+def realm_schedule(peak_learning_rate: float, total_steps: int, warmup_steps: int | None) -> WarmupLinearDecay:
+    """REALM's schedule over `total_steps`: warm-up (`warmup_steps`, or REALM's rule when None), then linear decay."""
+    warmup = warmup_steps if warmup_steps is not None else realm_warmup_steps(total_steps)
+    return WarmupLinearDecay(peak_learning_rate, total_steps, warmup)
+
+
 @keras.saving.register_keras_serializable(package="realm")
 class PhasedSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """One schedule up to `boundary`, then another counted from there: fine-tuning's training questions can restart
@@ -119,9 +125,7 @@ def bert_adamw(
     the one optimizer of pre-training, ICT and fine-tuning. With `ema_momentum` it also keeps an exponential moving
     average of the trained variables, which `finalize_variable_values` writes into them. A `schedule` given
     replaces the REALM schedule that the first three arguments describe."""
-    if schedule is None:
-        warmup = warmup_steps if warmup_steps is not None else realm_warmup_steps(total_steps)
-        schedule = WarmupLinearDecay(peak_learning_rate, total_steps, warmup)
+    schedule = schedule or realm_schedule(peak_learning_rate, total_steps, warmup_steps)
     optimizer = ScaledRateAdamW(
         learning_rate=schedule,
         weight_decay=weight_decay,
