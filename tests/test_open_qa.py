@@ -255,13 +255,10 @@ def test_the_relevance_weight_scales_the_retrieval_score_in_span_scores(checkpoi
     np.testing.assert_allclose(half["logits"].numpy(), whole["logits"].numpy() - scores / 2, rtol=1e-5, atol=1e-3)
 
 
-def test_a_span_mask_rules_spans_out_of_the_prediction_but_not_the_loss():
-    from realm.modeling.models import RealmReader
-    from realm.presets import model_config
-
-    reader = RealmReader(model_config("tiny", max_span_width=3)).build_for_inference()
-    rng = np.random.default_rng(0)
-    inputs = dict(
+def _reader_inputs(seed: int) -> dict:
+    """Two questions, three blocks of 12 tokens each, one answer span per block: a tiny reader's inputs."""
+    rng = np.random.default_rng(seed)
+    return dict(
         input_ids=rng.integers(5, 100, (2, 3, 12)).astype("int32"),
         attention_mask=np.ones((2, 3, 12), "int32"),
         token_type_ids=np.ones((2, 3, 12), "int32"),
@@ -271,6 +268,14 @@ def test_a_span_mask_rules_spans_out_of_the_prediction_but_not_the_loss():
         end_positions=np.full((2, 3, 1), 3, "int32"),
         has_answers=np.ones((2, 3), bool),
     )
+
+
+def test_a_span_mask_rules_spans_out_of_the_prediction_but_not_the_loss():
+    from realm.modeling.models import RealmReader
+    from realm.presets import model_config
+
+    reader = RealmReader(model_config("tiny", max_span_width=3)).build_for_inference()
+    inputs = _reader_inputs(seed=0)
     free = reader(**inputs)
     best = (np.arange(2), free["block_idx"].numpy(), free["candidate"].numpy())
     mask = np.ones(free["logits"].shape, "float32")
@@ -286,6 +291,36 @@ def test_a_span_mask_rules_spans_out_of_the_prediction_but_not_the_loss():
     chosen = (np.arange(2), ruled["block_idx"].numpy(), ruled["candidate"].numpy())
     np.testing.assert_allclose(ruled["predicted_score"].numpy(), free["logits"].numpy()[chosen], rtol=1e-6)
     assert np.all(ruled["predicted_score"].numpy() < free["predicted_score"].numpy())
+
+
+def test_per_block_spans_rank_by_realms_factorisation_and_keep_masked_spans_out():
+    """REALM's p(z | x) p(s | z, x): within-block log-softmax of the span logits plus the log-softmax of the
+    blocks' relevance; the loss and the raw logits stay the joint form's."""
+    from realm.modeling.models import RealmReader
+    from realm.presets import model_config
+
+    reader = RealmReader(model_config("tiny", max_span_width=3)).build_for_inference()
+    inputs = _reader_inputs(seed=1)
+    joint = reader(**inputs)
+    mask = np.ones(joint["logits"].shape, "float32")
+    mask[:, 1, :] = 0.0  # block 1 offers no span at all
+    mask[0, 0, 0] = 0.0
+    factored = reader(**inputs, span_mask=mask, per_block_spans=True)
+    spans = joint["logits"].numpy() - inputs["relevance_score"][:, :, None]
+    spans = np.where(mask > 0, spans, -np.inf)
+    within = spans - np.log(np.exp(spans).sum(axis=-1, keepdims=True))
+    relevance = inputs["relevance_score"] - np.log(np.exp(inputs["relevance_score"]).sum(axis=-1, keepdims=True))
+    expected = within + relevance[:, :, None]
+    predicted = factored["predicted_logits"].numpy()
+    allowed = mask > 0
+    np.testing.assert_allclose(predicted[allowed], expected[allowed], rtol=1e-5, atol=1e-5)
+    assert np.all(predicted[~allowed] < -1e30)
+    chosen = (np.arange(2), factored["block_idx"].numpy(), factored["candidate"].numpy())
+    assert np.all(mask[chosen] > 0)
+    best = np.where(allowed, expected, -np.inf).reshape(2, -1).max(axis=1)
+    np.testing.assert_allclose(factored["predicted_score"].numpy(), best, rtol=1e-5)
+    np.testing.assert_allclose(factored["loss"].numpy(), joint["loss"].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(factored["logits"].numpy(), joint["logits"].numpy(), rtol=1e-6)
 
 
 def test_the_width_penalty_ranks_narrower_spans_first_without_touching_the_loss(checkpoints):

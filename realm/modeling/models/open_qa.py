@@ -39,6 +39,10 @@ QUESTION_WORD_PENALTY_KEY = "reader_question_word_penalty"
 # [SEP]`, as DPR's reader does); the model then holds the titles beside the block records. Off (HF's, ORQA's) for
 # checkpoints without it.
 READER_TITLES_KEY = "reader_reads_titles"
+# RealmConfig.extra: the prediction ranks spans by REALM's p(z | x) p(s | z, x), span scores normalised within each
+# block (RealmReader's `per_block_spans`), instead of ORQA's and HF's joint softmax over all blocks' spans. Off
+# (HF's) for checkpoints without it.
+PER_BLOCK_SPANS_KEY = "reader_per_block_spans"
 
 
 class RealmForOpenQA(keras.Model):
@@ -74,6 +78,7 @@ class RealmForOpenQA(keras.Model):
         self.question_word_penalty = float(config.extra.get(QUESTION_WORD_PENALTY_KEY, 0.0))
         self.answer_merge_top_k = int(config.extra.get(ANSWER_MERGE_TOP_K_KEY, 0))
         self.reader_titles = bool(config.extra.get(READER_TITLES_KEY, False))
+        self.per_block_spans = bool(config.extra.get(PER_BLOCK_SPANS_KEY, False))
         self.embedder = RealmEmbedder(config, name="embedder")
         self.reader = RealmReader(config, name="reader")
         self.block_emb = self.add_weight(
@@ -202,6 +207,7 @@ class RealmForOpenQA(keras.Model):
             block_mask=beamed(pairs["block_mask"]),
             span_mask=span_mask,
             span_bias=span_bias,
+            per_block_spans=self.per_block_spans,
             training=training,
         )
         token_starts, token_ends = beamed(pairs["block_token_start"]), beamed(pairs["block_token_end"])

@@ -59,12 +59,18 @@ class RealmReader(keras.Model):
         has_answers=None,
         span_mask=None,
         span_bias=None,
+        per_block_spans=False,
         training=False,
     ):
         """`span_mask` [batch, R, spans] (optional): 0 rules a candidate span out of the prediction (not the loss),
         in the order of `span_candidates` over this input's length. `span_bias` (optional, broadcast to
         [batch, R, spans]) is added to the scores the prediction ranks spans by, never to the loss: a prior over
-        spans (e.g. against wide ones) that inference applies to a reader trained without it."""
+        spans (e.g. against wide ones) that inference applies to a reader trained without it.
+
+        `per_block_spans` ranks spans for the prediction by REALM's p(z | x) p(s | z, x) (Guu et al. 2020, eq. for
+        open-QA fine-tuning): span scores normalised within each block, plus the log-softmax of the blocks'
+        relevance. Off, they rank by the joint softmax over every span of every block (ORQA's and HF's), where a
+        block whose spans score high overall outweighs the retriever's ranking. Neither changes the loss."""
         if relevance_score is None:
             raise ValueError("relevance_score is required: the reader adds the block's retrieval logit to spans")
         if block_mask is None:
@@ -95,9 +101,12 @@ class RealmReader(keras.Model):
         predicted_logits = reader_logits
         if span_bias is not None:
             predicted_logits = predicted_logits + ops.cast(span_bias, reader_logits.dtype)
+        allowed = None
         if span_mask is not None:
             allowed = ops.cast(ops.reshape(span_mask, (batch, beam, num_spans)), reader_logits.dtype)
             predicted_logits = predicted_logits + (1.0 - allowed) * large_negative(reader_logits.dtype)
+        if per_block_spans:
+            predicted_logits = self._per_block(predicted_logits, relevance_score[:, :beam], allowed)
 
         flat_logits = ops.reshape(predicted_logits, (batch, -1))
         best = ops.cast(ops.argmax(flat_logits, axis=-1), "int32")
@@ -153,6 +162,15 @@ class RealmReader(keras.Model):
                 if key in outputs:
                     outputs[key] = outputs[key][0]
         return outputs
+
+    @staticmethod
+    def _per_block(predicted_logits, relevance, allowed):
+        """log p(z | x) + log p(s | z, x) from the joint form's span + relevance logits (masked spans stay out)."""
+        within_block = predicted_logits - relevance[:, :, None]
+        normalised = within_block - ops.logsumexp(within_block, axis=-1, keepdims=True)
+        if allowed is not None:  # a block with no allowed span keeps none (its log-sum-exp was the mask's)
+            normalised = ops.where(allowed > 0, normalised, large_negative(normalised.dtype))
+        return normalised + ops.log_softmax(relevance, axis=-1)[:, :, None]
 
     def build_for_inference(self) -> RealmReader:
         self(ops.ones((1, 1, 2), "int32"), relevance_score=ops.zeros((1, 1)), block_mask=ops.ones((1, 1, 2)))
