@@ -257,7 +257,7 @@ def finetune(
 ) -> dict:
     """Open-QA fine-tuning; `candidate_seq_len` is the corpus's block length (blocks are read whole). Cloze steps
     (questions made from the corpus) come first; a batch size or beam of 0 means the fine-tuning one."""
-    from realm.finetuning.questions import read_questions, sample_questions
+    from realm.finetuning.questions import load_questions
     from realm.finetuning.trainer import FinetuneConfig, Finetuner
     from realm.presets import model_config
     from realm.pretraining.plots import plot_curves
@@ -280,7 +280,7 @@ def finetune(
         checkpoint_every=max(steps // 2, 1),
         log_every=max(1, min(10, steps // 10)),
     )
-    qs = sample_questions(split) if questions == "sample" else read_questions(questions)
+    qs = load_questions(questions, split)
     last = Finetuner(config, qs).run()
     figures = _numeric(last)
     panels = [("loss", "fine-tuning loss"), ("retriever_loss", "retriever loss"), ("reader_loss", "reader loss")]
@@ -323,14 +323,14 @@ def evaluate(
 ) -> dict:
     """Evaluate and bless; without an explicit baseline, the last model pushed to push_dir/model_name is the bar."""
     from realm.evaluation.openqa import BlessingPolicy, run_evaluation
-    from realm.finetuning.questions import read_questions, sample_questions
+    from realm.finetuning.questions import load_questions
 
     _setup_logging()
     if baseline and not os.path.exists(baseline):
         raise FileNotFoundError(f"baseline metrics {baseline} does not exist")
     baseline = baseline or last_pushed_metrics(push_dir, model_name) or ""
     logger.info("blessing against %s", baseline or f"nothing: no model pushed to {push_dir}/{model_name} yet")
-    qs = sample_questions(split) if questions == "sample" else read_questions(questions)
+    qs = load_questions(questions, split)
     policy = BlessingPolicy(min_exact_match=min_exact_match, baseline_metrics=baseline or None, tolerance=tolerance)
     result = run_evaluation(os.path.join(model_dir, "final"), qs, out_dir, policy)
     with open(os.path.join(out_dir, "report.md"), encoding="utf-8") as f:

@@ -456,7 +456,9 @@ def _add_evaluate_retriever(subparsers) -> None:
         help="also the mean log-probability a knowledge-augmented encoder gives the masked span with the null "
         "document, the sentence's own block, a retrieved block holding the span and one not holding it",
     )
-    parser.add_argument("--split", default="test", help="split of the sample question set")
+    parser.add_argument(
+        "--split", default="test", help="the questions' split, as for `realm evaluate --split`; `all` for every one"
+    )
     parser.add_argument("--out", metavar="FILE", help="also write the figures as JSON here")
     parser.set_defaults(func=_run_evaluate_retriever)
 
@@ -495,18 +497,21 @@ def _run_evaluate_retriever(args: argparse.Namespace) -> int:
 
 
 def _load_questions(spec: str, split: str | None, regex: bool):
-    from realm.finetuning.questions import read_questions, sample_questions
+    from realm.finetuning.questions import load_questions
 
-    if spec == "sample":
-        return sample_questions(split)
-    return read_questions(spec, regex=True if regex else None)
+    return load_questions(spec, split, regex=True if regex else None)
 
 
 def _add_questions_args(parser, default_split: str) -> None:
     parser.add_argument(
         "--questions", default="sample", metavar="FILE", help="JSONL/TSV question file, or `sample` (the default)"
     )
-    parser.add_argument("--split", default=default_split, help="split of the sample question set")
+    parser.add_argument(
+        "--split",
+        default=default_split,
+        help="the questions whose `split` names it: the sample's, or a file's whose lines name their split (a file "
+        "without split fields is used whole); `all` for every question",
+    )
     parser.add_argument("--regex-answers", action="store_true", help="answers are regexes (CuratedTrec)")
 
 

@@ -146,6 +146,32 @@ def test_split_field_is_honoured_and_files_without_it_fall_back_to_the_hash(tmp_
     assert read_questions(str(written)) == [named, plain]  # the field survives a round trip
 
 
+def test_a_files_split_field_limits_what_finetune_and_evaluate_load(tmp_path):
+    """`--questions FILE --split train` loaded the file's dev and test lines too: fine-tuning on held-out answers."""
+    from realm.cli import main
+    from realm.finetuning.questions import load_questions
+
+    path = tmp_path / "own.jsonl"
+    lines = [{"question": f"q{i}", "answer": ["a"], "split": split} for i, split in enumerate(("train", "dev", "test"))]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert [q.question for q in load_questions(str(path), "train")] == ["q0"]
+    assert [q.question for q in load_questions(str(path), "test")] == ["q2"]
+    assert len(load_questions(str(path), "all")) == len(load_questions(str(path), None)) == 3
+    plain = tmp_path / "nq-open-dev.jsonl"  # no split fields: someone's evaluation file, used whole
+    plain.write_text("".join(json.dumps({"question": f"q{i}", "answer": ["a"]}) + "\n" for i in range(10)))
+    assert len(load_questions(str(plain), "test")) == 10
+    only_dev = tmp_path / "dev.jsonl"
+    only_dev.write_text(json.dumps(lines[1]) + "\n")
+    with pytest.raises(QuestionFileError, match=r"dev\.jsonl: no question of split 'train'"):
+        load_questions(str(only_dev), "train")
+    with pytest.raises(QuestionFileError, match="unknown split 'val'"):
+        load_questions(str(path), "val")
+    assert load_questions("sample", "dev") == sample_questions("dev")
+    # the command line refuses before any work, naming the file
+    code = main(["finetune", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--questions", str(only_dev)])
+    assert code == 2
+
+
 def test_an_unknown_split_names_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"question": "q", "answer": ["a"]}\n{"question": "q2", "answer": ["a"], "split": "val"}\n')
