@@ -8,7 +8,7 @@ type. Results merge into benchmarks/results/reader_ablation.json, keyed by varia
 replaces its entry, the others stay.
 
 Run: python -m benchmarks.bench_reader --corpus DIR --pretrain DIR [--pretrain-label NAME] [--variant NAME ...] [--test]
-[--out DIR]
+[--train-questions FILE --train-questions-label NAME] [--out DIR]
 """
 
 from __future__ import annotations
@@ -199,7 +199,8 @@ def cloze_reading(run_dir: str, flags: list[str]) -> dict:
 def variant_key(name: str, args: argparse.Namespace) -> str:
     """A variant's key in the results: its name, then the seed and the pre-training label where given."""
     seed = f"_seed{args.seed}" if args.seed else ""
-    return name + seed + (f"@{args.pretrain_label}" if args.pretrain_label else "")
+    questions = f"_q-{args.train_questions_label}" if args.train_questions != "sample" else ""
+    return name + questions + seed + (f"@{args.pretrain_label}" if args.pretrain_label else "")
 
 
 def run_variant(name: str, args: argparse.Namespace) -> dict:
@@ -208,9 +209,11 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     flags = [*finetune_flags(args.preset), *VARIANTS[name]]
     minutes = run_realm(
         "finetune", "--data", args.corpus, "--pretrain", args.pretrain, "--out", out,
-        "--questions", "sample", "--split", "train", "--seed", str(args.seed), *flags,
+        "--questions", args.train_questions, "--split", "train", "--seed", str(args.seed), *flags,
     )  # fmt: skip
     result = {"flags": VARIANTS[name], "seed": args.seed, "pretrain": args.pretrain, "finetune_minutes": minutes}
+    if args.train_questions != "sample":
+        result["train_questions"] = args.train_questions
     result.update(cloze_reading(out, VARIANTS[name]))
     result["dev"] = evaluate(os.path.join(out, "final"), "dev", os.path.join(out, "eval-dev"))
     if args.test:
@@ -242,8 +245,22 @@ def main() -> None:
         metavar="NAME",
         help="names the --pretrain run in the variants' keys (NAME@LABEL) when it is not the file's pretrain_run",
     )
+    parser.add_argument(
+        "--train-questions",
+        default="sample",
+        metavar="FILE",
+        help="the questions fine-tuning trains on (their train split); dev and test stay the sample's",
+    )
+    parser.add_argument(
+        "--train-questions-label",
+        default="",
+        metavar="NAME",
+        help="names --train-questions in the variants' keys (NAME_q-LABEL...); required with --train-questions",
+    )
     parser.add_argument("--out", default="outputs/bench-reader", metavar="DIR")
     args = parser.parse_args()
+    if args.train_questions != "sample" and not args.train_questions_label:
+        parser.error("--train-questions needs --train-questions-label, so its runs do not overwrite the sample's")
 
     for name in args.variant:
         key = variant_key(name, args)

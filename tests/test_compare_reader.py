@@ -98,3 +98,18 @@ def test_the_reader_ablation_records_how_many_cloze_questions_read_an_answer(tmp
     recorded = cloze_reading(str(tmp_path), VARIANTS["cloze250_b16_beam1_numbers_steps100_ownfirst"])
     assert recorded == {"cloze_answer_in_reader": {"logged_steps": 3, "mean": 0.583, "min": 0.25, "max": 1.0}}
     assert cloze_reading(str(tmp_path), VARIANTS["no_cloze"]) == {}
+
+
+def test_runs_on_other_training_questions_get_keys_of_their_own():
+    """A run on another training set must not overwrite (or be paired as) the sample's run of the same variant."""
+    import argparse
+
+    from benchmarks.bench_reader import variant_key
+
+    def key(**overrides):
+        args = dict(seed=1, pretrain_label="main_x", train_questions="sample", train_questions_label="")
+        return variant_key("v", argparse.Namespace(**{**args, **overrides}))
+
+    assert key() == "v_seed1@main_x"
+    assert key(train_questions="more.jsonl", train_questions_label="more") == "v_q-more_seed1@main_x"
+    assert key(seed=0, pretrain_label="", train_questions="more.jsonl", train_questions_label="more") == "v_q-more"
