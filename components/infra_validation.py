@@ -12,7 +12,9 @@ import json
 import os
 import sys
 
+# realm.export.client.OUTPUTS, spelled out here since this file imports nothing from the project (see above).
 EXPECTED_OUTPUTS = {"answer", "answer_score", "answer_block", "block_ids", "block_titles", "retrieval_scores"}
+EXPECTED_OUTPUTS |= {"answer_candidates", "answer_candidate_probabilities"}  # the runners-up, with probabilities
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 

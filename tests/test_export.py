@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from realm.export.saved_model import ExportError, export_saved_model, saved_model_ops
+from realm.modeling.answer_merging import ANSWER_CANDIDATES
 from tests.test_open_qa import BLOCKS, QUESTIONS, _hf_answer, checkpoints  # noqa: F401  (fixture)
 
 torch = pytest.importorskip("torch")
@@ -96,6 +97,8 @@ def test_signature_contract_and_on_disk_layout(checkpoints, exported):  # noqa: 
         "block_ids": (tf.int64, [-1, k]),
         "block_titles": (tf.string, [-1, k]),
         "retrieval_scores": (tf.float32, [-1, k]),
+        "answer_candidates": (tf.string, [-1, ANSWER_CANDIDATES]),
+        "answer_candidate_probabilities": (tf.float32, [-1, ANSWER_CANDIDATES]),
     }
     embed = meta_graph.signature_def["embed_question"]
     assert {name: _tensor_spec(t) for name, t in embed.inputs.items()} == {"question": (tf.string, [-1])}
@@ -110,7 +113,13 @@ def test_signature_contract_and_on_disk_layout(checkpoints, exported):  # noqa: 
         "block_ids": (2, k),
         "block_titles": (2, k),
         "retrieval_scores": (2, k),
+        "answer_candidates": (2, ANSWER_CANDIDATES),
+        "answer_candidate_probabilities": (2, ANSWER_CANDIDATES),
     }
+    assert [c[0] for c in out["answer_candidates"]] == list(out["answer"])  # the answer heads its list
+    probabilities = out["answer_candidate_probabilities"]
+    assert np.all(probabilities >= 0) and np.all(probabilities.sum(axis=1) <= 1 + 1e-5)
+    assert np.all(np.diff(probabilities, axis=1) <= 1e-6)  # likeliest first
 
     version_dir = exported[1]
     model_root = os.path.dirname(version_dir)
@@ -432,13 +441,34 @@ def test_a_printed_answer_names_the_block_it_was_read_from_with_its_rank_and_ret
         "block_ids": [7, 3, 9],
         "block_titles": ["Alphabet", "A", ""],
         "retrieval_scores": [20.0, 18.25, 17.0],
+        "answer_candidates": ["aleph", "alpha", "", "", ""],
+        "answer_candidate_probabilities": [0.416, 0.2, 0.0, 0.0, 0.0],
     }
-    assert format_answer("q", row) == "Q: q\nA: aleph  (score 12.500; from A: block 2 of 3 read, retrieval score 18.25)"
+    assert format_answer("q", row) == (
+        "Q: q\nA: aleph  (42%; from A: block 2 of 3 read, retrieval score 18.25)\n   also: alpha (20%)"
+    )
     third = format_answer("q", {**row, "answer_block": 2})
-    assert third.endswith("from block 9: block 3 of 3 read, retrieval score 17.00)")
-    # a model exported before answer_block existed: the titles of the blocks read
-    older = {k: v for k, v in row.items() if k != "answer_block"}
-    assert format_answer("q", older) == "Q: q\nA: aleph  (score 12.500; from: Alphabet, A)"
+    assert "from block 9: block 3 of 3 read, retrieval score 17.00)" in third
+    # exports made before the candidates: the score, no runners-up
+    older = {k: v for k, v in row.items() if not k.startswith("answer_candidate")}
+    expected = "Q: q\nA: aleph  (score 12.500; from A: block 2 of 3 read, retrieval score 18.25)"
+    assert format_answer("q", older) == expected
+    # ... and before answer_block existed: the titles of the blocks read
+    oldest = {k: v for k, v in older.items() if k != "answer_block"}
+    assert format_answer("q", oldest) == "Q: q\nA: aleph  (score 12.500; from: Alphabet, A)"
+
+
+def test_infra_validation_expects_the_outputs_the_client_reads():
+    """components/infra_validation.py imports nothing from the project, so it spells the outputs out itself."""
+    import importlib.util
+
+    from realm.export.client import OUTPUTS
+
+    path = os.path.join(os.path.dirname(__file__), "..", "components", "infra_validation.py")
+    spec = importlib.util.spec_from_file_location("infra_validation_by_path", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert set(OUTPUTS) == module.EXPECTED_OUTPUTS
 
 
 def test_a_reader_that_reads_titles_serves_as_the_keras_model(exported, tmp_path):

@@ -171,6 +171,9 @@ def test_finetuning_learns_the_training_questions(corpus, tmp_path):
         rows = [json.loads(line) for line in f]
     first = rows[0]
     assert set(first) >= {"question", "gold", "predicted_answer", "score", "retrieved_block_ids", "retrieved_titles"}
+    for row in rows:  # the answer heads the likeliest answers it was chosen from
+        assert row["answer_candidates"][0]["answer"] == row["predicted_answer"]
+        assert 0 < row["answer_candidates"][0]["probability"] <= 1
     with open(tmp_path / "eval-after" / "metrics.json") as f:
         metrics = json.load(f)
     for k in (1, 5):  # each question's answer rank gives the split's recall@k (comparisons pair questions on it)
@@ -639,6 +642,10 @@ def test_report_shows_exact_match_by_type_and_ten_questions_with_their_blocks():
             "predicted_block_rank": 1 + i % 5,
             "predicted_block_retrieval_score": 10.0 - i,
             "predicted_block_excerpt": answer_excerpt(f"Tower {i} was built by Ann Lee in 1902.", "Ann Lee"),
+            "answer_candidates": [
+                {"answer": "Ann Lee" if i % 4 == 1 else "1902", "probability": 0.5},
+                {"answer": "1901", "probability": 0.125},
+            ],
         }
         for i in range(12)
     ]
@@ -650,7 +657,7 @@ def test_report_shows_exact_match_by_type_and_ten_questions_with_their_blocks():
     rows = [line for line in report.splitlines() if line.startswith("| who built") or line.startswith("| when was")]
     assert len(rows) == 10
     excerpt = "Tower 1 (retrieved #2, score 9.00): Tower 1 was built by **Ann Lee** in 1902."
-    assert rows[1] == f"| who built tower 1 | Ann Lee | Ann Lee | yes | {excerpt} |"
+    assert rows[1] == f"| who built tower 1 | Ann Lee (50%) | Ann Lee | yes | 1901 (12%) | {excerpt} |"
 
 
 def test_the_reader_learns_at_its_own_rate(corpus, tmp_path):

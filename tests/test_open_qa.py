@@ -395,7 +395,7 @@ def test_answers_merge_by_their_normalised_text():
 
 
 def test_merged_answers_are_the_likeliest_text_among_the_best_spans(checkpoints):
-    from realm.modeling.answer_merging import normalized_answer_texts
+    from realm.modeling.answer_merging import ANSWER_CANDIDATES, normalized_answer_texts
 
     _, _, directory = checkpoints
     model = pretrained.from_pretrained(directory)
@@ -426,12 +426,25 @@ def test_merged_answers_are_the_likeliest_text_among_the_best_spans(checkpoints)
             source = records[single["retrieved_block_ids"].numpy()[q, block]]
             texts.append(source[token_starts[q, block, starts[span]] : token_ends[q, block, ends[span]]])
         normalized = normalized_answer_texts(tf.constant(texts)).numpy()
-        totals = {}
-        for text, score in zip(normalized, flat[q][top], strict=True):
-            if text:
-                totals[text] = np.logaddexp(totals.get(text, -np.inf), score)
+        totals = {}  # a text that normalises to nothing is no answer: each such span stands alone
+        for rank, (text, score) in enumerate(zip(normalized, flat[q][top], strict=True)):
+            key = text or rank
+            totals[key] = np.logaddexp(totals.get(key, -np.inf), score)
         answer = normalized_answer_texts(merged["predicted_answer"][q]).numpy()
         assert answer == max(totals, key=totals.get)
         np.testing.assert_allclose(merged["answer_score"].numpy()[q], totals[answer], rtol=1e-5)
+        # The runners-up: the likeliest distinct texts, the answer first, each with its share of all spans' mass.
+        likeliest = sorted(totals, key=lambda key: -totals[key])[:ANSWER_CANDIDATES]
+        listed = normalized_answer_texts(merged["answer_candidates"][q]).numpy()
+        assert [t for t in listed if t] == [k for k in likeliest if isinstance(k, bytes)]
+        assert listed[0] == answer
+        np.testing.assert_allclose(
+            merged["answer_candidate_probabilities"].numpy()[q],
+            [np.exp(totals[k] - np.logaddexp.reduce(flat[q])) for k in likeliest],
+            rtol=1e-4,
+        )
+        # Unmerged, the list is each text's best single span, the answer (the best span) first.
+        assert single["answer_candidates"].numpy()[q][0] == single["predicted_answer"].numpy()[q]
+        assert len(set(normalized_answer_texts(single["answer_candidates"][q]).numpy())) == ANSWER_CANDIDATES
     # Every block ends with BLOCKS[0]: its spans, read in each block, outvote the best single span elsewhere.
     assert list(single["predicted_answer"].numpy()) != list(merged["predicted_answer"].numpy())

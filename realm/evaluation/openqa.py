@@ -103,8 +103,18 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
         chosen_blocks = out["predicted_block_id"].numpy()
         ranks = out["block_idx"].numpy()
         retrieval = out["retrieval_scores"].numpy()
-        for question, ids, answer, score, block, rank, block_scores in zip(
-            batch, retrieved, answers, scores, chosen_blocks, ranks, retrieval, strict=True
+        listed = [
+            [
+                {"answer": text.decode("utf-8", errors="replace"), "probability": round(float(p), 4)}
+                for text, p in zip(texts, probabilities, strict=True)
+                if text
+            ]
+            for texts, probabilities in zip(
+                out["answer_candidates"].numpy(), out["answer_candidate_probabilities"].numpy(), strict=True
+            )
+        ]
+        for question, ids, answer, score, block, rank, block_scores, candidates in zip(
+            batch, retrieved, answers, scores, chosen_blocks, ranks, retrieval, listed, strict=True
         ):
             texts = [records[i].decode("utf-8", errors="replace") for i in ids]
             chosen_text = records[int(block)].decode("utf-8", errors="replace")
@@ -116,6 +126,8 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
                     "gold": list(question.answers),
                     "predicted_answer": answer,
                     "score": float(score),
+                    # The likeliest distinct answers, this one first, each with its probability.
+                    "answer_candidates": candidates,
                     "correct": bool(correct),
                     "predicted_block_id": int(block),
                     "predicted_title": titles[int(block)],
@@ -213,18 +225,30 @@ def report_markdown(metrics: dict, predictions: list[dict], blessing: dict, exam
         lines += [
             f"## The first {len(shown)} questions",
             "",
-            "| question | predicted | gold | right | block it came from |",
-            "|---|---|---|---|---|",
+            "| question | predicted | gold | right | runners-up | block it came from |",
+            "|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {_cell(p['question'])} | {_cell(p['predicted_answer'])} | {_cell(' / '.join(p['gold']))} | "
-            f"{'yes' if p['correct'] else 'no'} | {_cell(_block_name(p))}: "
+            f"| {_cell(p['question'])} | {_cell(_with_probability(p))} | {_cell(' / '.join(p['gold']))} | "
+            f"{'yes' if p['correct'] else 'no'} | {_cell(_runners_up(p))} | {_cell(_block_name(p))}: "
             f"{_cell(p.get('predicted_block_excerpt', ''))} "
             "|"
             for p in shown
         ]
         lines.append("")
     return "\n".join(lines)
+
+
+def _with_probability(prediction: dict) -> str:
+    candidates = prediction.get("answer_candidates") or []
+    probability = f" ({100 * candidates[0]['probability']:.0f}%)" if candidates else ""
+    return prediction["predicted_answer"] + probability
+
+
+def _runners_up(prediction: dict) -> str:
+    """What the model nearly answered, so a wrong answer shows whether the right one was close behind."""
+    candidates = (prediction.get("answer_candidates") or [])[1:]
+    return ", ".join(f"{c['answer']} ({100 * c['probability']:.0f}%)" for c in candidates)
 
 
 def plot_recall(metrics: dict, path: str) -> str | None:

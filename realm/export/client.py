@@ -9,7 +9,16 @@ import urllib.request
 
 from realm.errors import RealmError
 
-OUTPUTS = ("answer", "answer_score", "answer_block", "block_ids", "block_titles", "retrieval_scores")
+OUTPUTS = (
+    "answer",
+    "answer_score",
+    "answer_block",
+    "block_ids",
+    "block_titles",
+    "retrieval_scores",
+    "answer_candidates",
+    "answer_candidate_probabilities",
+)
 
 
 def valid_text(question: str) -> str:
@@ -90,17 +99,24 @@ def ask_grpc(server: str, model_name: str, questions: list[str | bytes], timeout
 
 
 def format_answer(question: str, row: dict) -> str:
-    """Two lines for a person: the answer with its score, and the block it was read from with that block's rank
-    and retrieval score, so a wrong answer shows whether retrieval or reading went astray. Rows from a model
-    exported before `answer_block` existed list the titles of the blocks read instead."""
+    """Lines for a person: the answer with its probability (its score from exports made before probabilities),
+    the block it was read from with that block's rank and retrieval score, so a wrong answer shows whether
+    retrieval or reading went astray, and the answers the model nearly gave. Rows from a model exported before
+    `answer_block` existed list the titles of the blocks read instead."""
     titles = row.get("block_titles", [])
-    answer = f"Q: {question}\nA: {row['answer']}  (score {float(row['answer_score']):.3f}; "
+    candidates = [c for c in row.get("answer_candidates") or [] if c]
+    probabilities = row.get("answer_candidate_probabilities") or []
+    confidence = f"{100 * float(probabilities[0]):.0f}%" if candidates else f"score {float(row['answer_score']):.3f}"
+    answer = f"Q: {question}\nA: {row['answer']}  ({confidence}; "
     block = row.get("answer_block")
     if block is None or not 0 <= int(block) < len(titles):
-        return answer + f"from: {', '.join(t for t in titles if t)})"
-    block = int(block)
-    scores = row.get("retrieval_scores") or []
-    retrieval = f", retrieval score {float(scores[block]):.2f}" if block < len(scores) else ""
-    ids = row.get("block_ids") or []
-    name = titles[block] or (f"block {ids[block]}" if block < len(ids) else "an untitled block")
-    return answer + f"from {name}: block {block + 1} of {len(titles)} read{retrieval})"
+        answer += f"from: {', '.join(t for t in titles if t)})"
+    else:
+        block = int(block)
+        scores = row.get("retrieval_scores") or []
+        retrieval = f", retrieval score {float(scores[block]):.2f}" if block < len(scores) else ""
+        ids = row.get("block_ids") or []
+        name = titles[block] or (f"block {ids[block]}" if block < len(ids) else "an untitled block")
+        answer += f"from {name}: block {block + 1} of {len(titles)} read{retrieval})"
+    others = [f"{c} ({100 * float(p):.0f}%)" for c, p in zip(candidates[1:], probabilities[1:], strict=False)]
+    return answer + (f"\n   also: {', '.join(others)}" if others else "")

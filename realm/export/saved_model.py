@@ -9,6 +9,8 @@ Signatures:
 - `serving_default`: question tf.string [batch] -> answer (the span as written in the source text), answer_score,
   answer_block int32 [batch] (which of the k blocks read the answer came from, 0 = the best retrieved),
   block_ids int64 [batch, k], block_titles [batch, k], retrieval_scores [batch, k], with k = reader_beam_size;
+  answer_candidates [batch, 5] (the likeliest distinct answers, the answer first; "" past the last) and
+  answer_candidate_probabilities float32 [batch, 5] (each one's probability over all spans of the blocks read);
 - `embed_question`: question -> embedding float32 [batch, retriever_proj_size].
 Everything runs in the graph with core TF and tensorflow-text ops: WordPiece tokenization, exact maximum inner
 product search chunked over the corpus (`mips_chunk_size` blocks at a time, so a request's score matrix is
@@ -124,6 +126,8 @@ class RealmServingModule(tf.Module):
             "block_ids": tf.cast(block_ids, tf.int64),
             "block_titles": tf.gather(self.block_titles, block_ids),
             "retrieval_scores": tf.cast(scores[:, :beam], tf.float32),
+            "answer_candidates": out["answer_candidates"],
+            "answer_candidate_probabilities": out["answer_candidate_probabilities"],
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question")])
@@ -334,6 +338,16 @@ def answer_locally(export_dir: str, questions: list[str], name: str = "realm") -
             "block_ids": out["block_ids"][i].numpy().tolist(),
             "block_titles": [t.decode("utf-8", errors="replace") for t in out["block_titles"][i].numpy()],
             "retrieval_scores": out["retrieval_scores"][i].numpy().tolist(),
+            **(
+                {
+                    "answer_candidates": [
+                        c.decode("utf-8", errors="replace") for c in out["answer_candidates"][i].numpy()
+                    ],
+                    "answer_candidate_probabilities": out["answer_candidate_probabilities"][i].numpy().tolist(),
+                }
+                if "answer_candidates" in out  # exports made before the candidates existed answer without them
+                else {}
+            ),
         }
         for i, q in enumerate(questions)
     ]

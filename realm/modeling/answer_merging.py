@@ -16,6 +16,8 @@ import tensorflow as tf
 # RealmConfig.extra: how many of the best spans (over all blocks read) merge by answer text before the answer is
 # chosen; 0 (HF's, and the default for checkpoints without it) answers with the best single span.
 ANSWER_MERGE_TOP_K_KEY = "reader_answer_merge_top_k"
+# How many distinct answers a prediction lists beside the one it gives (the first), each with its probability.
+ANSWER_CANDIDATES = 5
 
 _PUNCTUATION = r"[!-/:-@\[-`{-~]"  # string.punctuation, as realm.evaluation.answers.normalize_answer removes it
 _ARTICLES = r"\b(a|an|the)\b"
@@ -30,12 +32,22 @@ def normalized_answer_texts(texts: tf.Tensor) -> tf.Tensor:
     return tf.strings.strip(texts)
 
 
-def merge_by_answer_text(scores: tf.Tensor, texts: tf.Tensor) -> tf.Tensor:
-    """[b, k] log-sum-exp of `scores` [b, k] over the spans whose `texts` [b, k] normalise alike, per span. A span
-    whose text normalises to nothing ("the", ",") merges with none: it is no answer, however often it occurs."""
+def same_answer_text(texts: tf.Tensor) -> tf.Tensor:
+    """[b, k, k]: spans i and j of `texts` [b, k] read as the same answer. A span whose text normalises to nothing
+    ("the", ",") is the same as none but itself: it is no answer, however often it occurs."""
     normalized = normalized_answer_texts(texts)
     same = tf.equal(normalized[:, :, None], normalized[:, None, :])
     same = tf.logical_and(same, tf.not_equal(normalized, "")[:, None, :])
-    same = tf.logical_or(same, tf.eye(tf.shape(scores)[1], dtype=tf.bool)[None])
+    return tf.logical_or(same, tf.eye(tf.shape(texts)[1], dtype=tf.bool)[None])
+
+
+def first_of_its_text(same: tf.Tensor) -> tf.Tensor:
+    """[b, k]: no earlier span reads as the same answer (for spans best first: the text's best span)."""
+    earlier = tf.linalg.band_part(tf.ones_like(same[0], tf.int32), -1, 0) - tf.eye(tf.shape(same)[1], dtype=tf.int32)
+    return tf.logical_not(tf.reduce_any(tf.logical_and(same, tf.cast(earlier, tf.bool)[None]), axis=2))
+
+
+def merge_by_answer_text(scores: tf.Tensor, texts: tf.Tensor) -> tf.Tensor:
+    """[b, k] log-sum-exp of `scores` [b, k] over the spans whose `texts` [b, k] read as the same answer, per span."""
     negative_infinity = tf.constant(float("-inf"), scores.dtype)
-    return tf.reduce_logsumexp(tf.where(same, scores[:, None, :], negative_infinity), axis=2)
+    return tf.reduce_logsumexp(tf.where(same_answer_text(texts), scores[:, None, :], negative_infinity), axis=2)

@@ -7,7 +7,13 @@ import numpy as np
 import tensorflow as tf
 
 from realm.config import RealmConfig
-from realm.modeling.answer_merging import ANSWER_MERGE_TOP_K_KEY, merge_by_answer_text
+from realm.modeling.answer_merging import (
+    ANSWER_CANDIDATES,
+    ANSWER_MERGE_TOP_K_KEY,
+    first_of_its_text,
+    merge_by_answer_text,
+    same_answer_text,
+)
 from realm.modeling.layers.heads import span_candidates
 from realm.modeling.models.embedder import RealmEmbedder
 from realm.modeling.models.reader import RealmReader
@@ -219,8 +225,7 @@ class RealmForOpenQA(keras.Model):
             texts = tf.gather(blocks, block_idx, batch_dims=1)
             return tf.strings.substr(texts, starts[..., 0], ends[..., 0] - starts[..., 0], unit="BYTE")
 
-        if self.answer_merge_top_k:
-            reader_out = {**reader_out, **self._merge_answers(reader_out, span_texts, batch)}
+        reader_out = {**reader_out, **self._ranked_answers(reader_out, span_texts, batch)}
         block_idx = reader_out["block_idx"]
         answer = span_texts(block_idx[:, None], reader_out["start_pos"][:, None], reader_out["end_pos"][:, None])[:, 0]
         return {
@@ -233,27 +238,52 @@ class RealmForOpenQA(keras.Model):
             "reader_input_ids": beamed(pairs["input_ids"]),
         }
 
-    def _merge_answers(self, reader_out, span_texts, batch) -> dict:
-        """The best `answer_merge_top_k` spans merged by answer text (realm.modeling.answer_merging): the answer is
-        the likeliest text's best span, its score the log-sum-exp of that text's spans."""
+    def _ranked_answers(self, reader_out, span_texts, batch) -> dict:
+        """The answer and the runners-up from the best spans over all blocks read.
+
+        With `answer_merge_top_k`, the best that many spans merge by answer text (realm.modeling.answer_merging):
+        the answer is the likeliest text's best span, its score the log-sum-exp of that text's spans. Either way
+        the prediction lists the `ANSWER_CANDIDATES` likeliest distinct texts, the answer first, each with its
+        probability under the softmax the prediction ranks all spans of all blocks read by (merged texts: their
+        spans' sum), so a user sees how sure the model is and what it nearly said."""
         flat = tf.reshape(reader_out["predicted_logits"], [batch, -1])
         num_spans = tf.shape(reader_out["candidate_starts"])[0]
-        scores, best = tf.math.top_k(flat, tf.minimum(self.answer_merge_top_k, tf.shape(flat)[1]))
+        k = tf.minimum(max(self.answer_merge_top_k, ANSWER_CANDIDATES), tf.shape(flat)[1])
+        scores, best = tf.math.top_k(flat, k)
         block_idx, candidate = best // num_spans, best % num_spans
         start_pos = tf.gather(reader_out["candidate_starts"], candidate)
         end_pos = tf.gather(reader_out["candidate_ends"], candidate)
-        merged = merge_by_answer_text(scores, span_texts(block_idx, start_pos, end_pos))
-        pick = tf.argmax(merged, axis=1, output_type=tf.int32)[:, None]  # the first of a text's spans: its best
-        return {
-            name: tf.gather(value, pick, batch_dims=1)[:, 0]
-            for name, value in (
-                ("block_idx", block_idx),
-                ("candidate", candidate),
-                ("start_pos", start_pos),
-                ("end_pos", end_pos),
-                ("predicted_score", merged),
-            )
-        }
+        texts = span_texts(block_idx, start_pos, end_pos)
+        same = same_answer_text(texts)
+        merged = merge_by_answer_text(scores, texts) if self.answer_merge_top_k else scores
+        ranked = {}
+        if self.answer_merge_top_k:
+            pick = tf.argmax(merged, axis=1, output_type=tf.int32)[:, None]  # the first of a text's spans: its best
+            ranked = {
+                name: tf.gather(value, pick, batch_dims=1)[:, 0]
+                for name, value in (
+                    ("block_idx", block_idx),
+                    ("candidate", candidate),
+                    ("start_pos", start_pos),
+                    ("end_pos", end_pos),
+                    ("predicted_score", merged),
+                )
+            }
+        negative_infinity = tf.constant(float("-inf"), merged.dtype)
+        distinct = tf.where(first_of_its_text(same), merged, negative_infinity)
+        listed = tf.minimum(ANSWER_CANDIDATES, k)
+        top_scores, top = tf.math.top_k(distinct, listed)
+        log_total = tf.reduce_logsumexp(flat, axis=1, keepdims=True)
+        listed_ok = tf.math.is_finite(top_scores)
+        probabilities = tf.where(listed_ok, tf.exp(top_scores - log_total), 0.0)
+        candidates = tf.where(listed_ok, tf.gather(texts, top, batch_dims=1), "")
+        padding = [[0, 0], [0, ANSWER_CANDIDATES - listed]]  # fewer spans than candidates (tiny test inputs)
+        listed_shape = [None, ANSWER_CANDIDATES]  # static, for clients that read the SignatureDef
+        ranked["answer_candidates"] = tf.ensure_shape(tf.pad(candidates, padding, constant_values=""), listed_shape)
+        ranked["answer_candidate_probabilities"] = tf.ensure_shape(
+            tf.pad(tf.cast(probabilities, tf.float32), padding), listed_shape
+        )
+        return ranked
 
     def build_for_inference(self) -> RealmForOpenQA:
         self.embedder.build_for_inference()
