@@ -248,7 +248,8 @@ class RealmForOpenQA(keras.Model):
         spans' sum), so a user sees how sure the model is and what it nearly said."""
         flat = tf.reshape(reader_out["predicted_logits"], [batch, -1])
         num_spans = tf.shape(reader_out["candidate_starts"])[0]
-        k = tf.minimum(max(self.answer_merge_top_k, ANSWER_CANDIDATES), tf.shape(flat)[1])
+        # The spans merged, or unmerged the best 100, where five distinct texts are nearly always found.
+        k = tf.minimum(self.answer_merge_top_k or 100, tf.shape(flat)[1])
         scores, best = tf.math.top_k(flat, k)
         block_idx, candidate = best // num_spans, best % num_spans
         start_pos = tf.gather(reader_out["candidate_starts"], candidate)
