@@ -69,7 +69,8 @@ def main() -> None:
         with open(blessed_metrics, encoding="utf-8") as f:
             evaluation = json.load(f)
     em, n = evaluation.get("exact_match", 0.0), evaluation.get("questions", 0)
-    answers = console[console.find("The pushed model") :].splitlines()[1:10]  # three questions, 3 lines each
+    printed = console[console.find("The pushed model") :].splitlines()[1:]
+    answers = printed[: next((i for i, line in enumerate(printed) if line.startswith("Ask it more")), 12)]
     entry = {
         "commit": commit.strip(),
         "install_minutes": install_minutes if not args.reuse_venv else None,
