@@ -325,6 +325,23 @@ def span_rules(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def calibration(data: dict, name: str) -> list[Row]:
+    rows = []
+    for key, measured in sorted((k, v) for k, v in data.items() if k != "machine"):
+        rows += row(
+            "answer probabilities",
+            f"share right per answer probability ({key.split(':')[0]}, {len(measured.get('models', {}))} models, "
+            f"{measured.get('answers')} answers): lowest bin with answers, highest bin",
+            "bins",
+            lambda table: ", ".join(
+                f"{b['probability']} {pct(b['share_right'])} of {b['answers']}"
+                for b in (next(b for b in table if b["answers"]), table[-1])
+            ),
+            data=measured,
+        )
+    return rows
+
+
 def pretrain_recipes(data: dict, name: str) -> list[Row]:
     rows = []
     for label, run in sorted((get(data, "runs") or {}).items()):
@@ -640,6 +657,7 @@ EVALUATE_RETRIEVER = "realm evaluate-retriever ... --out FILE (arguments: docs/p
 # (glob under benchmarks/results, extractor, command: a benchmarks module whose Run: line writes the file, or a
 # literal command). The first pattern that matches a file claims it.
 EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
+    ("calibration.json", calibration, "bench_calibration"),
     ("containers.json", containers, "bench_containers"),
     ("finetune_step.json", finetune_step, "bench_finetune_step"),
     (
