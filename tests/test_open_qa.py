@@ -394,6 +394,35 @@ def test_answers_merge_by_their_normalised_text():
     assert merged[0] > merged[4]  # the repeated name outranks the phrase its single mention lost to
 
 
+def test_spans_a_rule_masked_out_are_never_listed_as_runners_up():
+    """A "how many" question whose blocks hold two numbers: the other spans sit at the mask's large negative and
+    must not pad the list as answers at 0%."""
+    from types import SimpleNamespace
+
+    from realm.modeling.answer_merging import ANSWER_CANDIDATES
+    from realm.modeling.layers.attention import large_negative
+    from realm.modeling.models.open_qa import RealmForOpenQA
+
+    masked = large_negative(tf.float32)
+    logits = tf.constant([[[2.0, masked, 1.0, masked, masked, masked]]])  # [batch, blocks read, spans]
+    reader_out = {
+        "predicted_logits": logits,
+        "candidate_starts": tf.range(6),
+        "candidate_ends": tf.range(6),
+    }
+
+    def span_texts(block_idx, start_pos, end_pos):
+        return tf.gather(tf.constant(["12", "the", "seven", "of", "months", "and"]), start_pos)
+
+    for merge in (100, 0):
+        model = SimpleNamespace(answer_merge_top_k=merge)
+        ranked = RealmForOpenQA._ranked_answers(model, reader_out, span_texts, 1)
+        assert ranked["answer_candidates"].numpy()[0].tolist() == [b"12", b"seven"] + [b""] * (ANSWER_CANDIDATES - 2)
+        probabilities = ranked["answer_candidate_probabilities"].numpy()[0]
+        np.testing.assert_allclose(probabilities[:2], [1 / (1 + np.exp(-1.0)), 1 / (1 + np.exp(1.0))], rtol=1e-5)
+        assert not probabilities[2:].any()
+
+
 def test_merged_answers_are_the_likeliest_text_among_the_best_spans(checkpoints):
     from realm.modeling.answer_merging import ANSWER_CANDIDATES, normalized_answer_texts
 

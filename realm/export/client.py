@@ -104,9 +104,9 @@ def format_answer(question: str, row: dict) -> str:
     retrieval or reading went astray, and the answers the model nearly gave. Rows from a model exported before
     `answer_block` existed list the titles of the blocks read instead."""
     titles = row.get("block_titles", [])
-    candidates = [c for c in row.get("answer_candidates") or [] if c]
-    probabilities = row.get("answer_candidate_probabilities") or []
-    confidence = f"{100 * float(probabilities[0]):.0f}%" if candidates else f"score {float(row['answer_score']):.3f}"
+    listed = zip(row.get("answer_candidates") or [], row.get("answer_candidate_probabilities") or [], strict=False)
+    candidates = [(text, float(p)) for text, p in listed if text]  # "" pads the list past its last answer
+    confidence = f"{100 * candidates[0][1]:.0f}%" if candidates else f"score {float(row['answer_score']):.3f}"
     answer = f"Q: {question}\nA: {row['answer']}  ({confidence}; "
     block = row.get("answer_block")
     if block is None or not 0 <= int(block) < len(titles):
@@ -118,5 +118,5 @@ def format_answer(question: str, row: dict) -> str:
         ids = row.get("block_ids") or []
         name = titles[block] or (f"block {ids[block]}" if block < len(ids) else "an untitled block")
         answer += f"from {name}: block {block + 1} of {len(titles)} read{retrieval})"
-    others = [f"{c} ({100 * float(p):.0f}%)" for c, p in zip(candidates[1:], probabilities[1:], strict=False)]
+    others = [f"{text} ({100 * p:.0f}%)" for text, p in candidates[1:]]
     return answer + (f"\n   also: {', '.join(others)}" if others else "")

@@ -47,7 +47,9 @@ def first_of_its_text(same: tf.Tensor) -> tf.Tensor:
     return tf.logical_not(tf.reduce_any(tf.logical_and(same, tf.cast(earlier, tf.bool)[None]), axis=2))
 
 
-def merge_by_answer_text(scores: tf.Tensor, texts: tf.Tensor) -> tf.Tensor:
-    """[b, k] log-sum-exp of `scores` [b, k] over the spans whose `texts` [b, k] read as the same answer, per span."""
+def merge_by_answer_text(scores: tf.Tensor, texts: tf.Tensor, same: tf.Tensor | None = None) -> tf.Tensor:
+    """[b, k] log-sum-exp of `scores` [b, k] over the spans whose `texts` [b, k] read as the same answer, per span
+    (`same`: their same_answer_text, when the caller has it already)."""
+    same = same_answer_text(texts) if same is None else same
     negative_infinity = tf.constant(float("-inf"), scores.dtype)
-    return tf.reduce_logsumexp(tf.where(same_answer_text(texts), scores[:, None, :], negative_infinity), axis=2)
+    return tf.reduce_logsumexp(tf.where(same, scores[:, None, :], negative_infinity), axis=2)

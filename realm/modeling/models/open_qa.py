@@ -14,6 +14,7 @@ from realm.modeling.answer_merging import (
     merge_by_answer_text,
     same_answer_text,
 )
+from realm.modeling.layers.attention import large_negative
 from realm.modeling.layers.heads import span_candidates
 from realm.modeling.models.embedder import RealmEmbedder
 from realm.modeling.models.reader import RealmReader
@@ -256,7 +257,7 @@ class RealmForOpenQA(keras.Model):
         end_pos = tf.gather(reader_out["candidate_ends"], candidate)
         texts = span_texts(block_idx, start_pos, end_pos)
         same = same_answer_text(texts)
-        merged = merge_by_answer_text(scores, texts) if self.answer_merge_top_k else scores
+        merged = merge_by_answer_text(scores, texts, same) if self.answer_merge_top_k else scores
         ranked = {}
         if self.answer_merge_top_k:
             pick = tf.argmax(merged, axis=1, output_type=tf.int32)[:, None]  # the first of a text's spans: its best
@@ -275,7 +276,8 @@ class RealmForOpenQA(keras.Model):
         listed = tf.minimum(ANSWER_CANDIDATES, k)
         top_scores, top = tf.math.top_k(distinct, listed)
         log_total = tf.reduce_logsumexp(flat, axis=1, keepdims=True)
-        listed_ok = tf.math.is_finite(top_scores)
+        # Spans a rule masked out (answer_type_rules, span bounds) sit at the mask's large negative: never listed.
+        listed_ok = top_scores > 0.5 * large_negative(top_scores.dtype)
         probabilities = tf.where(listed_ok, tf.exp(top_scores - log_total), 0.0)
         candidates = tf.where(listed_ok, tf.gather(texts, top, batch_dims=1), "")
         padding = [[0, 0], [0, ANSWER_CANDIDATES - listed]]  # fewer spans than candidates (tiny test inputs)
