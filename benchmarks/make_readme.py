@@ -431,6 +431,21 @@ def finetune_step(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def bf16_training(data: dict, name: str) -> list[Row]:
+    rows = []
+    for shape, measured in (data.get("shapes") or {}).items():
+        rows += row(
+            "encoder train step, bfloat16",
+            f"{data.get('preset')} {shape}: median step float32 -> mixed_bfloat16 (float32 / bfloat16)",
+            "seconds.float32.median",
+            "seconds.mixed_bfloat16.median",
+            "float32_over_bfloat16",
+            lambda a, b, ratio: f"{a:.2f} s -> {b:.2f} s ({ratio:.2f}x)",
+            data=measured,
+        )
+    return rows
+
+
 def xla(data: dict, name: str) -> list[Row]:
     rows = []
     for side in ("xla", "no_xla"):
@@ -657,6 +672,7 @@ EVALUATE_RETRIEVER = "realm evaluate-retriever ... --out FILE (arguments: docs/p
 # (glob under benchmarks/results, extractor, command: a benchmarks module whose Run: line writes the file, or a
 # literal command). The first pattern that matches a file claims it.
 EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
+    ("bf16_training.json", bf16_training, "bench_bf16_training"),
     ("calibration.json", calibration, "bench_calibration"),
     ("containers.json", containers, "bench_containers"),
     ("finetune_step.json", finetune_step, "bench_finetune_step"),
