@@ -35,12 +35,11 @@ def answer_probability(prediction: dict) -> float:
 
 def calibration_table(predictions: list[dict], edges: list[float]) -> list[dict]:
     """Answers pooled into [edges[i], edges[i+1]) bins (the last one closed): answers, right, share right ± se."""
+    given = [(answer_probability(p), p) for p in predictions]
     rows = []
     for i, (low, high) in enumerate(itertools.pairwise(edges)):
         last = i == len(edges) - 2
-        inside = [
-            p for p in predictions if low <= answer_probability(p) < high or (last and answer_probability(p) == high)
-        ]
+        inside = [p for probability, p in given if low <= probability < high or (last and probability == high)]
         right = sum(bool(p["correct"]) for p in inside)
         share = right / len(inside) if inside else None
         rows.append(

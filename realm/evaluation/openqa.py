@@ -24,6 +24,7 @@ import re
 import numpy as np
 
 from realm.evaluation.answers import answer_in_text, exact_match, recall_at_k, regex_match
+from realm.export.client import listed_answers
 from realm.finetuning.questions import Question
 
 logger = logging.getLogger(__name__)
@@ -104,11 +105,7 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
         ranks = out["block_idx"].numpy()
         retrieval = out["retrieval_scores"].numpy()
         listed = [
-            [
-                {"answer": text.decode("utf-8", errors="replace"), "probability": round(float(p), 4)}
-                for text, p in zip(texts, probabilities, strict=True)
-                if text
-            ]
+            [{"answer": text, "probability": round(p, 4)} for text, p in listed_answers(texts, probabilities)]
             for texts, probabilities in zip(
                 out["answer_candidates"].numpy(), out["answer_candidate_probabilities"].numpy(), strict=True
             )

@@ -98,14 +98,21 @@ def ask_grpc(server: str, model_name: str, questions: list[str | bytes], timeout
     return rows
 
 
+def listed_answers(texts, probabilities) -> list[tuple[str, float]]:
+    """The `answer_candidates` of one prediction paired with their probabilities, decoded, without the "" that pads
+    the list past its last answer (the served model's, a REST/gRPC row's, or the Keras model's output)."""
+    pairs = zip(texts if texts is not None else [], probabilities if probabilities is not None else [], strict=False)
+    decoded = ((t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t, float(p)) for t, p in pairs)
+    return [(text, p) for text, p in decoded if text]
+
+
 def format_answer(question: str, row: dict) -> str:
     """Lines for a person: the answer with its probability (its score from exports made before probabilities),
     the block it was read from with that block's rank and retrieval score, so a wrong answer shows whether
     retrieval or reading went astray, and the answers the model nearly gave. Rows from a model exported before
     `answer_block` existed list the titles of the blocks read instead."""
     titles = row.get("block_titles", [])
-    listed = zip(row.get("answer_candidates") or [], row.get("answer_candidate_probabilities") or [], strict=False)
-    candidates = [(text, float(p)) for text, p in listed if text]  # "" pads the list past its last answer
+    candidates = listed_answers(row.get("answer_candidates"), row.get("answer_candidate_probabilities"))
     confidence = f"{100 * candidates[0][1]:.0f}%" if candidates else f"score {float(row['answer_score']):.3f}"
     answer = f"Q: {question}\nA: {row['answer']}  ({confidence}; "
     block = row.get("answer_block")
