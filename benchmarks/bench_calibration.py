@@ -8,18 +8,21 @@ answers are pooled into probability bins: per bin the answers, how many were rig
 binomial standard error. Results merge into benchmarks/results/calibration.json, keyed by split and models.
 
 Run: python -m benchmarks.bench_calibration --runs DIR [DIR ...] [--split dev] [--bins 0 0.1 0.2 0.3 0.5 1]
+[--set KEY=JSON ...]   (--set: config.json settings the models are evaluated with, e.g. reader_beam_size=20 for
+models saved before the default changed; recorded in the results key)
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import os
 import sys
 import tempfile
 
-from benchmarks.bench_span_rules import evaluate, run_labels
+from benchmarks.bench_span_rules import evaluate, model_with_settings, run_labels
 from benchmarks.common import read_results, write_results
 
 NAME = "calibration"
@@ -59,7 +62,9 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="`realm finetune` run directories")
     parser.add_argument("--split", default="dev")
     parser.add_argument("--bins", nargs="+", type=float, default=[0.0, 0.1, 0.2, 0.3, 0.5, 1.0], metavar="EDGE")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON", help="config.json settings used")
     args = parser.parse_args()
+    settings = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     if args.bins != sorted(args.bins) or len(args.bins) < 2:
         parser.error("--bins takes at least two edges, in increasing order")
 
@@ -67,16 +72,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="realm-calibration-") as workdir:
         for run_dir, name in zip(args.runs, run_labels(args.runs), strict=True):
             print(f"{name}: evaluating {args.split}", flush=True)
-            predictions = evaluate(os.path.join(run_dir, "final"), args.split, os.path.join(workdir, str(len(models))))
+            model = os.path.join(run_dir, "final")
+            if settings:
+                model = model_with_settings(model, settings, os.path.join(workdir, f"model-{len(models)}"))
+            predictions = evaluate(model, args.split, os.path.join(workdir, str(len(models))))
             pooled += predictions
             right = sum(bool(p["correct"]) for p in predictions)
             models[name] = {"questions": len(predictions), "exact_match": round(right / len(predictions), 4)}
     table = calibration_table(pooled, args.bins)
     results = read_results(NAME) or {}
-    key = f"{args.split}: " + ", ".join(models)
+    key = f"{args.split}: " + ", ".join(models) + "".join(f", {k}={json.dumps(v)}" for k, v in sorted(settings.items()))
     results[key] = {
         "command": " ".join(["python -m benchmarks.bench_calibration", *sys.argv[1:]]),
         "models": models,
+        "settings": settings,
         "answers": len(pooled),
         "bins": table,
     }

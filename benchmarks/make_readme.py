@@ -331,7 +331,8 @@ def calibration(data: dict, name: str) -> list[Row]:
         rows += row(
             "answer probabilities",
             f"share right per answer probability ({key.split(':')[0]}, {len(measured.get('models', {}))} models, "
-            f"{measured.get('answers')} answers): lowest bin with answers, highest bin",
+            + "".join(f"{k}={v}, " for k, v in sorted(measured.get("settings", {}).items()))
+            + f"{measured.get('answers')} answers): lowest bin with answers, highest bin",
             "bins",
             lambda table: ", ".join(
                 f"{b['probability']} {pct(b['share_right'])} of {b['answers']}"

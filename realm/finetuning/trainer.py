@@ -94,8 +94,9 @@ class FinetuneConfig:
     answer_merge_top_k: int = 100
     # The fine-tuned model reads this many times the blocks it trained on when it predicts (saved as its
     # reader_beam_size, at most searcher_beam_size); training reads model.reader_beam_size. minilm, 5 -> 10: dev EM
-    # +4.2 +- 2.2 over two models (benchmarks/results/span_rules.json, docs/finetuning.md).
-    predict_reader_beam_factor: int = 2
+    # +4.2 +- 2.2 over two models; 10 -> 20: +2.9 +- 1.4 over seven (benchmarks/results/span_rules.json,
+    # docs/finetuning.md).
+    predict_reader_beam_factor: int = 4
     # The reader reads each block's title before its text (DPR's reader input), in training and when predicting
     # (saved with the model as reader_reads_titles).
     reader_titles: bool = False
