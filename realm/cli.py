@@ -88,6 +88,12 @@ def _add_preprocess(subparsers) -> None:
         "--sentence-splitter", metavar="MODULE:FUNCTION", help="sentence splitter: f(text) -> [(start, end)]"
     )
     parser.add_argument("--block-max-tokens", type=int, default=288, help="wordpieces per block, specials included")
+    parser.add_argument(
+        "--lead-names",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="head every block `title (other names from the lead)`, not the title alone (what the retriever embeds)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
     parser.set_defaults(func=_run_preprocess, accepts_beam_args=True)
 
@@ -112,7 +118,7 @@ def _run_preprocess(args: argparse.Namespace) -> int:
         vocab_file=args.vocab,
         span_finder=args.ner_hook,
         sentence_splitter=args.sentence_splitter,
-        process=ProcessConfig(block_max_tokens=args.block_max_tokens),
+        process=ProcessConfig(block_max_tokens=args.block_max_tokens, lead_names=args.lead_names),
         overwrite=args.overwrite,
     )
     with _stderr_to_log(not args.verbose, "realm-preprocess-") as log_path:

@@ -333,3 +333,54 @@ def test_token_shapes_the_walk_does_not_read_itself_go_through_the_builder():
         wikitext._emit_tokens(list(stream), 0, len(stream), read)
         wikitext._walk(Builder().build(list(stream)).nodes, walked)
         assert "".join(read) == "".join(walked)
+
+
+# ---------------------------------------------------------------------------------------------- lead names
+AARDVARK = (
+    "{{speciesbox\n| genus = Orycteropus\n| name = Aardvark\n}}\n"
+    "The '''aardvark''' ({{IPAc-en|ˈ|ɑr|d}} {{respell|ARD|vark}}; ''Orycteropus afer'') is a medium-sized, "
+    "burrowing, [[nocturnal]] mammal native to [[Africa]].<ref>Hoiberg</ref> It is the only living species of the "
+    "order ''[[Tubulidentata]]''.\n\n== Gestation ==\nGestation is seven months.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("title", "wikitext", "names"),
+    [
+        ("Aardvark", AARDVARK, ["Orycteropus afer"]),  # italic in the parenthesis; the title's case ignored
+        (
+            "ASCII",
+            "'''ASCII''' (''American Standard'' or '''US-ASCII''') is a code.",
+            ["American Standard", "US-ASCII"],
+        ),
+        ("Animalia (book)", "'''''Animalia''''' is a book. '''Animalia''' again.", []),  # the title less "(book)"
+        ("A", "'''A''' (plural ''As'', ''A's'') is a letter.", []),  # short italics are not names
+        ("X", "Intro without bold.\n\n'''Y''' is later.", []),  # only the first paragraph
+        ("X", "== Heading ==\n'''Y''' is in a section.", []),  # no lead
+        (
+            "X",
+            "[[File:x.png|thumb]]\n'''X''' or '''Ex''' ('''Eks''', '''Ecks''', '''Eckz''') is.",
+            ["Ex", "Eks", "Ecks"],
+        ),
+    ],
+)
+def test_lead_names(title, wikitext, names):
+    from realm.data.lead_names import lead_names
+
+    assert lead_names(wikitext, title) == names
+
+
+def test_lead_names_head_every_block_only_when_asked(tokenizer):
+    from realm.data.process import ProcessConfig
+
+    page = _page("Aardvark", text=AARDVARK.replace("<", "&lt;").replace(">", "&gt;"))
+    plain, _, _, _ = PageProcessor(tokenizer, span_finder=lambda s: []).process([page])
+    config = ProcessConfig(block_max_tokens=24, lead_names=True)
+    headed, _, _, stats = PageProcessor(tokenizer, config, span_finder=lambda s: []).process([page])
+    assert stats["articles_headed_with_lead_names"] == 1 and len(headed) > 1
+    heading = tokenizer.tokenize(["Aardvark (Orycteropus afer)"]).flat_values.numpy().tolist()
+    for block in headed:  # every block, not only the lead's, and the text the reader reads is untouched
+        assert block["token_ids"][1 : 1 + block["title_length"]].tolist() == heading
+        assert block["title"] == "Aardvark"
+    assert [b["title_length"] for b in plain] == [len(tokenizer.tokenize(["Aardvark"]).flat_values)]
+    assert " ".join(b["text"] for b in headed) == " ".join(b["text"] for b in plain)

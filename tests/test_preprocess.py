@@ -357,6 +357,21 @@ def test_cli_runs_the_ner_hook_and_passes_beam_options_through(tmp_path, monkeyp
     assert ("Lovelace", "PERSON") in spans
 
 
+def test_cli_heads_blocks_with_lead_names_when_asked(tmp_path, tokenizer):
+    # The bold "Ada Lovelace" of the lead is another name of the article "Lovelace".
+    page = ARTICLE.format(page_id=1).replace("<title>Ada Lovelace</title>", "<title>Lovelace</title>")
+    dump = _write(tmp_path / "d.xml.bz2", _dump(page.encode()))
+    for flag, heading in (("--lead-names", "Lovelace (Ada Lovelace)"), ("--no-lead-names", "Lovelace")):
+        out = tmp_path / flag
+        assert realm_main(["preprocess", "--input", dump, "--out", str(out), flag, "--direct_num_workers=1"]) == 0
+        with open(out / "stats.json") as f:
+            assert json.load(f).get("articles_headed_with_lead_names", 0) == (flag == "--lead-names")
+        store = BlockStore.open(str(out))
+        expected = tokenizer.tokenize([heading]).flat_values.numpy().tolist()
+        assert store.token_ids(0)[1 : 1 + len(expected) + 1].tolist() == [*expected, tokenizer.sep_id]
+        assert store.titles([0]) == ["Lovelace"]
+
+
 def test_unknown_namespace_is_skipped_and_counted(tmp_path):
     other = ARTICLE.format(page_id=2).replace("<ns>0</ns>", "<ns>9999</ns>").replace("Ada Lovelace", "Odd:Page", 1)
     stats = _run(tmp_path, _write(tmp_path / "d.xml.bz2", _dump(ARTICLE.format(page_id=1).encode(), other.encode())))

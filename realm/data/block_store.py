@@ -8,8 +8,8 @@ Layout of `<preprocess out>/block_store/` (written by `realm preprocess`):
 - `shard-SSSSS.arrow`: one Arrow IPC file per shard with columns `block_id` (int64), `doc_uid` (string),
   `block_index` (int32, position of the block in its article: with `doc_uid`, what names a pre-training
   example's trivial retrieval), `title` (string), `text` (string), `token_ids` (list<int32>:
-  `[CLS] title [SEP] text [SEP]`),
-  `title_length` (int32, wordpieces of the title).
+  `[CLS] title [SEP] text [SEP]`, or `[CLS] title (other names) [SEP] ...` with `realm preprocess --lead-names`),
+  `title_length` (int32, wordpieces before the first [SEP]: the title, or the title with its other names).
 
 The files are memory-mapped: opening a 13M-block store costs no RAM up front and every process (trainer,
 sidecar, exporter) shares the OS page cache. Arrow was chosen over numpy files because the titles and texts are

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from realm.data.blocks import TokenizedText, blocks_of_sentences, document_uid, pack_blocks
+from realm.data.lead_names import block_heading, lead_names
 from realm.data.pages import MalformedPageError, Page, RawPage, parse_page
 from realm.data.sentences import split_sentences
 from realm.data.spans import SpanFinder, salient_spans
@@ -43,6 +44,9 @@ class ProcessConfig:
     block_max_tokens: int = 288
     max_title_tokens: int = 64
     min_example_tokens: int = 4  # shorter "sentences" (captions, fragments) make no useful query
+    # Every block headed `title (other names from the lead)` for the retriever (realm.data.lead_names); off until
+    # measured better on dev (docs/finetuning.md).
+    lead_names: bool = False
 
 
 def skip_reason(page: Page) -> str | None:
@@ -81,6 +85,7 @@ class _Article:
     title: str
     text: str
     sentences: list[tuple[str, list[tuple[int, int]]]]  # sentence text, link ranges within it
+    heading: str  # what heads each block before its [SEP]: the title, with the lead's other names when enabled
 
 
 class PageProcessor:
@@ -127,7 +132,8 @@ class PageProcessor:
             stats[f"skipped.{SKIP_EMPTY}"] += 1
             return None
         text = "\n".join(p.text for p in cleaned.paragraphs)
-        return _Article(page, page.title, text, sentences)
+        heading = block_heading(page.title, lead_names(page.text, page.title)) if self.config.lead_names else page.title
+        return _Article(page, page.title, text, sentences, heading)
 
     def _tokenize(self, texts: list[str]) -> list[TokenizedText]:
         if not texts:
@@ -185,14 +191,16 @@ class PageProcessor:
             article = self._article(raw, stats, quarantine)
             if article is not None:
                 articles.append(article)
-        texts = [a.title for a in articles] + [s for a in articles for s, _ in a.sentences]
+        n = len(articles)
+        texts = [a.title for a in articles] + [a.heading for a in articles]
+        texts += [s for a in articles for s, _ in a.sentences]
         tokenized = self._tokenize(texts)
-        titles, sentence_tokens = tokenized[: len(articles)], tokenized[len(articles) :]
+        titles, headings, sentence_tokens = tokenized[:n], tokenized[n : 2 * n], tokenized[2 * n :]
         blocks: list[dict] = []
         examples: list[dict] = []
         cursor = 0
         cls_id, sep_id = self.tokenizer.cls_id, self.tokenizer.sep_id
-        for article, title in zip(articles, titles, strict=True):
+        for article, title, heading in zip(articles, titles, headings, strict=True):
             sentences = sentence_tokens[cursor : cursor + len(article.sentences)]
             cursor += len(article.sentences)
             if len(title.ids) > self.config.max_title_tokens:
@@ -200,10 +208,15 @@ class PageProcessor:
                 continue
             stats["articles"] += 1
             stats["sentences"] += len(sentences)
+            # Names too long to head every block: the title alone.
+            if article.heading == article.title or len(heading.ids) > self.config.max_title_tokens:
+                heading = title
+            else:
+                stats["articles_headed_with_lead_names"] += 1
             doc_uid = document_uid(article.title, article.text)
-            packed = pack_blocks(len(title.ids), sentences, self.config.block_max_tokens, self.is_continuation)
+            packed = pack_blocks(len(heading.ids), sentences, self.config.block_max_tokens, self.is_continuation)
             for block in packed:
-                token_ids = np.concatenate([[cls_id], title.ids, [sep_id], block.body_ids, [sep_id]]).astype(np.int32)
+                token_ids = np.concatenate([[cls_id], heading.ids, [sep_id], block.body_ids, [sep_id]]).astype(np.int32)
                 blocks.append(
                     {
                         "doc_uid": doc_uid,
@@ -211,7 +224,7 @@ class PageProcessor:
                         "title": article.title,
                         "text": block.text,
                         "token_ids": token_ids,
-                        "title_length": len(title.ids),
+                        "title_length": len(heading.ids),
                     }
                 )
                 stats["blocks"] += 1
