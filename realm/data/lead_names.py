@@ -19,7 +19,6 @@ from mwparserfromhell import nodes as mw
 from realm.data.wikitext import fast_prestrip
 
 MAX_NAMES = 3
-_HEADING = re.compile(r"^=+.*=+\s*$")
 _FIRST_HEADING = re.compile(r"^=+[^=\n].*=+[ \t]*$", re.M)
 # Lines of the lead that are not its prose: files, templates or tables left over, list items, indented lines, tags.
 _NOT_PROSE = ("[[", "{", "|", "!", ":", "*", "#", ";", "<", "__")
@@ -29,18 +28,14 @@ _DISAMBIGUATOR = re.compile(r"\s*\([^()]*\)$")
 
 
 def _first_lead_paragraph(wikitext: str) -> str | None:
-    """The first prose line before the article's first heading (templates, comments and references removed).
+    """The lead's first prose line when it names something in bold (templates, comments and references removed).
     Only the text before the first heading is cleaned: the rest of a long article would cost as much again."""
     first_heading = _FIRST_HEADING.search(wikitext)
     lead = wikitext[: first_heading.start()] if first_heading else wikitext
     for line in fast_prestrip(lead, regex_fast_path=False).split("\n"):
         line = line.strip()
-        if _HEADING.match(line):
-            return None
-        if line and not line.startswith(_NOT_PROSE) and "'''" in line:
-            return line
         if line and not line.startswith(_NOT_PROSE):
-            return None  # the first paragraph names nothing in bold: no names to take
+            return line if "'''" in line else None  # a first paragraph without bold names nothing
     return None
 
 

@@ -192,15 +192,18 @@ class PageProcessor:
             if article is not None:
                 articles.append(article)
         n = len(articles)
-        texts = [a.title for a in articles] + [a.heading for a in articles]
+        named = [a for a in articles if a.heading != a.title]  # headed with lead names: their headings tokenized too
+        texts = [a.title for a in articles] + [a.heading for a in named]
         texts += [s for a in articles for s, _ in a.sentences]
         tokenized = self._tokenize(texts)
-        titles, headings, sentence_tokens = tokenized[:n], tokenized[n : 2 * n], tokenized[2 * n :]
+        titles, sentence_tokens = tokenized[:n], tokenized[n + len(named) :]
+        named_headings = iter(tokenized[n : n + len(named)])
+        headings = [next(named_headings) if a.heading != a.title else None for a in articles]
         blocks: list[dict] = []
         examples: list[dict] = []
         cursor = 0
         cls_id, sep_id = self.tokenizer.cls_id, self.tokenizer.sep_id
-        for article, title, heading in zip(articles, titles, headings, strict=True):
+        for article, title, named_heading in zip(articles, titles, headings, strict=True):
             sentences = sentence_tokens[cursor : cursor + len(article.sentences)]
             cursor += len(article.sentences)
             if len(title.ids) > self.config.max_title_tokens:
@@ -208,10 +211,10 @@ class PageProcessor:
                 continue
             stats["articles"] += 1
             stats["sentences"] += len(sentences)
+            heading = title
             # Names too long to head every block: the title alone.
-            if article.heading == article.title or len(heading.ids) > self.config.max_title_tokens:
-                heading = title
-            else:
+            if named_heading is not None and len(named_heading.ids) <= self.config.max_title_tokens:
+                heading = named_heading
                 stats["articles_headed_with_lead_names"] += 1
             doc_uid = document_uid(article.title, article.text)
             packed = pack_blocks(len(heading.ids), sentences, self.config.block_max_tokens, self.is_continuation)
