@@ -310,6 +310,23 @@ def reader_paired(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def pipeline_variants(data: dict, name: str) -> list[Row]:
+    rows = []
+    for comparison, compared in sorted((get(data, "comparisons") or {}).items()):
+        for split in ("dev", "test"):
+            rows += row(
+                "whole pipeline, paired",
+                f"`{comparison}` {split} (one run a side): exact match a -> b, b - a ± se",
+                f"{split}.exact_match.a",
+                f"{split}.exact_match.b",
+                f"{split}.exact_match.b_minus_a",
+                f"{split}.exact_match.se",
+                lambda a, b, d, se: f"{pct(a)} -> {pct(b)}, {pct(d)} ± {pct(se)}",
+                data=compared,
+            )
+    return rows
+
+
 def span_rules(data: dict, name: str) -> list[Row]:
     rows = []
     for comparison, compared in sorted((k, v) for k, v in data.items() if k != "machine"):
@@ -717,6 +734,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ("reader_ablation.json", reader_ablation, "bench_reader"),
     ("pretrain_recipes.json", pretrain_recipes, "bench_pretrain_recipe"),
     ("reader_paired.json", reader_paired, "compare_reader"),
+    ("pipeline_variants.json", pipeline_variants, "bench_pipeline_variant"),
     ("span_rules.json", span_rules, "bench_span_rules"),
     ("refresh.json", refresh, "bench_refresh"),
     ("serving.json", serving, "bench_serving"),

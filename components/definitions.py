@@ -19,6 +19,7 @@ def preprocess_op(
     input_pattern: str,
     num_shards: int,
     block_max_tokens: int,
+    lead_names: bool,
     pipeline_version: str,
     run_id: str,
     corpus: Output[Dataset],
@@ -28,7 +29,7 @@ def preprocess_op(
     """Wikipedia dump -> blocks, block store and pre-training examples (Beam)."""
     from components import executors, ui
 
-    result = executors.preprocess(input_pattern, num_shards, corpus.path, block_max_tokens)
+    result = executors.preprocess(input_pattern, num_shards, corpus.path, block_max_tokens, lead_names)
     ui.write_ui(
         stats, {k: result["stats"][k] for k in executors.PREPROCESS_FIGURES}, summary, result["markdown"]
     )

@@ -46,6 +46,7 @@ def preprocess(
     num_shards: int,
     out_dir: str,
     block_max_tokens: int,
+    lead_names: bool = False,
     beam_args: list[str] | None = None,
 ) -> dict:
     from realm.data.preprocess import PreprocessOptions, run_preprocess, stats_markdown
@@ -57,7 +58,7 @@ def preprocess(
         input_pattern or sample_wikipedia_dump(),
         out_dir,
         num_shards=num_shards,
-        process=ProcessConfig(block_max_tokens=block_max_tokens),
+        process=ProcessConfig(block_max_tokens=block_max_tokens, lead_names=lead_names),
         overwrite=True,
     )
     stats = run_preprocess(options, beam_args or [])

@@ -38,6 +38,7 @@ PARAMETER_HELP = {
     "init_checkpoint": "BERT-base or Google BERT/REALM/ORQA checkpoint the towers start from, local or gs:// "
     "(required by base; replaces the other presets' own warm start)",
     "block_max_tokens": "wordpieces per block, title and specials included (fine-tuning reads blocks at this length)",
+    "block_lead_names": "head every block `title (other names from the article's lead)` for the retriever",
     "ict_steps": "Inverse Cloze Task steps warming up the retriever (0: none)",
     "ict_batch_size": "ICT examples per step; the batch's other blocks are each query's negatives",
     "ict_learning_rate": "ICT peak learning rate",
@@ -165,6 +166,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
         # package ships; for the other presets it replaces their own warm start.
         init_checkpoint: str = "",
         block_max_tokens: int = recipe.block_max_tokens,
+        block_lead_names: bool = recipe.block_lead_names,
         ict_steps: int = recipe.ict_steps,
         ict_batch_size: int = recipe.ict_batch_size,
         ict_learning_rate: float = recipe.ict_learning_rate,
@@ -200,6 +202,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             input_pattern=input_pattern,
             num_shards=num_shards,
             block_max_tokens=block_max_tokens,
+            lead_names=block_lead_names,
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         )

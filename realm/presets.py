@@ -30,6 +30,9 @@ class Recipe:
 
     # Corpus: wordpieces per block. At most candidate_seq_len, or the retriever embeds only each block's head.
     block_max_tokens: int
+    # Every block headed `title (the lead's other names)` for the retriever (realm.data.lead_names), so a question
+    # naming the subject by another name can find an article's later blocks.
+    block_lead_names: bool
     # Retriever warm start with ICT (ORQA) when ict_steps > 0. ICT's negatives are the batch's other blocks, so it
     # wants far larger batches than REALM (ORQA: 4096 across a TPU pod).
     ict_steps: int
@@ -101,6 +104,7 @@ PRESETS: dict[str, Preset] = {
         warm_start="random",
         recipe=Recipe(
             block_max_tokens=64,
+            block_lead_names=False,
             ict_steps=0,
             ict_batch_size=4,
             ict_learning_rate=1e-3,  # random weights need a high rate
@@ -142,6 +146,7 @@ PRESETS: dict[str, Preset] = {
         warm_start="minilm",
         recipe=Recipe(
             block_max_tokens=128,
+            block_lead_names=False,
             # 150 ICT steps of 32 before REALM pre-training (about 7 minutes on 2 cores), paid for by refreshing
             # the index every 50 steps instead of 25: over two pre-training runs of each recipe, dev exact match
             # tied (25.8% both) and dev answer recall@5 rose 6.3 ± 4.1 points (benchmarks/results/
@@ -195,6 +200,7 @@ PRESETS: dict[str, Preset] = {
         warm_start="checkpoint",
         recipe=Recipe(
             block_max_tokens=288,  # REALM's blocks
+            block_lead_names=False,
             ict_steps=0,
             ict_batch_size=4096,  # ORQA; set it to what your devices hold (replicas share their blocks as negatives)
             ict_learning_rate=1e-4,  # ORQA

@@ -178,7 +178,7 @@ def local_run(tmp_path_factory) -> dict:
     dump = write_sample_slice(root / "enwiki-slice.xml.bz2", 40)
     overrides = {
         "ict_steps": 2, "pretrain_steps": 6, "mlm_warmup_steps": 2, "refresh_every": 3, "finetune_steps": 4,
-        "num_shards": 2,
+        "num_shards": 2, "block_lead_names": "true",
     }  # fmt: skip
     # As a user runs it: the command line, in its own process, its console read back.
     command = [sys.executable, "-m", "realm.cli", "pipeline", "run", "--preset", "tiny", "--input", dump,
@@ -227,6 +227,7 @@ def test_local_run_of_the_whole_dag_pushes_a_model_that_answers(local_run):
     with open(os.path.join(local_run["run_dir"], "preprocess-op", "corpus", "stats.json")) as f:
         stats = json.load(f)
     assert stats["articles"] >= 3 and stats["blocks"] > 50
+    assert stats["articles_headed_with_lead_names"] >= 1  # block_lead_names reaches the preprocess step
     # Blocks are cut to the preset's candidate_seq_len (64 for tiny): the retriever embeds them whole.
     assert max(b["max_tokens"] for b in stats["block_length_histogram"] if b["blocks"]) <= 64
 
