@@ -130,9 +130,9 @@ def from_pretrained(directory: str, architecture: str | None = None):
         vocab = os.path.join(directory, VOCAB_NAME)
         tokenizer = RealmTokenizer(vocab) if os.path.exists(vocab) else RealmTokenizer.from_default_vocab()
         block_records = load_block_records(os.path.join(directory, BLOCK_RECORDS_NAME), config.num_block_records)
-        from realm.modeling.models.open_qa import READER_TITLES_KEY
+        from realm.modeling.models.open_qa import ARTICLE_SCORE_WEIGHT_KEY, READER_TITLES_KEY
 
-        if config.extra.get(READER_TITLES_KEY):
+        if config.extra.get(READER_TITLES_KEY) or config.extra.get(ARTICLE_SCORE_WEIGHT_KEY):  # the titles are used
             block_titles = load_block_titles(os.path.join(directory, BLOCK_TITLES_NAME), config.num_block_records)
     share = _scorer_shares_query_embedder(state) if architecture == "RealmScorer" else True
     model = build_model(

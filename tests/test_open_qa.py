@@ -364,11 +364,15 @@ def test_the_question_word_prior_ranks_spans_that_repeat_the_question_last(check
         tf.repeat(tf.constant(questions), beam), tf.reshape(read, [-1]), model.config.reader_seq_len
     )
     longest = int(tf.reduce_max(tf.reduce_sum(pairs["attention_mask"], axis=-1)))
-    repeated = question_words_in_spans(
-        *(pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")),
-        model._content_words,
-        model.config.max_span_width,
-    ).numpy().reshape(len(questions), beam, -1)
+    repeated = (
+        question_words_in_spans(
+            *(pairs[k][:, :longest] for k in ("input_ids", "token_type_ids", "attention_mask", "block_mask")),
+            model._content_words,
+            model.config.max_span_width,
+        )
+        .numpy()
+        .reshape(len(questions), beam, -1)
+    )
     chosen = (np.arange(len(questions)), free["block_idx"].numpy(), free["candidate"].numpy())
     assert repeated[chosen].max() > 0, "the fixture's reader should repeat the question, or this shows nothing"
     model.question_word_penalty = 1e4  # so large that a span repeating the question never wins
@@ -477,3 +481,54 @@ def test_merged_answers_are_the_likeliest_text_among_the_best_spans(checkpoints)
         assert len(set(normalized_answer_texts(single["answer_candidates"][q]).numpy())) == ANSWER_CANDIDATES
     # Every block ends with BLOCKS[0]: its spans, read in each block, outvote the best single span elsewhere.
     assert list(single["predicted_answer"].numpy()) != list(merged["predicted_answer"].numpy())
+
+
+def test_blocks_rerank_by_their_articles_best_score_and_keep_realms_order_at_weight_zero():
+    from realm.retrieval.article_scores import article_ids_of, rerank_by_article
+
+    articles = tf.constant(article_ids_of(["Aardvark", "Aardvark", "Aardwolf", "Abba"]))
+    # Retrieved best first: the aardwolf's block, the aardvark's lead, a third article, the aardvark's later block.
+    ids = tf.constant([[2, 0, 3, 1]])
+    scores = tf.constant([[10.0, 9.0, 8.0, 4.0]])
+    same_scores, same_ids = rerank_by_article(scores, ids, articles, 0.0)
+    assert same_ids.numpy().tolist() == [[2, 0, 3, 1]] and same_scores.numpy().tolist() == [[10, 9, 8, 4]]
+    smoothed, reranked = rerank_by_article(scores, ids, articles, 0.5)
+    # The aardvark's later block: 0.5 * 4 + 0.5 * 9 = 6.5, still behind Abba's 8; each article's best keeps its own.
+    assert reranked.numpy().tolist() == [[2, 0, 3, 1]]
+    np.testing.assert_allclose(smoothed.numpy(), [[10.0, 9.0, 8.0, 6.5]])
+    smoothed, reranked = rerank_by_article(scores, ids, articles, 0.9)
+    assert reranked.numpy().tolist() == [[2, 0, 1, 3]]  # 0.1 * 4 + 0.9 * 9 = 8.5: ahead of Abba's 8
+    np.testing.assert_allclose(smoothed.numpy(), [[10.0, 9.0, 8.5, 8.0]], rtol=1e-6)
+
+
+def test_a_model_ranking_by_article_reads_blocks_in_that_order(checkpoints, tmp_path):
+    from realm.modeling.models.open_qa import ARTICLE_SCORE_WEIGHT_KEY
+
+    _, _, directory = checkpoints
+    model = pretrained.from_pretrained(directory)
+    as_retrieved = model(QUESTIONS)
+    model.set_block_titles(["one article"] * 5 + [f"article {i}" for i in range(5)])
+    model.article_score_weight = 0.9
+    by_article = model(QUESTIONS)
+    ids, scores = as_retrieved["retrieved_block_ids"].numpy(), as_retrieved["retrieval_scores"].numpy()
+    for row, (row_ids, row_scores) in enumerate(zip(ids, scores, strict=True)):
+        article = np.where(row_ids < 5, 0, row_ids)  # blocks 0-4 are one article
+        best = {a: row_scores[article == a].max() for a in set(article)}
+        expected = 0.1 * row_scores + 0.9 * np.array([best[a] for a in article])
+        order = np.argsort(-expected, kind="stable")
+        assert by_article["retrieved_block_ids"].numpy()[row].tolist() == row_ids[order].tolist()
+        np.testing.assert_allclose(by_article["retrieval_scores"].numpy()[row], expected[order], rtol=1e-5)
+    # Saved with the weight, loaded as evaluation and the export load it: the titles come back with it.
+    model.config.extra[ARTICLE_SCORE_WEIGHT_KEY] = 0.9
+    pretrained.save_pretrained(model, str(tmp_path / "saved"))
+    loaded = pretrained.from_pretrained(str(tmp_path / "saved"))
+    assert loaded.article_score_weight == 0.9
+    np.testing.assert_array_equal(
+        loaded(QUESTIONS)["retrieved_block_ids"].numpy(), by_article["retrieved_block_ids"].numpy()
+    )
+    model.set_block_titles([f"article {i}" for i in range(10)])  # every block its own article: REALM's order
+    np.testing.assert_array_equal(model(QUESTIONS)["retrieved_block_ids"].numpy(), ids)
+    untitled = pretrained.from_pretrained(directory)
+    untitled.article_score_weight = 0.9
+    with pytest.raises(ValueError, match=r"ranks blocks by article .* but holds no titles"):
+        untitled(QUESTIONS)

@@ -116,6 +116,7 @@ class RealmServingModule(tf.Module):
             embedding, self.block_embeddings, model.config.searcher_beam_size, chunk_size=self.mips_chunk_size
         )
         out = model.read(question, scores, ids)
+        scores, ids = out["retrieval_scores"], out["retrieved_block_ids"]  # in the order the reader read them
         # A static beam keeps the signature's outputs at [batch, k] for clients that read the SignatureDef.
         beam = min(model.config.reader_beam_size, ids.shape[1])
         block_ids = ids[:, :beam]

@@ -28,6 +28,7 @@ from realm.modeling.span_rules import (
     vocab_content_words,
     vocab_token_kinds,
 )
+from realm.retrieval.article_scores import article_ids_of, rerank_by_article
 from realm.retrieval.mips import DEFAULT_CHUNK_SIZE, exact_top_k
 
 QUERY_SEQ_LEN_KEY = "query_seq_len"  # kept in RealmConfig.extra (not an HF field)
@@ -49,6 +50,9 @@ READER_TITLES_KEY = "reader_reads_titles"
 # RealmConfig.extra: the prediction ranks spans by REALM's p(z | x) p(s | z, x), span scores normalised within each
 # block (RealmReader's `per_block_spans`), instead of ORQA's and HF's joint softmax over all blocks' spans. Off
 # (HF's) for checkpoints without it.
+# How much a retrieved block's article counts in its rank, from 0 (REALM's ranking) to 1
+# (realm.retrieval.article_scores); needs the blocks' titles.
+ARTICLE_SCORE_WEIGHT_KEY = "retrieval_article_weight"
 PER_BLOCK_SPANS_KEY = "reader_per_block_spans"
 
 
@@ -86,6 +90,7 @@ class RealmForOpenQA(keras.Model):
         self.answer_merge_top_k = int(config.extra.get(ANSWER_MERGE_TOP_K_KEY, 0))
         self.reader_titles = bool(config.extra.get(READER_TITLES_KEY, False))
         self.per_block_spans = bool(config.extra.get(PER_BLOCK_SPANS_KEY, False))
+        self.article_score_weight = float(config.extra.get(ARTICLE_SCORE_WEIGHT_KEY, 0.0))
         self.embedder = RealmEmbedder(config, name="embedder")
         self.reader = RealmReader(config, name="reader")
         self.block_emb = self.add_weight(
@@ -103,7 +108,7 @@ class RealmForOpenQA(keras.Model):
         self._content_words = tf.constant(vocab_content_words(tokenizer.vocab))  # for the question-word prior
         records = np.full((config.num_block_records,), b"", dtype=object) if block_records is None else block_records
         self.set_block_records(records)
-        self._block_titles = None
+        self._block_titles = self._block_articles = None
         if block_titles is not None:
             self.set_block_titles(block_titles)
 
@@ -116,9 +121,9 @@ class RealmForOpenQA(keras.Model):
 
     def set_block_titles(self, titles) -> None:
         """Every block's title (its article's), one per block record: what a reader that reads titles reads."""
-        self._block_titles = self._per_block_strings(
-            [t.encode() if isinstance(t, str) else t for t in titles], "block_titles"
-        )
+        titles = [t.encode() if isinstance(t, str) else t for t in titles]
+        self._block_titles = self._per_block_strings(titles, "block_titles")
+        self._block_articles = tf.Variable(article_ids_of(titles), trainable=False, name="block_articles")
 
     def _per_block_strings(self, values, name: str) -> tf.Variable:
         array = np.asarray(values, dtype=object)
@@ -152,7 +157,12 @@ class RealmForOpenQA(keras.Model):
         return self.read(questions, scores, ids, training=training)
 
     def read(self, questions, scores, ids, training=False):
-        """The reader over the best `reader_beam_size` of the retrieved blocks (ids/scores best first)."""
+        """The reader over the best `reader_beam_size` of the retrieved blocks (ids/scores best first; re-ranked by
+        article first when `article_score_weight` is set)."""
+        if self.article_score_weight:
+            if self._block_articles is None:
+                raise ValueError(f"this model ranks blocks by article ({ARTICLE_SCORE_WEIGHT_KEY}) but holds no titles")
+            scores, ids = rerank_by_article(scores, ids, self._block_articles, self.article_score_weight)
         beam = min(self.config.reader_beam_size, ids.shape[1] or self.config.reader_beam_size)
         batch = tf.shape(questions)[0]
         top_ids = ids[:, :beam]
