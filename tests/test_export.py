@@ -499,3 +499,32 @@ def test_a_reader_that_reads_titles_serves_as_the_keras_model(exported, tmp_path
     os.remove(titled / "block_titles.json")
     with pytest.raises(CheckpointError, match="block titles not found"):
         from_pretrained(str(titled))
+
+
+def test_a_model_ranking_blocks_by_article_serves_them_in_that_order(exported, tmp_path):
+    """`retrieval_article_weight` re-ranks the retrieved blocks in-graph: the served model reads and reports them in
+    the Keras model's order, not the search's."""
+    import shutil
+
+    from realm.pretrained import from_pretrained
+
+    retrieved = from_pretrained(exported[0])(QUESTIONS)["retrieved_block_ids"].numpy()[0]
+    ranked = tmp_path / "ranked"
+    shutil.copytree(exported[0], ranked)
+    titles = [f"Block {i}" for i in range(len(BLOCKS))]
+    titles[retrieved[-1]] = titles[retrieved[0]]  # the last block retrieved shares the first one's article
+    with open(ranked / "block_titles.json", "w") as f:
+        json.dump(titles, f)
+    with open(ranked / "config.json") as f:
+        config = json.load(f)
+    with open(ranked / "config.json", "w") as f:
+        json.dump({**config, "retrieval_article_weight": 0.9}, f)
+    keras_out = from_pretrained(str(ranked))(QUESTIONS)
+    plain = _serve(exported[1], QUESTIONS)
+    beam = plain["block_ids"].shape[1]
+    path = export_saved_model(str(ranked), str(tmp_path / "serving"), "realm", version=1, warmup_questions=QUESTIONS)
+    out = _serve(path, QUESTIONS)
+    np.testing.assert_array_equal(out["block_ids"], keras_out["retrieved_block_ids"].numpy()[:, :beam])
+    np.testing.assert_allclose(out["retrieval_scores"], keras_out["retrieval_scores"].numpy()[:, :beam], rtol=1e-5)
+    assert out["answer"].tolist() == keras_out["predicted_answer"].numpy().tolist()
+    assert out["block_ids"].tolist() != plain["block_ids"].tolist()  # the ranking did change what was read

@@ -63,6 +63,8 @@ def _track_model(module: tf.Module, model) -> None:
     module.tokenizer = model.tokenizer
     if hasattr(model, "block_records"):
         module.block_records = model.block_records
+    if getattr(model, "block_articles", None) is not None:  # read when the model ranks blocks by article
+        module.block_articles = model.block_articles
 
 
 class RealmServingModule(tf.Module):

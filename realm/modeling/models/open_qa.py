@@ -47,12 +47,12 @@ QUESTION_WORD_PENALTY_KEY = "reader_question_word_penalty"
 # [SEP]`, as DPR's reader does); the model then holds the titles beside the block records. Off (HF's, ORQA's) for
 # checkpoints without it.
 READER_TITLES_KEY = "reader_reads_titles"
-# RealmConfig.extra: the prediction ranks spans by REALM's p(z | x) p(s | z, x), span scores normalised within each
-# block (RealmReader's `per_block_spans`), instead of ORQA's and HF's joint softmax over all blocks' spans. Off
-# (HF's) for checkpoints without it.
 # How much a retrieved block's article counts in its rank, from 0 (REALM's ranking) to 1
 # (realm.retrieval.article_scores); needs the blocks' titles.
 ARTICLE_SCORE_WEIGHT_KEY = "retrieval_article_weight"
+# RealmConfig.extra: the prediction ranks spans by REALM's p(z | x) p(s | z, x), span scores normalised within each
+# block (RealmReader's `per_block_spans`), instead of ORQA's and HF's joint softmax over all blocks' spans. Off
+# (HF's) for checkpoints without it.
 PER_BLOCK_SPANS_KEY = "reader_per_block_spans"
 
 
@@ -136,6 +136,11 @@ class RealmForOpenQA(keras.Model):
     @property
     def block_titles(self) -> tf.Variable | None:
         return self._block_titles
+
+    @property
+    def block_articles(self) -> tf.Variable | None:
+        """Each block's article as an integer (from its title): what ranking blocks by article reads."""
+        return self._block_articles
 
     def retrieve(self, questions, training=False):
         """Embed questions and return (question_emb [b, p], scores [b, S], block ids [b, S]) best first."""
