@@ -28,7 +28,7 @@ import sys
 from benchmarks.bench_main_command import _step_minutes
 from benchmarks.bench_reader import run_realm
 from benchmarks.common import read_results, write_results
-from benchmarks.compare_reader import answer_in_top_five, outcomes, paired_difference
+from benchmarks.compare_reader import outcomes, paired_difference, prediction_outcomes
 
 NAME = "pipeline_variants"
 PRINTED_QUESTIONS = 3  # the main command prints the pushed model's answers to the first three test questions
@@ -86,10 +86,7 @@ def run_record(out_dir: str, split: str, console_log: str) -> dict:
 
 def test_outcomes(out_dir: str) -> dict[str, tuple[float, float]]:
     """question -> (exact match, answer in the top 5 blocks) from the run's own evaluation step (the test split)."""
-    path = os.path.join(run_dir(out_dir), "evaluate-op", "evaluation", "predictions.jsonl")
-    with open(path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
-    return {r["question"]: (float(r["correct"]), float(answer_in_top_five(r, path))) for r in rows}
+    return prediction_outcomes(os.path.join(run_dir(out_dir), "evaluate-op", "evaluation", "predictions.jsonl"))
 
 
 def run_variant(out_dir: str, params: list[str]) -> None:

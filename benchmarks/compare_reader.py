@@ -26,7 +26,11 @@ SPLITS = ("dev", "test")
 
 def outcomes(run_dir: str, split: str) -> dict[str, tuple[float, float]]:
     """question -> (exact match, answer in the top 5 blocks) of one fine-tuned model on one split."""
-    path = os.path.join(run_dir, f"eval-{split}", "predictions.jsonl")
+    return prediction_outcomes(os.path.join(run_dir, f"eval-{split}", "predictions.jsonl"))
+
+
+def prediction_outcomes(path: str) -> dict[str, tuple[float, float]]:
+    """question -> (exact match, answer in the top 5 blocks) from one `realm evaluate` predictions.jsonl."""
     with open(path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     return {r["question"]: (float(r["correct"]), float(answer_in_top_five(r, path))) for r in rows}
