@@ -582,6 +582,12 @@ def _add_finetune(subparsers) -> None:
         help="how much a block's retrieval score counts in its spans' scores when the model predicts (default 0.25)",
     )
     parser.add_argument(
+        "--lexical-weight",
+        type=float,
+        help="blocks are retrieved by dense score + this times their BM25 score, in training and when predicting; "
+        "0: dense only (default: FinetuneConfig's)",
+    )
+    parser.add_argument(
         "--span-width-penalty",
         type=float,
         help="logits a predicted span loses per wordpiece beyond its first (default: FinetuneConfig's)",
@@ -648,6 +654,7 @@ FINETUNE_FIELDS = (
     "cloze_reads_own_block",
     "cloze_trains_retriever",
     "relevance_weight",
+    "lexical_weight",
     "span_width_penalty",
     "question_word_penalty",
     "answer_merge_top_k",

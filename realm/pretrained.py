@@ -130,9 +130,9 @@ def from_pretrained(directory: str, architecture: str | None = None):
         vocab = os.path.join(directory, VOCAB_NAME)
         tokenizer = RealmTokenizer(vocab) if os.path.exists(vocab) else RealmTokenizer.from_default_vocab()
         block_records = load_block_records(os.path.join(directory, BLOCK_RECORDS_NAME), config.num_block_records)
-        from realm.modeling.models.open_qa import ARTICLE_SCORE_WEIGHT_KEY, READER_TITLES_KEY
+        from realm.modeling.models.open_qa import ARTICLE_SCORE_WEIGHT_KEY, LEXICAL_WEIGHT_KEY, READER_TITLES_KEY
 
-        if config.extra.get(READER_TITLES_KEY) or config.extra.get(ARTICLE_SCORE_WEIGHT_KEY):  # the titles are used
+        if any(config.extra.get(k) for k in (READER_TITLES_KEY, ARTICLE_SCORE_WEIGHT_KEY, LEXICAL_WEIGHT_KEY)):
             block_titles = load_block_titles(os.path.join(directory, BLOCK_TITLES_NAME), config.num_block_records)
     share = _scorer_shares_query_embedder(state) if architecture == "RealmScorer" else True
     model = build_model(
@@ -144,6 +144,11 @@ def from_pretrained(directory: str, architecture: str | None = None):
         share_query_embedder=share,
     )
     load_state_dict(model, state, source=weights_file)
+    if architecture == "RealmForOpenQA" and model.lexical_weight:
+        from realm.retrieval.lexical import LexicalIndex
+
+        # Built from the blocks and titles the model holds, so it cannot fall out of step with them.
+        model.set_lexical_index(LexicalIndex.build(block_records, block_titles))
     logger.info("loaded %s from %s", architecture, directory)
     return model
 

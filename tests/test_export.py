@@ -501,30 +501,46 @@ def test_a_reader_that_reads_titles_serves_as_the_keras_model(exported, tmp_path
         from_pretrained(str(titled))
 
 
-def test_a_model_ranking_blocks_by_article_serves_them_in_that_order(exported, tmp_path):
-    """`retrieval_article_weight` re-ranks the retrieved blocks in-graph: the served model reads and reports them in
-    the Keras model's order, not the search's."""
+def _served_as_the_keras_model(checkpoint, tmp_path, settings: dict, titles: list[str] | None = None):
+    """A copy of `checkpoint` with `settings` in its config.json (and `titles`), exported and served: the served
+    blocks, scores and answers must be the Keras model's; returns the served outputs."""
     import shutil
 
     from realm.pretrained import from_pretrained
 
-    retrieved = from_pretrained(exported[0])(QUESTIONS)["retrieved_block_ids"].numpy()[0]
-    ranked = tmp_path / "ranked"
-    shutil.copytree(exported[0], ranked)
-    titles = [f"Block {i}" for i in range(len(BLOCKS))]
-    titles[retrieved[-1]] = titles[retrieved[0]]  # the last block retrieved shares the first one's article
-    with open(ranked / "block_titles.json", "w") as f:
-        json.dump(titles, f)
-    with open(ranked / "config.json") as f:
+    changed = tmp_path / "changed"
+    shutil.copytree(checkpoint, changed)
+    if titles is not None:
+        with open(changed / "block_titles.json", "w") as f:
+            json.dump(titles, f)
+    with open(changed / "config.json") as f:
         config = json.load(f)
-    with open(ranked / "config.json", "w") as f:
-        json.dump({**config, "retrieval_article_weight": 0.9}, f)
-    keras_out = from_pretrained(str(ranked))(QUESTIONS)
-    plain = _serve(exported[1], QUESTIONS)
-    beam = plain["block_ids"].shape[1]
-    path = export_saved_model(str(ranked), str(tmp_path / "serving"), "realm", version=1, warmup_questions=QUESTIONS)
+    with open(changed / "config.json", "w") as f:
+        json.dump({**config, **settings}, f)
+    keras_out = from_pretrained(str(changed))(QUESTIONS)
+    path = export_saved_model(str(changed), str(tmp_path / "serving"), "realm", version=1, warmup_questions=QUESTIONS)
     out = _serve(path, QUESTIONS)
+    beam = out["block_ids"].shape[1]
     np.testing.assert_array_equal(out["block_ids"], keras_out["retrieved_block_ids"].numpy()[:, :beam])
     np.testing.assert_allclose(out["retrieval_scores"], keras_out["retrieval_scores"].numpy()[:, :beam], rtol=1e-5)
     assert out["answer"].tolist() == keras_out["predicted_answer"].numpy().tolist()
-    assert out["block_ids"].tolist() != plain["block_ids"].tolist()  # the ranking did change what was read
+    return out
+
+
+def test_a_model_ranking_blocks_by_article_serves_them_in_that_order(exported, tmp_path):
+    """`retrieval_article_weight` re-ranks the retrieved blocks in-graph: the served model reads and reports them in
+    the Keras model's order, not the search's."""
+    from realm.pretrained import from_pretrained
+
+    retrieved = from_pretrained(exported[0])(QUESTIONS)["retrieved_block_ids"].numpy()[0]
+    titles = [f"Block {i}" for i in range(len(BLOCKS))]
+    titles[retrieved[-1]] = titles[retrieved[0]]  # the last block retrieved shares the first one's article
+    out = _served_as_the_keras_model(exported[0], tmp_path, {"retrieval_article_weight": 0.9}, titles)
+    assert out["block_ids"].tolist() != _serve(exported[1], QUESTIONS)["block_ids"].tolist()  # the ranking changed
+
+
+def test_a_hybrid_model_serves_its_bm25_ranking(exported, tmp_path):
+    """`retrieval_lexical_weight` adds BM25 to the dense scores in-graph: the served model searches with it and
+    answers as the Keras model does."""
+    out = _served_as_the_keras_model(exported[0], tmp_path, {"retrieval_lexical_weight": 2.0})
+    assert out["block_ids"].tolist() != _serve(exported[1], QUESTIONS)["block_ids"].tolist()  # BM25 changed it

@@ -851,3 +851,34 @@ def test_titles_are_read_before_the_block_and_answers_stay_in_its_text():
     ]
     assert answers == ["aarhus", "quillon bridge"]  # the second from the block's text; the first block's title not
     assert labels["has_answers"].tolist() == [[True, True]]
+
+
+def test_hybrid_retrieval_trains_on_the_blocks_dense_plus_bm25_ranks_first(corpus, tmp_path):
+    """`lexical_weight`: training batches are searched by dense + w * BM25 (the union of each one's best, scored by
+    the sum), the step adds the same w * BM25 to the blocks' relevance, and the saved model retrieves that way."""
+    import numpy as np
+    import tensorflow as tf
+
+    finetuner = _built_cloze_finetuner(corpus, tmp_path, lexical_weight=5.0)
+    finetuner.config.model.searcher_beam_size = 3
+    questions = QUESTIONS[1:3]
+    batch = finetuner.prepare_batch(questions, 2)
+    lexical = 5.0 * finetuner.model.lexical_index.scores(tf.constant([q.question for q in questions])).numpy()
+    dense = batch["question_emb"] @ finetuner.block_emb.T
+    titles = finetuner.blocks.titles(range(len(finetuner.blocks)))
+    for row, question in enumerate(questions):
+        expected = np.argsort(-(dense[row] + lexical[row]), kind="stable")[:3]
+        np.testing.assert_allclose(batch["retrieved_emb"][row], finetuner.block_emb[expected])
+        np.testing.assert_allclose(batch["retrieval_bias"][row], lexical[row][expected], rtol=1e-6)
+        assert titles[expected[0]].lower() in question.question  # the block naming the question's subject first
+    # The step scores the blocks with dense + the bias: without it, another retriever loss.
+    taken = finetuner.train_step(dict(batch))
+    finetuner.step.assign(0)
+    other = finetuner.train_step(dict(batch, retrieval_bias=np.zeros_like(batch["retrieval_bias"])))
+    assert float(taken["retriever_loss"]) != float(other["retriever_loss"])
+    # Saved with the weight: evaluation and the export rebuild the index and retrieve the same way.
+    finetuner.save_final(str(tmp_path / "final"))
+    reloaded = from_pretrained(str(tmp_path / "final"))
+    assert reloaded.lexical_weight == 5.0 and reloaded.lexical_index is not None
+    retrieved = reloaded.retrieve([q.question for q in questions])[2].numpy()
+    assert [titles[row[0]] for row in retrieved] == ["Mira Holt", "Quillon Bridge"]

@@ -29,6 +29,7 @@ def _a_gpu_is_required():
     if not tf.config.list_physical_devices("GPU"):
         pytest.fail("no GPU visible to TensorFlow: run `pytest -m gpu` on a machine with one", pytrace=False)
 
+
 TWO_REPLICAS_ON_GPUS = """
 import json, logging, sys
 logging.basicConfig(level=logging.INFO)

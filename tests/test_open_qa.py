@@ -532,3 +532,40 @@ def test_a_model_ranking_by_article_reads_blocks_in_that_order(checkpoints, tmp_
     untitled.article_score_weight = 0.9
     with pytest.raises(ValueError, match=r"ranks blocks by article .* but holds no titles"):
         untitled(QUESTIONS)
+
+
+def test_a_hybrid_model_ranks_blocks_by_dense_plus_weighted_bm25(checkpoints, tmp_path):
+    from realm.modeling.models.open_qa import LEXICAL_WEIGHT_KEY
+    from realm.retrieval.lexical import LexicalIndex
+
+    _, _, directory = checkpoints
+    model = pretrained.from_pretrained(directory)
+    dense = model(QUESTIONS)
+    titles = [f"article {i}" for i in range(len(BLOCKS))]
+    model.set_lexical_index(LexicalIndex.build(BLOCKS, titles))
+    model.lexical_weight = 2.0
+    hybrid = model(QUESTIONS)
+    question_emb = model.retrieve(QUESTIONS)[0].numpy()
+    expected = question_emb @ model.block_emb.numpy().T + 2.0 * model.lexical_index.scores(tf.constant(QUESTIONS))
+    beam = hybrid["retrieved_block_ids"].shape[1]
+    np.testing.assert_array_equal(hybrid["retrieved_block_ids"].numpy(), np.argsort(-expected, axis=1)[:, :beam])
+    np.testing.assert_allclose(hybrid["retrieval_scores"].numpy(), -np.sort(-expected, axis=1)[:, :beam], rtol=1e-5)
+    # The tiny model's dense ranking is near random; the words the questions share with their blocks decide.
+    assert [int(r[0]) for r in hybrid["retrieved_block_ids"].numpy()] == [0, 1, 6]
+    assert dense["retrieved_block_ids"].numpy().tolist() != hybrid["retrieved_block_ids"].numpy().tolist()
+    # Saved with the weight, loaded as evaluation and the export load it: the index is rebuilt from the blocks.
+    model.config.extra[LEXICAL_WEIGHT_KEY] = 2.0
+    model.set_block_titles(titles)
+    pretrained.save_pretrained(model, str(tmp_path / "saved"))
+    loaded = pretrained.from_pretrained(str(tmp_path / "saved"))
+    assert loaded.lexical_weight == 2.0 and loaded.lexical_index is not None
+    np.testing.assert_array_equal(
+        loaded(QUESTIONS)["retrieved_block_ids"].numpy(), hybrid["retrieved_block_ids"].numpy()
+    )
+    assert pretrained.from_pretrained(directory).lexical_index is None  # dense-only models hold no index
+    no_index = pretrained.from_pretrained(directory)
+    no_index.lexical_weight = 2.0
+    with pytest.raises(ValueError, match=r"adds BM25 to its retrieval .* but holds no lexical index"):
+        no_index(QUESTIONS)
+    with pytest.raises(ValueError, match="the lexical index holds 2 blocks"):
+        no_index.set_lexical_index(LexicalIndex.build(BLOCKS[:2]))

@@ -65,6 +65,8 @@ def _track_model(module: tf.Module, model) -> None:
         module.block_records = model.block_records
     if getattr(model, "block_articles", None) is not None:  # read when the model ranks blocks by article
         module.block_articles = model.block_articles
+    if getattr(model, "lexical_index", None) is not None:  # read when the model adds BM25 to its ranking
+        module.lexical_index = model.lexical_index
 
 
 class RealmServingModule(tf.Module):
@@ -115,7 +117,11 @@ class RealmServingModule(tf.Module):
             "projected_score"
         ]
         scores, ids = exact_top_k(
-            embedding, self.block_embeddings, model.config.searcher_beam_size, chunk_size=self.mips_chunk_size
+            embedding,
+            self.block_embeddings,
+            model.config.searcher_beam_size,
+            chunk_size=self.mips_chunk_size,
+            bias=model.lexical_scores(question),
         )
         out = model.read(question, scores, ids)
         scores, ids = out["retrieval_scores"], out["retrieved_block_ids"]  # in the order the reader read them

@@ -100,6 +100,9 @@ class FinetuneConfig:
     # The reader reads each block's title before its text (DPR's reader input), in training and when predicting
     # (saved with the model as reader_reads_titles).
     reader_titles: bool = False
+    # Blocks are retrieved by `dense + lexical_weight * BM25` (realm.retrieval.lexical), in training and when
+    # predicting (saved as retrieval_lexical_weight); 0: dense only, as REALM.
+    lexical_weight: float = 0.0
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
     # The reader's peak rate when it differs from the question tower's (`learning_rate`); None: one rate for both.
@@ -372,6 +375,7 @@ class Finetuner:
         from realm.data.block_store import BlockStore
         from realm.modeling.answer_merging import ANSWER_MERGE_TOP_K_KEY
         from realm.modeling.models.open_qa import (
+            LEXICAL_WEIGHT_KEY,
             QUERY_SEQ_LEN_KEY,
             QUESTION_WORD_PENALTY_KEY,
             READER_TITLES_KEY,
@@ -398,9 +402,17 @@ class Finetuner:
             (QUESTION_WORD_PENALTY_KEY, "question_word_penalty"),
             (ANSWER_MERGE_TOP_K_KEY, "answer_merge_top_k"),
             (READER_TITLES_KEY, "reader_titles"),
+            (LEXICAL_WEIGHT_KEY, "lexical_weight"),
         ):
             self.model.config.extra[key] = getattr(cfg, attribute)
             setattr(self.model, attribute, getattr(cfg, attribute))
+        if cfg.lexical_weight:
+            from realm.retrieval.lexical import LexicalIndex
+
+            everything = range(len(self.blocks))
+            self.model.set_lexical_index(
+                LexicalIndex.build(self.blocks.texts(everything), self.blocks.titles(everything))
+            )
         index = BlockIndex.load_latest(self.paths["index"])
         if index is None:
             embeddings = load_block_embeddings(cfg, self.model.embedder, self.blocks)
@@ -455,6 +467,7 @@ class Finetuner:
                         # again would give the same numbers, to the last bit or so.
                         question = tf.stop_gradient(batch["question_emb"])
                     relevance = tf.einsum("bp,bsp->bs", tf.cast(question, tf.float32), batch["retrieved_emb"])
+                    relevance += batch["retrieval_bias"]  # the blocks' weighted BM25 (zeros when dense only)
                     out = reader(
                         batch["input_ids"],
                         attention_mask=batch["attention_mask"],
@@ -559,7 +572,7 @@ class Finetuner:
         encoded = encode_questions(self.tokenizer, [q.question for q in questions], cfg.query_seq_len)
         question_emb = self.embed_questions(encoded["input_ids"], encoded["attention_mask"])
         searched = min(cfg.model.searcher_beam_size, len(self.blocks))
-        ids, _ = self.index.search(np.asarray(question_emb, np.float32), searched)
+        ids, lexical = self._search(questions, np.asarray(question_emb, np.float32), searched)
         if cfg.cloze_reads_own_block:
             ids = self._own_blocks_first(questions, ids)
         texts = [block_reader_texts(self.blocks, row) for row in ids]
@@ -580,8 +593,34 @@ class Finetuner:
             "query_mask": encoded["attention_mask"],
             "question_emb": np.asarray(question_emb, np.float32),  # what reader-only steps score blocks with
             "retrieved_emb": self.block_emb[ids],
+            "retrieval_bias": np.take_along_axis(lexical, ids, axis=1)
+            if lexical is not None
+            else np.zeros(ids.shape, np.float32),
             **labels,
         }
+
+    def _search(self, questions: list[Question], question_emb: np.ndarray, k: int):
+        """(block ids [b, k] best first, each block's weighted BM25 score [b, num_blocks] or None when dense only).
+
+        Hybrid retrieval ranks the union of the index's k best by dense score and the k best by BM25 by their
+        sum, as DPR's hybrid does, so the index (ScaNN on a large corpus) never has to score every block; a block in
+        neither list is missed, where the fine-tuned model's exact search would score it.
+        """
+        dense_ids, _ = self.index.search(question_emb, k)
+        lexical = self.model.lexical_scores([q.question for q in questions])
+        if lexical is None:
+            return dense_ids, None
+        lexical = lexical.numpy()
+        lexical_ids = np.argpartition(-lexical, kth=k - 1, axis=1)[:, :k]
+        candidates = np.concatenate([dense_ids, lexical_ids], axis=1)
+        scores = np.einsum("bp,bsp->bs", question_emb, self.block_emb[candidates])
+        scores += np.take_along_axis(lexical, candidates, axis=1)
+        ids = []
+        for row_ids, row_scores in zip(candidates, scores, strict=True):
+            unique, position = np.unique(row_ids, return_index=True)  # a block both lists hold counts once
+            best = np.argsort(-row_scores[position], kind="stable")[:k]
+            ids.append(unique[best])
+        return np.stack(ids), lexical
 
     def _with_stating_block(self, question: Question) -> Question:
         """The question naming only the first of its sentence's blocks that states the answer (none if none does),

@@ -18,8 +18,17 @@ import tensorflow as tf
 DEFAULT_CHUNK_SIZE = 1 << 16
 
 
-def exact_top_k(queries: tf.Tensor, block_emb: tf.Tensor, k: int, chunk_size: int = DEFAULT_CHUNK_SIZE):
+def exact_top_k(
+    queries: tf.Tensor,
+    block_emb: tf.Tensor,
+    k: int,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    bias: tf.Tensor | None = None,
+):
     """Top-k blocks by inner product. queries [q, d], block_emb [n, d] -> (scores [q, k'], ids [q, k'] int32).
+
+    `bias` [q, n] (optional) is added to every block's score before ranking: a hybrid retriever's lexical score
+    (realm.retrieval.lexical).
 
     k' = min(k, n), static whenever n is, so exported signatures keep a fixed [batch, k'] shape on either path.
     Scores are computed in float32 even for half-precision block embeddings.
@@ -32,6 +41,8 @@ def exact_top_k(queries: tf.Tensor, block_emb: tf.Tensor, k: int, chunk_size: in
     if static_n is not None and static_n <= chunk_size:
         k_eff = min(k, static_n)
         scores = tf.matmul(queries, tf.cast(block_emb, tf.float32), transpose_b=True)
+        if bias is not None:
+            scores += bias
         top_scores, top_ids = tf.math.top_k(scores, k=k_eff)
         return top_scores, top_ids
 
@@ -44,6 +55,8 @@ def exact_top_k(queries: tf.Tensor, block_emb: tf.Tensor, k: int, chunk_size: in
         size = tf.minimum(chunk_size, num_blocks - start)
         chunk = tf.cast(block_emb[start : start + size], tf.float32)
         scores = tf.matmul(queries, chunk, transpose_b=True)
+        if bias is not None:
+            scores += bias[:, start : start + size]
         chunk_scores, chunk_ids = tf.math.top_k(scores, k=tf.minimum(k_eff, size))
         merged_scores = tf.concat([best_scores, chunk_scores], axis=1)
         merged_ids = tf.concat([best_ids, chunk_ids + start], axis=1)

@@ -29,6 +29,7 @@ from realm.modeling.span_rules import (
     vocab_token_kinds,
 )
 from realm.retrieval.article_scores import article_ids_of, rerank_by_article
+from realm.retrieval.lexical import LexicalIndex, LexicalIndexVariables
 from realm.retrieval.mips import DEFAULT_CHUNK_SIZE, exact_top_k
 
 QUERY_SEQ_LEN_KEY = "query_seq_len"  # kept in RealmConfig.extra (not an HF field)
@@ -50,6 +51,10 @@ READER_TITLES_KEY = "reader_reads_titles"
 # How much a retrieved block's article counts in its rank, from 0 (REALM's ranking) to 1
 # (realm.retrieval.article_scores); needs the blocks' titles.
 ARTICLE_SCORE_WEIGHT_KEY = "retrieval_article_weight"
+# RealmConfig.extra: how much the blocks' BM25 scores (realm.retrieval.lexical) add to their dense retrieval scores,
+# `dense + w * BM25`; the model then holds a lexical index of its blocks and their titles. 0 (REALM's, HF's: dense
+# only) for checkpoints without it.
+LEXICAL_WEIGHT_KEY = "retrieval_lexical_weight"
 # RealmConfig.extra: the prediction ranks spans by REALM's p(z | x) p(s | z, x), span scores normalised within each
 # block (RealmReader's `per_block_spans`), instead of ORQA's and HF's joint softmax over all blocks' spans. Off
 # (HF's) for checkpoints without it.
@@ -91,6 +96,8 @@ class RealmForOpenQA(keras.Model):
         self.reader_titles = bool(config.extra.get(READER_TITLES_KEY, False))
         self.per_block_spans = bool(config.extra.get(PER_BLOCK_SPANS_KEY, False))
         self.article_score_weight = float(config.extra.get(ARTICLE_SCORE_WEIGHT_KEY, 0.0))
+        self.lexical_weight = float(config.extra.get(LEXICAL_WEIGHT_KEY, 0.0))
+        self._lexical_index = None
         self.embedder = RealmEmbedder(config, name="embedder")
         self.reader = RealmReader(config, name="reader")
         self.block_emb = self.add_weight(
@@ -142,6 +149,27 @@ class RealmForOpenQA(keras.Model):
         """Each block's article as an integer (from its title): what ranking blocks by article reads."""
         return self._block_articles
 
+    def set_lexical_index(self, index: LexicalIndex) -> None:
+        """The BM25 index of this model's blocks (LexicalIndex.build over its block records and titles)."""
+        if index.num_blocks != self.config.num_block_records:
+            raise ValueError(
+                f"the lexical index holds {index.num_blocks} blocks, config.num_block_records is "
+                f"{self.config.num_block_records}"
+            )
+        self._lexical_index = index.variables()
+
+    @property
+    def lexical_index(self) -> LexicalIndexVariables | None:
+        return self._lexical_index
+
+    def lexical_scores(self, questions) -> tf.Tensor | None:
+        """What ranking adds to the dense scores, `lexical_weight * BM25` [b, num_blocks]; None when dense only."""
+        if not self.lexical_weight:
+            return None
+        if self._lexical_index is None:
+            raise ValueError(f"this model adds BM25 to its retrieval ({LEXICAL_WEIGHT_KEY}) but holds no lexical index")
+        return self.lexical_weight * self._lexical_index.scores(questions)
+
     def retrieve(self, questions, training=False):
         """Embed questions and return (question_emb [b, p], scores [b, S], block ids [b, S]) best first."""
         encoded = self.tokenizer.encode_queries(questions, self.query_seq_len)
@@ -149,7 +177,11 @@ class RealmForOpenQA(keras.Model):
             encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"], training=training
         )["projected_score"]
         scores, ids = exact_top_k(
-            question_emb, self.block_emb, self.config.searcher_beam_size, chunk_size=self.mips_chunk_size
+            question_emb,
+            self.block_emb,
+            self.config.searcher_beam_size,
+            chunk_size=self.mips_chunk_size,
+            bias=self.lexical_scores(questions),
         )
         return question_emb, scores, ids
 
