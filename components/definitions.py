@@ -155,6 +155,7 @@ def finetune_op(
     candidate_seq_len: int,
     reader_seq_len: int,
     searcher_beam_size: int,
+    retrieval_lexical_weight: float,
     pipeline_version: str,
     run_id: str,
     model: Output[Model],
@@ -184,6 +185,7 @@ def finetune_op(
         cloze_batch_size=cloze_batch_size,
         cloze_reader_beam_size=cloze_reader_beam_size,
         cloze_wh_first=cloze_wh_first,
+        lexical_weight=retrieval_lexical_weight,
     )
     ui.write_ui(
         metrics, result["metrics"], summary, result["markdown"], plots, result["plot"], "Open-QA fine-tuning"

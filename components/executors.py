@@ -255,6 +255,7 @@ def finetune(
     cloze_batch_size: int = 0,
     cloze_reader_beam_size: int = 0,
     cloze_wh_first: float = 0.0,
+    lexical_weight: float = 0.0,
 ) -> dict:
     """Open-QA fine-tuning; `candidate_seq_len` is the corpus's block length (blocks are read whole). Cloze steps
     (questions made from the corpus) come first; a batch size or beam of 0 means the fine-tuning one."""
@@ -274,6 +275,7 @@ def finetune(
         cloze_batch_size=cloze_batch_size or None,
         cloze_reader_beam_size=cloze_reader_beam_size or None,
         cloze_wh_first=cloze_wh_first,
+        lexical_weight=lexical_weight,
         batch_size=batch_size,
         learning_rate=learning_rate,
         query_seq_len=question_seq_len,

@@ -61,6 +61,7 @@ PARAMETER_HELP = {
     "question_seq_len": "wordpieces per question (fine-tuning, evaluation and the served model)",
     "reader_seq_len": "wordpieces the reader reads per block (question and block)",
     "searcher_beam_size": "blocks retrieved per question during fine-tuning",
+    "retrieval_lexical_weight": "weight of BM25 beside the dense score when retrieving (fine-tuning, serving)",
     "jit_compile": "compile the ICT and pre-training steps with XLA",
     "questions": "question file (JSONL or TSV) for fine-tuning and evaluation, or `sample` (the sample's own set)",
     "min_exact_match": "exact match the model must reach to be blessed (and exported and pushed)",
@@ -189,6 +190,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
         question_seq_len: int = recipe.question_seq_len,
         reader_seq_len: int = recipe.reader_seq_len,
         searcher_beam_size: int = recipe.searcher_beam_size,
+        retrieval_lexical_weight: float = recipe.retrieval_lexical_weight,
         jit_compile: bool = recipe.jit_compile,
         questions: str = "sample",
         min_exact_match: float = 0.0,
@@ -256,6 +258,7 @@ def build_pipeline(settings: ClusterSettings | None = None, preset: str = "minil
             candidate_seq_len=block_max_tokens,  # the corpus's blocks, read whole
             reader_seq_len=reader_seq_len,
             searcher_beam_size=searcher_beam_size,
+            retrieval_lexical_weight=retrieval_lexical_weight,
             pipeline_version=pipeline_version,
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("fine-tune (open QA)")

@@ -705,6 +705,7 @@ def finetune_setup(args: argparse.Namespace, workdir: str):
         ("cloze_batch_size", recipe.cloze_batch_size),
         ("cloze_reader_beam_size", recipe.cloze_reader_beam_size),
         ("cloze_wh_first", recipe.cloze_wh_first),
+        ("lexical_weight", recipe.retrieval_lexical_weight),
     ):
         if getattr(args, flag) is None:
             setattr(args, flag, value)

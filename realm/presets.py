@@ -66,6 +66,9 @@ class Recipe:
     question_seq_len: int
     reader_seq_len: int  # question + block wordpieces the reader reads
     searcher_beam_size: int  # blocks retrieved per question (the reader reads the model's reader_beam_size)
+    # The fine-tuned model retrieves by `dense + retrieval_lexical_weight * BM25` (realm.retrieval.lexical), in
+    # fine-tuning and when it predicts; 0: dense only, as REALM.
+    retrieval_lexical_weight: float
     jit_compile: bool  # XLA for ICT and pre-training steps: pays off past the tiny test model
 
 
@@ -127,6 +130,7 @@ PRESETS: dict[str, Preset] = {
             question_seq_len=64,
             reader_seq_len=96,
             searcher_beam_size=20,
+            retrieval_lexical_weight=0.3,  # the smoke runs exercise hybrid retrieval
             jit_compile=False,
         ),
     ),
@@ -190,6 +194,7 @@ PRESETS: dict[str, Preset] = {
             question_seq_len=64,
             reader_seq_len=320,
             searcher_beam_size=100,
+            retrieval_lexical_weight=0.0,
             jit_compile=True,
         ),
     ),
@@ -223,6 +228,7 @@ PRESETS: dict[str, Preset] = {
             question_seq_len=64,
             reader_seq_len=320,
             searcher_beam_size=5000,  # ORQA/REALM retrieve 5000 blocks per question
+            retrieval_lexical_weight=0.0,  # REALM's dense retrieval; BM25 over 13M blocks in-graph would be ~12 GB
             jit_compile=True,
         ),
     ),
