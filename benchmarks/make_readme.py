@@ -342,6 +342,24 @@ def span_rules(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def lexical_retrieval(data: dict, name: str) -> list[Row]:
+    rows = []
+    for split, measured in sorted((k, v) for k, v in data.items() if k != "machine"):
+        for side, recall in measured.get("recall", {}).items():  # side names hold dots ("0.3"): no `get` paths
+            at5, at20 = recall.get("recall@5", {}), recall.get("recall@20", {})
+            if not all(k in at5 for k in ("b", "b_minus_a", "se")) or "b" not in at20:
+                continue
+            rows.append(
+                (
+                    "hybrid retrieval",
+                    f"{split}, `{side}` over {len(measured.get('models', []))} models: answer recall@5 (paired "
+                    "difference from dense ± se), @20",
+                    f"{pct(at5['b'])} ({pct(at5['b_minus_a'])} ± {pct(at5['se'])}), {pct(at20['b'])}",
+                )
+            )
+    return rows
+
+
 def calibration(data: dict, name: str) -> list[Row]:
     rows = []
     for key, measured in sorted((k, v) for k, v in data.items() if k != "machine"):
@@ -736,6 +754,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ("reader_paired.json", reader_paired, "compare_reader"),
     ("pipeline_variants.json", pipeline_variants, "bench_pipeline_variant"),
     ("span_rules.json", span_rules, "bench_span_rules"),
+    ("lexical_retrieval.json", lexical_retrieval, "bench_lexical_retrieval"),
     ("refresh.json", refresh, "bench_refresh"),
     ("serving.json", serving, "bench_serving"),
     ("suite.json", suite, "bench_suite"),

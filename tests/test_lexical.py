@@ -98,3 +98,14 @@ def test_a_bias_adds_to_the_dense_scores_before_ranking(chunk_size):
     expected = queries @ blocks.T + bias
     np.testing.assert_array_equal(ids.numpy(), np.argsort(-expected, axis=1)[:, :4])
     np.testing.assert_allclose(scores.numpy(), -np.sort(-expected, axis=1)[:, :4], rtol=1e-5)
+
+
+def test_the_retrieval_benchmark_counts_an_answer_within_the_first_k_blocks():
+    from benchmarks.bench_lexical_retrieval import KS, recall_outcomes
+
+    scores = np.array([[0.1, 0.9, 0.5] + [0.0] * 100, [0.9, 0.1, 0.5] + [0.0] * 100])
+    hits = np.zeros_like(scores, dtype=bool)
+    hits[:, 1] = True  # the answer is in block 1: ranked first for q0, third for q1
+    outcomes = recall_outcomes(scores, hits, ["q0", "q1"])
+    assert KS == (1, 5, 20, 100)
+    assert outcomes == {"q0": (1.0, 1.0, 1.0, 1.0), "q1": (0.0, 1.0, 1.0, 1.0)}
