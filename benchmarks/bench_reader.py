@@ -86,7 +86,10 @@ VARIANTS: dict[str, list[str]] = {
     # decayed tail of one schedule over both phases (from 0.4 of the peak to zero).
     "cloze250_b16_beam1_numbers_steps100_ownfirst_qlr1e-4": [*OWN_FIRST_RECIPE, "--question-learning-rate", "1e-4"],
     # ... retrieving by dense + 0.3 * BM25 (realm.retrieval.lexical) in training and when predicting.
-    "cloze250_b16_beam1_numbers_steps100_ownfirst_lexical03": [*OWN_FIRST_RECIPE, "--lexical-weight", "0.3"],
+    "cloze250_b16_beam1_numbers_steps100_ownfirst_lexical03": [
+        *OWN_FIRST_RECIPE,
+        *("--lexical-weight", "0.3", "--lexical-training"),
+    ],
     # ... the reader alone restarting, the question tower keeping the one schedule's tail.
     "cloze250_b16_beam1_numbers_steps100_ownfirst_qlr1e-4reader": [
         *OWN_FIRST_RECIPE,

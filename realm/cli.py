@@ -584,8 +584,13 @@ def _add_finetune(subparsers) -> None:
     parser.add_argument(
         "--lexical-weight",
         type=float,
-        help="blocks are retrieved by dense score + this times their BM25 score, in training and when predicting; "
-        "0: dense only (default: FinetuneConfig's)",
+        help="the fine-tuned model retrieves blocks by dense score + this times their BM25 score when it predicts; "
+        "0: dense only (default: the preset's)",
+    )
+    parser.add_argument(
+        "--lexical-training",
+        action=argparse.BooleanOptionalAction,
+        help="fine-tuning searches by dense + weighted BM25 too (default: off, dense as REALM)",
     )
     parser.add_argument(
         "--span-width-penalty",
@@ -655,6 +660,7 @@ FINETUNE_FIELDS = (
     "cloze_trains_retriever",
     "relevance_weight",
     "lexical_weight",
+    "lexical_training",
     "span_width_penalty",
     "question_word_penalty",
     "answer_merge_top_k",

@@ -854,12 +854,13 @@ def test_titles_are_read_before_the_block_and_answers_stay_in_its_text():
 
 
 def test_hybrid_retrieval_trains_on_the_blocks_dense_plus_bm25_ranks_first(corpus, tmp_path):
-    """`lexical_weight`: training batches are searched by dense + w * BM25 (the union of each one's best, scored by
-    the sum), the step adds the same w * BM25 to the blocks' relevance, and the saved model retrieves that way."""
+    """`lexical_weight` with `lexical_training`: training batches are searched by dense + w * BM25 (the union of
+    each one's best, scored by the sum), the step adds the same w * BM25 to the blocks' relevance, and the saved
+    model retrieves that way."""
     import numpy as np
     import tensorflow as tf
 
-    finetuner = _built_cloze_finetuner(corpus, tmp_path, lexical_weight=5.0)
+    finetuner = _built_cloze_finetuner(corpus, tmp_path, lexical_weight=5.0, lexical_training=True)
     finetuner.config.model.searcher_beam_size = 3
     questions = QUESTIONS[1:3]
     batch = finetuner.prepare_batch(questions, 2)
@@ -890,3 +891,21 @@ def test_hybrid_retrieval_trains_on_the_blocks_dense_plus_bm25_ranks_first(corpu
     assert reloaded.lexical_weight == 5.0 and reloaded.lexical_index is not None
     retrieved = reloaded.retrieve([q.question for q in questions])[2].numpy()
     assert [titles[row[0]] for row in retrieved] == ["Mira Holt", "Quillon Bridge"]
+
+
+def test_hybrid_retrieval_only_when_predicting_leaves_fine_tunings_searches_dense(corpus, tmp_path):
+    """`lexical_weight` alone (the minilm recipe): fine-tuning searches by the dense score with no bias in the
+    step, and the saved model retrieves by dense + w * BM25."""
+    import numpy as np
+
+    finetuner = _built_cloze_finetuner(corpus, tmp_path, lexical_weight=5.0)
+    finetuner.config.model.searcher_beam_size = 3
+    batch = finetuner.prepare_batch(QUESTIONS[1:3], 2)
+    dense = batch["question_emb"] @ finetuner.block_emb.T
+    for row in range(2):
+        expected = np.argsort(-dense[row], kind="stable")[:3]
+        np.testing.assert_allclose(batch["retrieved_emb"][row], finetuner.block_emb[expected])
+    assert not batch["retrieval_bias"].any() and finetuner.model.lexical_index is None
+    finetuner.save_final(str(tmp_path / "final"))
+    reloaded = from_pretrained(str(tmp_path / "final"))
+    assert reloaded.lexical_weight == 5.0 and reloaded.lexical_index is not None

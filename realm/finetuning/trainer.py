@@ -100,9 +100,13 @@ class FinetuneConfig:
     # The reader reads each block's title before its text (DPR's reader input), in training and when predicting
     # (saved with the model as reader_reads_titles).
     reader_titles: bool = False
-    # Blocks are retrieved by `dense + lexical_weight * BM25` (realm.retrieval.lexical), in training and when
-    # predicting (saved as retrieval_lexical_weight); 0: dense only, as REALM.
+    # The fine-tuned model retrieves by `dense + lexical_weight * BM25` (realm.retrieval.lexical) when it predicts
+    # (saved as retrieval_lexical_weight); 0: dense only, as REALM. With `lexical_training`, fine-tuning's own
+    # searches do too and each step adds the blocks' weighted BM25 to their relevance; without, fine-tuning searches
+    # by the dense score alone. minilm, both at 0.3, two seeds: trained so, dev EM -2.6 +- 3.4 against hybrid only
+    # when predicting (benchmarks/results/reader_paired.json, docs/finetuning.md).
     lexical_weight: float = 0.0
+    lexical_training: bool = False
     batch_size: int = 4
     learning_rate: float = 1e-5  # ORQA/REALM
     # The reader's peak rate when it differs from the question tower's (`learning_rate`); None: one rate for both.
@@ -406,7 +410,7 @@ class Finetuner:
         ):
             self.model.config.extra[key] = getattr(cfg, attribute)
             setattr(self.model, attribute, getattr(cfg, attribute))
-        if cfg.lexical_weight:
+        if cfg.lexical_weight and cfg.lexical_training:
             from realm.retrieval.lexical import LexicalIndex
 
             everything = range(len(self.blocks))
@@ -607,10 +611,9 @@ class Finetuner:
         neither list is missed, where the fine-tuned model's exact search would score it.
         """
         dense_ids, _ = self.index.search(question_emb, k)
-        lexical = self.model.lexical_scores([q.question for q in questions])
-        if lexical is None:
+        if not (self.config.lexical_weight and self.config.lexical_training):
             return dense_ids, None
-        lexical = lexical.numpy()
+        lexical = self.model.lexical_scores([q.question for q in questions]).numpy()
         lexical_ids = np.argpartition(-lexical, kth=k - 1, axis=1)[:, :k]
         candidates = np.concatenate([dense_ids, lexical_ids], axis=1)
         scores = np.einsum("bp,bsp->bs", question_emb, self.block_emb[candidates])
