@@ -231,7 +231,7 @@ PRESETS: dict[str, Preset] = {
             question_seq_len=64,
             reader_seq_len=320,
             searcher_beam_size=5000,  # ORQA/REALM retrieve 5000 blocks per question
-            retrieval_lexical_weight=0.0,  # REALM's dense retrieval; BM25 over 13M blocks in-graph would be ~12 GB
+            retrieval_lexical_weight=0.0,  # REALM's dense retrieval; BM25 over 13M blocks in-graph: ~10 GB
             jit_compile=True,
         ),
     ),

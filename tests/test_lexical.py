@@ -71,6 +71,8 @@ def test_titles_are_indexed_with_their_blocks():
     assert scores.argmax() == 2  # the aardvark's block on gestation, though its text never names the aardvark
     with pytest.raises(ValueError, match="2 titles for 5 blocks"):
         LexicalIndex.build(TEXTS, titles[:2])
+    with pytest.raises(ValueError, match="the 2 blocks hold no words to index"):
+        LexicalIndex.build(["", "the of !"])
 
 
 def test_indexing_in_batches_gives_the_same_index(monkeypatch):
