@@ -66,8 +66,8 @@ class Recipe:
     question_seq_len: int
     reader_seq_len: int  # question + block wordpieces the reader reads
     searcher_beam_size: int  # blocks retrieved per question (the reader reads the model's reader_beam_size)
-    # The fine-tuned model retrieves by `dense + retrieval_lexical_weight * BM25` (realm.retrieval.lexical), in
-    # fine-tuning and when it predicts; 0: dense only, as REALM.
+    # The fine-tuned model retrieves by `dense + retrieval_lexical_weight * BM25` (realm.retrieval.lexical) when it
+    # predicts (evaluation, export); fine-tuning searches dense (FinetuneConfig.lexical_training); 0: dense only.
     retrieval_lexical_weight: float
     jit_compile: bool  # XLA for ICT and pre-training steps: pays off past the tiny test model
 

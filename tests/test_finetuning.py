@@ -436,6 +436,21 @@ def test_a_wh_first_fraction_outside_0_to_1_is_refused(fraction, tmp_path):
         Finetuner(config, QUESTIONS)
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"lexical_weight": -0.3}, r"lexical_weight=-0.3: .* 0 or more"),
+        ({"lexical_training": True}, r"lexical_training needs a lexical_weight above 0"),
+    ],
+)
+def test_a_negative_bm25_weight_or_hybrid_training_without_one_is_refused(settings, message, tmp_path):
+    from realm.finetuning.trainer import FinetuneConfig, Finetuner, FinetuningError
+
+    config = FinetuneConfig(output_dir=str(tmp_path), data_dir=str(tmp_path), **settings)
+    with pytest.raises(FinetuningError, match=message):
+        Finetuner(config, QUESTIONS)
+
+
 def test_cloze_steps_come_first_then_the_training_questions(corpus, tmp_path):
     from realm.finetuning.trainer import FinetuneConfig, Finetuner
 

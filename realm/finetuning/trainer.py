@@ -362,6 +362,12 @@ class Finetuner:
     def __init__(self, config: FinetuneConfig, questions: list[Question]):
         if not questions:
             raise FinetuningError("no training questions")
+        if config.lexical_weight < 0:
+            raise FinetuningError(
+                f"lexical_weight={config.lexical_weight}: it is how much BM25 adds to the dense score, 0 or more"
+            )
+        if config.lexical_training and not config.lexical_weight:
+            raise FinetuningError("lexical_training needs a lexical_weight above 0 (the BM25 weight to train with)")
         if not 0.0 <= config.cloze_wh_first <= 1.0:
             raise FinetuningError(
                 f"cloze_wh_first={config.cloze_wh_first}: it is the fraction of cloze questions with the wh-word "
