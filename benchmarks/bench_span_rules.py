@@ -10,7 +10,7 @@ what decides; per model the exact match either way and the answers that changed.
 benchmarks/results/span_rules.json, keyed by the comparison.
 
 Run: python -m benchmarks.bench_span_rules --runs DIR [DIR ...] --key KEY --a JSON --b JSON [--both KEY=JSON ...]
-[--split dev]   (e.g. --key answer_type_rules --a false --b true)
+[--split dev] [--questions FILE]   (e.g. --key answer_type_rules --a false --b true)
 """
 
 from __future__ import annotations
@@ -42,20 +42,20 @@ def model_with_settings(final_dir: str, settings: dict, target: str) -> str:
     return target
 
 
-def evaluate(model_dir: str, split: str, out: str) -> list[dict]:
-    """`realm evaluate` of one model on the sample questions' split: its predictions."""
-    run_realm("evaluate", "--model", model_dir, "--questions", "sample", "--split", split, "--out", out)
+def evaluate(model_dir: str, split: str, out: str, questions: str = "sample") -> list[dict]:
+    """`realm evaluate` of one model on a question file's split (the sample questions' by default): its predictions."""
+    run_realm("evaluate", "--model", model_dir, "--questions", questions, "--split", split, "--out", out)
     with open(os.path.join(out, "predictions.jsonl"), encoding="utf-8") as f:
         return [json.loads(line) for line in f]
 
 
-def measure(run_dir: str, settings_a: dict, settings_b: dict, split: str) -> dict:
+def measure(run_dir: str, settings_a: dict, settings_b: dict, split: str, questions: str = "sample") -> dict:
     """One fine-tuned model (a `realm finetune` run directory) with settings A and B."""
     with tempfile.TemporaryDirectory(prefix="realm-span-rules-") as workdir:
         runs = []
         for side, settings in (("a", settings_a), ("b", settings_b)):
             model = model_with_settings(os.path.join(run_dir, "final"), settings, os.path.join(workdir, side))
-            runs.append(evaluate(model, split, os.path.join(workdir, f"eval-{side}")))
+            runs.append(evaluate(model, split, os.path.join(workdir, f"eval-{side}"), questions))
     side_a, side_b = runs
     changed = [
         {"question": a["question"], "gold": a["gold"], "a": a["predicted_answer"], "b": b["predicted_answer"]}
@@ -89,16 +89,21 @@ def main() -> None:
     parser.add_argument("--b", required=True, type=json.loads, help="its value on side B (JSON)")
     parser.add_argument("--both", nargs="*", default=[], metavar="KEY=JSON", help="settings of both sides")
     parser.add_argument("--split", default="dev")
+    parser.add_argument(
+        "--questions", default="sample", help="a question file (e.g. benchmarks/data/measure_questions.jsonl)"
+    )
     args = parser.parse_args()
     both = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.both)}
     comparison = f"{args.key}: {json.dumps(args.a)} -> {json.dumps(args.b)}" + "".join(
         f", {k}={json.dumps(v)}" for k, v in sorted(both.items())
     )
+    # The sample's splits keep their plain names ("@dev"); another file's are named by the file.
+    questions_label = args.split if args.questions == "sample" else f"{os.path.basename(args.questions)}:{args.split}"
 
     models, a_runs, b_runs = {}, [], []
     for run_dir, name in zip(args.runs, run_labels(args.runs), strict=True):
-        print(f"{name}: evaluating {args.split}, {comparison}", flush=True)
-        result = measure(run_dir, {**both, args.key: args.a}, {**both, args.key: args.b}, args.split)
+        print(f"{name}: evaluating {questions_label}, {comparison}", flush=True)
+        result = measure(run_dir, {**both, args.key: args.a}, {**both, args.key: args.b}, args.split, args.questions)
         a_runs.append(result["a"])
         b_runs.append(result["b"])
         n = len(result["a"])
@@ -115,13 +120,13 @@ def main() -> None:
         )
 
     results = read_results(NAME) or {}
-    results[f"{comparison} @{args.split}"] = {
+    results[f"{comparison} @{questions_label}"] = {
         "command": " ".join(["python -m benchmarks.bench_span_rules", *sys.argv[1:]]),
         "models": models,
         "paired_exact_match": paired_difference(average_outcomes(a_runs), average_outcomes(b_runs), 0),
     }
     path = write_results(NAME, results)
-    paired = results[f"{comparison} @{args.split}"]["paired_exact_match"]
+    paired = results[f"{comparison} @{questions_label}"]["paired_exact_match"]
     print(
         f"paired over {paired['questions']} questions and {len(models)} models: EM {paired['a']:.3f} -> "
         f"{paired['b']:.3f} ({paired['b_minus_a']:+.3f} ± {paired['se']:.3f}); written to {path}"

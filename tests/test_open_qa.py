@@ -191,14 +191,21 @@ def _allowed_spans(rule, question: str, block: str, width: int = 8):
     return lambda text: bool(value(text))
 
 
-def _asked_kind(question: str, block: str):
-    from realm.modeling.span_rules import spans_of_the_asked_kind, vocab_token_kinds
+def _kind_rule(spans_of_kind, question: str, block: str):
+    """Which spans of the block's words an answer-type rule of realm.modeling.span_rules allows for the question."""
+    from realm.modeling.span_rules import vocab_token_kinds
 
     def rule(tokenizer, pairs):
         kinds = tf.constant(vocab_token_kinds(tokenizer.vocab))
-        return spans_of_the_asked_kind(tf.constant([question]), pairs["input_ids"], pairs["block_mask"], kinds, 8)
+        return spans_of_kind(tf.constant([question]), pairs["input_ids"], pairs["block_mask"], kinds, 8)
 
     return _allowed_spans(rule, question, block)
+
+
+def _asked_kind(question: str, block: str):
+    from realm.modeling.span_rules import spans_of_the_asked_kind
+
+    return _kind_rule(spans_of_the_asked_kind, question, block)
 
 
 def test_questions_asking_for_a_number_keep_spans_that_start_with_one():
@@ -238,6 +245,45 @@ def test_the_answer_type_rule_narrows_answers_but_never_leaves_a_question_withou
     model.answer_type_rules = True
     assert [a.decode() for a in model(questions)["predicted_answer"].numpy()] == before
     assert free  # the original corpus answered too
+
+
+def _of_a_measure(question: str, block: str):
+    from realm.modeling.span_rules import spans_of_a_measure
+
+    return _kind_rule(spans_of_a_measure, question, block)
+
+
+def test_questions_asking_for_a_measurement_keep_numbers_with_a_unit():
+    block = "Seventeen subspecies are known; gestation lasts seven months and the burrow is 13 metres long, 1,023 feet."
+    for question in ("how long is the gestation period", "How far is the burrow?", "how tall is it", "how high"):
+        allowed = _of_a_measure(question, block)
+        assert allowed("seven months") and allowed("13 metres") and allowed("1,023 feet")
+        assert not allowed("seventeen") and not allowed("seventeen subspecies") and not allowed("13")
+        assert not allowed("gestation lasts seven months")  # a measurement starts with its number
+    for question in ("how many subspecies are known", "when was it named", "what lasts seven months"):
+        allowed = _of_a_measure(question, block)  # not a measurement: the rule keeps every span
+        assert allowed("seventeen") and allowed("13") and allowed("subspecies")
+
+
+def test_the_measure_rule_answers_with_a_unit_where_one_is_offered_and_steps_aside_otherwise(checkpoints):
+    _, _, directory = checkpoints
+    model = pretrained.from_pretrained(directory)
+    model.answer_type_rules = True
+    questions = ["how long did the president serve", "how many rivers are in south america"]
+    # Every block offers many bare counts and one measurement: without the rule a count wins, with it the unit.
+    counts = "Counts: 3, 5, 8, 13, 21, 34, 55, 89 and 144"
+    model.set_block_records(np.array([f"{b} {counts} over seven months.".encode() for b in BLOCKS], dtype=object))
+    unruled, counted = (a.decode() for a in model(questions)["predicted_answer"].numpy())
+    assert "months" not in unruled, unruled  # the test's premise: the rule has something to change
+    model.measure_units = True
+    measured, counted_too = (a.decode() for a in model(questions)["predicted_answer"].numpy())
+    assert measured.lower().endswith("months") and measured[0].isalnum(), measured
+    assert counted_too == counted  # a question asking for no measurement: no change
+    # No unit anywhere: the number rule alone decides, as if the measure rule were off.
+    model.set_block_records(np.array([f"{b} {counts}.".encode() for b in BLOCKS], dtype=object))
+    with_rule = [a.decode() for a in model(questions)["predicted_answer"].numpy()]
+    model.measure_units = False
+    assert [a.decode() for a in model(questions)["predicted_answer"].numpy()] == with_rule
 
 
 def test_the_relevance_weight_scales_the_retrieval_score_in_span_scores(checkpoints):

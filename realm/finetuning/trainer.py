@@ -77,6 +77,9 @@ class FinetuneConfig:
     exclude_question_spans: bool = True
     # ... and answers a question asking for a number or date with one, one asking for a name with a word.
     answer_type_rules: bool = True
+    # ... and a question asking for a measurement ("how long", "how far", "how tall") with a number and its unit
+    # where the blocks read offer one (realm.modeling.span_rules.spans_of_a_measure; with answer_type_rules only).
+    measure_units: bool = False
     # How much the retrieval score counts in a span's score when the fine-tuned model predicts (training adds it
     # whole). 0.5 was chosen on the sample's dev split over six minilm models reading 5 blocks; reading 10 and
     # merging answers, 0.25 beat it by +1.8 +- 1.4 over three (benchmarks/results/span_rules.json).
@@ -392,7 +395,7 @@ class Finetuner:
             RELEVANCE_WEIGHT_KEY,
             SPAN_WIDTH_PENALTY_KEY,
         )
-        from realm.modeling.span_rules import ANSWER_TYPE_RULES_KEY, EXCLUDE_QUESTION_SPANS_KEY
+        from realm.modeling.span_rules import ANSWER_TYPE_RULES_KEY, EXCLUDE_QUESTION_SPANS_KEY, MEASURE_UNITS_KEY
         from realm.pretraining.schedule import PhasedSchedule, bert_adamw
         from realm.retrieval.index import BlockIndex, publish_index
 
@@ -407,6 +410,7 @@ class Finetuner:
         for key, attribute in (
             (EXCLUDE_QUESTION_SPANS_KEY, "exclude_question_spans"),
             (ANSWER_TYPE_RULES_KEY, "answer_type_rules"),
+            (MEASURE_UNITS_KEY, "measure_units"),
             (RELEVANCE_WEIGHT_KEY, "relevance_weight"),
             (SPAN_WIDTH_PENALTY_KEY, "span_width_penalty"),
             (QUESTION_WORD_PENALTY_KEY, "question_word_penalty"),

@@ -11,6 +11,11 @@ Dolphins"; the rule keeps it to spans of the asked kind. Question words are read
 applies the same rule) and a question whose blocks offer no span of its kind keeps every span: the rule narrows
 the choice, it never leaves a question without an answer.
 
+A measurement is a number with its unit: "how long is the gestation period" is answered by "seven months", never by
+a bare "seventeen" from a block that counts the animal's subspecies, and "how far", "how tall", "how high", "how
+deep" and "how wide" likewise. The measure rule (`spans_of_a_measure`) keeps such a question to the spans of the
+number kind that also hold a unit of time or length, when its blocks offer one; otherwise to the number kind.
+
 A softer form of the first rule is a prior (`question_words_in_spans`): a span that repeats the question's content
 words ("the Late Latin word alphabetum" for "the first letter of the latin alphabet derives from which greek
 letter") is usually the reader stopping at the match, not the answer; but some answers do hold one ("which strait
@@ -26,6 +31,7 @@ from realm.modeling.layers.heads import span_candidates
 
 EXCLUDE_QUESTION_SPANS_KEY = "exclude_question_spans"  # RealmConfig.extra: the rule is on for this model
 ANSWER_TYPE_RULES_KEY = "answer_type_rules"  # RealmConfig.extra: answers of the asked kind (numbers, names)
+MEASURE_UNITS_KEY = "answer_measure_units"  # RealmConfig.extra: "how long/far/tall..." answers hold a unit
 
 # Lower-cased questions asking for a quantity, a date or a duration, and those asking for a person or place.
 ASKS_FOR_A_NUMBER = (
@@ -33,6 +39,15 @@ ASKS_FOR_A_NUMBER = (
     r"|(?:what|which) (?:year|date|century|decade|percentage))\b.*)"
 )
 ASKS_FOR_A_NAME = r"(?:who|whom|whose|where)\b.*"
+ASKS_FOR_A_MEASURE = r".*\bhow (?:long|far|tall|high|deep|wide)\b.*"
+# Units of time and length as whole wordpieces of the BERT uncased vocabulary; the few it splits ("millimetre",
+# "centimeter") cannot be marked by one piece and are left out, as is "in" (the preposition far more often).
+_UNITS = (
+    "second seconds minute minutes min hour hours hr day days week weeks month months year years decade decades "
+    "century centuries millennium millennia mm cm m km metre metres meter meters millimetres centimetres centimeters "
+    "kilometre kilometres kilometer kilometers inch inches ft foot feet yard yards mile miles mi nmi"
+)
+UNITS = frozenset(_UNITS.split())
 _NUMBER_WORDS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
     "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion "
@@ -96,12 +111,13 @@ def count_over_spans(flags, max_span_width: int):
 
 
 def vocab_token_kinds(vocab: list[str]) -> np.ndarray:
-    """[3, vocab] bool: per vocabulary entry, is it a numeral; a numeral or month; a numeral, month or punctuation.
-    A numeral is a wordpiece with a digit ("1865", "##5") or a whole-word number word ("seven", "million");
-    special tokens are none of these."""
+    """[4, vocab] bool: per vocabulary entry, is it a numeral; a numeral or month; a numeral, month or punctuation;
+    a unit of time or length (`UNITS`, whole words only). A numeral is a wordpiece with a digit ("1865", "##5") or
+    a whole-word number word ("seven", "million"); special tokens are none of these."""
     numeral = np.zeros(len(vocab), bool)
     month = np.zeros(len(vocab), bool)
     punctuation = np.zeros(len(vocab), bool)
+    unit = np.zeros(len(vocab), bool)
     for i, token in enumerate(vocab):
         if token.startswith("[") and token.endswith("]"):
             continue  # [CLS], [SEP], [unused0]: never inside a block span
@@ -110,7 +126,8 @@ def vocab_token_kinds(vocab: list[str]) -> np.ndarray:
         numeral[i] = any(c.isdigit() for c in piece) or (whole and piece in NUMBER_WORDS)
         month[i] = whole and piece in MONTHS
         punctuation[i] = not any(c.isalnum() for c in piece)
-    return np.stack([numeral, numeral | month, numeral | month | punctuation])
+        unit[i] = whole and piece in UNITS
+    return np.stack([numeral, numeral | month, numeral | month | punctuation, unit])
 
 
 def spans_of_the_asked_kind(questions, input_ids, block_mask, token_kinds, max_span_width: int):
@@ -124,13 +141,30 @@ def spans_of_the_asked_kind(questions, input_ids, block_mask, token_kinds, max_s
     asks_name = tf.logical_and(tf.strings.regex_full_match(lowered, ASKS_FOR_A_NAME), tf.logical_not(asks_number))
     in_block = tf.equal(block_mask, 1)
     numeral, dateish, no_word = (tf.gather(token_kinds[i], input_ids) for i in range(3))
-    numeral = tf.logical_and(numeral, in_block)
-    dateish = tf.logical_and(dateish, in_block)
     word = tf.logical_and(tf.logical_not(no_word), in_block)
-    starts, _ = span_candidates(tf.shape(input_ids)[1], max_span_width)
-    number_like = tf.logical_and(tf.gather(dateish, starts, axis=1), count_over_spans(numeral, max_span_width) > 0)
+    number_like = _number_like_spans(numeral, dateish, in_block, max_span_width)
     name_like = count_over_spans(word, max_span_width) > 0
     return tf.where(asks_number[:, None], number_like, tf.logical_or(tf.logical_not(asks_name)[:, None], name_like))
+
+
+def _number_like_spans(numeral, dateish, in_block, max_span_width: int):
+    """[n, spans] bool: spans that start with a numeral or month and hold a numeral (block wordpieces only)."""
+    numeral = tf.logical_and(numeral, in_block)
+    dateish = tf.logical_and(dateish, in_block)
+    starts, _ = span_candidates(tf.shape(in_block)[1], max_span_width)
+    return tf.logical_and(tf.gather(dateish, starts, axis=1), count_over_spans(numeral, max_span_width) > 0)
+
+
+def spans_of_a_measure(questions, input_ids, block_mask, token_kinds, max_span_width: int):
+    """[n, spans] bool, as `spans_of_the_asked_kind`: a question asking for a measurement ("how long", "how far",
+    "how tall", "how high", "how deep", "how wide") keeps the number-like spans that hold a unit of time or length
+    ("seven months", "1,023 metres"; not "seventeen"); other questions keep all."""
+    asks_measure = tf.strings.regex_full_match(tf.strings.lower(questions), ASKS_FOR_A_MEASURE)
+    in_block = tf.equal(block_mask, 1)
+    numeral, dateish, unit = (tf.gather(token_kinds[i], input_ids) for i in (0, 1, 3))
+    number_like = _number_like_spans(numeral, dateish, in_block, max_span_width)
+    with_unit = count_over_spans(tf.logical_and(unit, in_block), max_span_width) > 0
+    return tf.logical_or(tf.logical_not(asks_measure)[:, None], tf.logical_and(number_like, with_unit))
 
 
 def spans_inside_the_block(block_mask, max_span_width: int):

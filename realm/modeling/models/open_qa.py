@@ -21,9 +21,11 @@ from realm.modeling.models.reader import RealmReader
 from realm.modeling.span_rules import (
     ANSWER_TYPE_RULES_KEY,
     EXCLUDE_QUESTION_SPANS_KEY,
+    MEASURE_UNITS_KEY,
     question_words_in_spans,
     spans_beyond_the_question,
     spans_inside_the_block,
+    spans_of_a_measure,
     spans_of_the_asked_kind,
     vocab_content_words,
     vocab_token_kinds,
@@ -61,6 +63,13 @@ LEXICAL_WEIGHT_KEY = "retrieval_lexical_weight"
 PER_BLOCK_SPANS_KEY = "reader_per_block_spans"
 
 
+def _narrowed(candidates, rule, batch, beam: int):
+    """`rule` [batch * beam, spans] where a question's blocks hold a candidate span it keeps, else every span: a
+    rule narrows the choice, it never leaves a question without an answer."""
+    some = tf.reduce_any(tf.logical_and(tf.reshape(candidates, [batch, -1]), tf.reshape(rule, [batch, -1])), axis=1)
+    return tf.logical_or(rule, tf.logical_not(tf.repeat(some, beam))[:, None])
+
+
 class RealmForOpenQA(keras.Model):
     """End-to-end open-domain QA over a fixed corpus, batched over questions (HF's takes one at a time).
 
@@ -89,6 +98,7 @@ class RealmForOpenQA(keras.Model):
         # Off for checkpoints from elsewhere (HF's reader has no such rule); `realm finetune` turns it on.
         self.exclude_question_spans = bool(config.extra.get(EXCLUDE_QUESTION_SPANS_KEY, False))
         self.answer_type_rules = bool(config.extra.get(ANSWER_TYPE_RULES_KEY, False))
+        self.measure_units = bool(config.extra.get(MEASURE_UNITS_KEY, False))  # read with answer_type_rules only
         self.relevance_weight = float(config.extra.get(RELEVANCE_WEIGHT_KEY, 1.0))
         self.span_width_penalty = float(config.extra.get(SPAN_WIDTH_PENALTY_KEY, 0.0))
         self.question_word_penalty = float(config.extra.get(QUESTION_WORD_PENALTY_KEY, 0.0))
@@ -240,9 +250,14 @@ class RealmForOpenQA(keras.Model):
                     candidates = tf.logical_and(allowed, spans_inside_the_block(flat["block_mask"], width))
                 else:
                     candidates = allowed
-                candidates = tf.reshape(candidates, [batch, -1])
-                some_of_kind = tf.reduce_any(tf.logical_and(candidates, tf.reshape(of_kind, [batch, -1])), axis=1)
-                of_kind = tf.logical_or(of_kind, tf.logical_not(tf.repeat(some_of_kind, beam))[:, None])
+                of_kind = _narrowed(candidates, of_kind, batch, beam)
+                if self.measure_units:  # a measurement with its unit where one is offered, else a number
+                    of_a_measure = spans_of_a_measure(
+                        tf.repeat(questions, beam), flat["input_ids"], flat["block_mask"], self._token_kinds, width
+                    )
+                    of_kind = tf.logical_and(
+                        of_kind, _narrowed(tf.logical_and(candidates, of_kind), of_a_measure, batch, beam)
+                    )
                 allowed = tf.logical_and(allowed, of_kind)
             span_mask = tf.reshape(allowed, [batch, beam, -1])
         span_bias = None
