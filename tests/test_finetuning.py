@@ -160,7 +160,7 @@ def test_finetuning_learns_the_training_questions(corpus, tmp_path):
     # The question length it trained with (16, not ORQA's 64) is saved with it: evaluation and export read as it did.
     reloaded = from_pretrained(str(tmp_path / "after" / "final"))
     assert reloaded.query_seq_len == 16 and reloaded.exclude_question_spans  # and it keeps the span rules
-    assert reloaded.answer_type_rules and reloaded.relevance_weight == 0.25
+    assert reloaded.answer_type_rules and reloaded.measure_units and reloaded.relevance_weight == 0.25
     assert reloaded.answer_merge_top_k == 100  # answers by the likeliest text
     # Trained reading 2 blocks, it predicts reading four times as many, at most the 6 its search returns.
     assert reloaded.config.reader_beam_size == 6

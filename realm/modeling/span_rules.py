@@ -14,7 +14,8 @@ the choice, it never leaves a question without an answer.
 A measurement is a number with its unit: "how long is the gestation period" is answered by "seven months", never by
 a bare "seventeen" from a block that counts the animal's subspecies, and "how far", "how tall", "how high", "how
 deep" and "how wide" likewise. The measure rule (`spans_of_a_measure`) keeps such a question to the spans of the
-number kind that also hold a unit of time or length, when its blocks offer one; otherwise to the number kind.
+number kind that end with a unit (of length, or for "how long" of length or time), when its blocks offer one;
+otherwise to the number kind.
 
 A softer form of the first rule is a prior (`question_words_in_spans`): a span that repeats the question's content
 words ("the Late Latin word alphabetum" for "the first letter of the latin alphabet derives from which greek
@@ -40,14 +41,20 @@ ASKS_FOR_A_NUMBER = (
 )
 ASKS_FOR_A_NAME = r"(?:who|whom|whose|where)\b.*"
 ASKS_FOR_A_MEASURE = r".*\bhow (?:long|far|tall|high|deep|wide)\b.*"
-# Units of time and length as whole wordpieces of the BERT uncased vocabulary; the few it splits ("millimetre",
-# "centimeter") cannot be marked by one piece and are left out, as is "in" (the preposition far more often).
-_UNITS = (
-    "second seconds minute minutes min hour hours hr day days week weeks month months year years decade decades "
-    "century centuries millennium millennia mm cm m km metre metres meter meters millimetres centimetres centimeters "
-    "kilometre kilometres kilometer kilometers inch inches ft foot feet yard yards mile miles mi nmi"
+ASKS_FOR_A_LENGTH = r".*\bhow (?:far|tall|high|deep|wide)\b.*"  # "how long" asks for a length or a duration
+# Units of time and of length as whole wordpieces of the BERT uncased vocabulary; the few it splits ("millimetre",
+# "centimeter") cannot be marked by one piece and are left out, as are "second" (the ordinal far more often than
+# the unit) and "in" (the preposition).
+_TIME_UNITS = (
+    "seconds minute minutes min hour hours hr day days week weeks month months year years decade decades century "
+    "centuries millennium millennia"
 )
-UNITS = frozenset(_UNITS.split())
+_LENGTH_UNITS = (
+    "mm cm m km metre metres meter meters millimetres centimetres centimeters kilometre kilometres kilometer "
+    "kilometers inch inches ft foot feet yard yards mile miles mi nmi"
+)
+TIME_UNITS = frozenset(_TIME_UNITS.split())
+LENGTH_UNITS = frozenset(_LENGTH_UNITS.split())
 _NUMBER_WORDS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
     "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion "
@@ -111,13 +118,15 @@ def count_over_spans(flags, max_span_width: int):
 
 
 def vocab_token_kinds(vocab: list[str]) -> np.ndarray:
-    """[4, vocab] bool: per vocabulary entry, is it a numeral; a numeral or month; a numeral, month or punctuation;
-    a unit of time or length (`UNITS`, whole words only). A numeral is a wordpiece with a digit ("1865", "##5") or
-    a whole-word number word ("seven", "million"); special tokens are none of these."""
+    """[5, vocab] bool: per vocabulary entry, is it a numeral; a numeral or month; a numeral, month or punctuation;
+    a unit of length (`LENGTH_UNITS`); a unit of length or time (`TIME_UNITS`), units as whole words only. A
+    numeral is a wordpiece with a digit ("1865", "##5") or a whole-word number word ("seven", "million"); special
+    tokens are none of these."""
     numeral = np.zeros(len(vocab), bool)
     month = np.zeros(len(vocab), bool)
     punctuation = np.zeros(len(vocab), bool)
-    unit = np.zeros(len(vocab), bool)
+    time_unit = np.zeros(len(vocab), bool)
+    length_unit = np.zeros(len(vocab), bool)
     for i, token in enumerate(vocab):
         if token.startswith("[") and token.endswith("]"):
             continue  # [CLS], [SEP], [unused0]: never inside a block span
@@ -126,8 +135,9 @@ def vocab_token_kinds(vocab: list[str]) -> np.ndarray:
         numeral[i] = any(c.isdigit() for c in piece) or (whole and piece in NUMBER_WORDS)
         month[i] = whole and piece in MONTHS
         punctuation[i] = not any(c.isalnum() for c in piece)
-        unit[i] = whole and piece in UNITS
-    return np.stack([numeral, numeral | month, numeral | month | punctuation, unit])
+        time_unit[i] = whole and piece in TIME_UNITS
+        length_unit[i] = whole and piece in LENGTH_UNITS
+    return np.stack([numeral, numeral | month, numeral | month | punctuation, length_unit, length_unit | time_unit])
 
 
 def spans_of_the_asked_kind(questions, input_ids, block_mask, token_kinds, max_span_width: int):
@@ -156,15 +166,20 @@ def _number_like_spans(numeral, dateish, in_block, max_span_width: int):
 
 
 def spans_of_a_measure(questions, input_ids, block_mask, token_kinds, max_span_width: int):
-    """[n, spans] bool, as `spans_of_the_asked_kind`: a question asking for a measurement ("how long", "how far",
-    "how tall", "how high", "how deep", "how wide") keeps the number-like spans that hold a unit of time or length
-    ("seven months", "1,023 metres"; not "seventeen"); other questions keep all."""
-    asks_measure = tf.strings.regex_full_match(tf.strings.lower(questions), ASKS_FOR_A_MEASURE)
+    """[n, spans] bool, as `spans_of_the_asked_kind`: a question asking for a measurement keeps the number-like
+    spans that end with its unit, of length for "how far", "how tall", "how high", "how deep" and "how wide", of
+    length or time for "how long" ("seven months", "1,023 metres"; not "seventeen", nor "156 km from Andorra",
+    nor "60 days" for a height); other questions keep all."""
+    lowered = tf.strings.lower(questions)
+    asks_measure = tf.strings.regex_full_match(lowered, ASKS_FOR_A_MEASURE)
+    asks_length = tf.strings.regex_full_match(lowered, ASKS_FOR_A_LENGTH)
     in_block = tf.equal(block_mask, 1)
-    numeral, dateish, unit = (tf.gather(token_kinds[i], input_ids) for i in (0, 1, 3))
+    numeral, dateish, length_unit, any_unit = (tf.gather(token_kinds[i], input_ids) for i in (0, 1, 3, 4))
     number_like = _number_like_spans(numeral, dateish, in_block, max_span_width)
-    with_unit = count_over_spans(tf.logical_and(unit, in_block), max_span_width) > 0
-    return tf.logical_or(tf.logical_not(asks_measure)[:, None], tf.logical_and(number_like, with_unit))
+    unit = tf.where(asks_length[:, None], length_unit, any_unit)
+    _, ends = span_candidates(tf.shape(input_ids)[1], max_span_width)
+    ends_with_unit = tf.gather(tf.logical_and(unit, in_block), ends, axis=1)
+    return tf.logical_or(tf.logical_not(asks_measure)[:, None], tf.logical_and(number_like, ends_with_unit))
 
 
 def spans_inside_the_block(block_mask, max_span_width: int):
