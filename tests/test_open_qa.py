@@ -253,13 +253,21 @@ def _of_a_measure(question: str, block: str):
     return _kind_rule(spans_of_a_measure, question, block)
 
 
-def test_questions_asking_for_a_measurement_keep_numbers_with_a_unit():
-    block = "Seventeen subspecies are known; gestation lasts seven months and the burrow is 13 metres long, 1,023 feet."
-    for question in ("how long is the gestation period", "How far is the burrow?", "how tall is it", "how high"):
+def test_questions_asking_for_a_measurement_keep_numbers_ending_with_a_unit():
+    block = (
+        "Seventeen subspecies are known; gestation lasts seven months and the burrow is 13 metres long, 1,023 feet "
+        "deep, born on day 3, the second cub."
+    )
+    for question in ("how long is the gestation period", "How long is the burrow?"):  # a duration or a length
         allowed = _of_a_measure(question, block)
         assert allowed("seven months") and allowed("13 metres") and allowed("1,023 feet")
         assert not allowed("seventeen") and not allowed("seventeen subspecies") and not allowed("13")
         assert not allowed("gestation lasts seven months")  # a measurement starts with its number
+        assert not allowed("13 metres long")  # ... and ends with its unit
+        assert not allowed("3, the second")  # "second" is the ordinal far more often
+    for question in ("how far is the burrow", "how tall is it", "how high", "how deep", "how wide"):  # a length
+        allowed = _of_a_measure(question, block)
+        assert allowed("13 metres") and allowed("1,023 feet") and not allowed("seven months")
     for question in ("how many subspecies are known", "when was it named", "what lasts seven months"):
         allowed = _of_a_measure(question, block)  # not a measurement: the rule keeps every span
         assert allowed("seventeen") and allowed("13") and allowed("subspecies")
