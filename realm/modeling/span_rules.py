@@ -32,7 +32,7 @@ from realm.modeling.layers.heads import span_candidates
 
 EXCLUDE_QUESTION_SPANS_KEY = "exclude_question_spans"  # RealmConfig.extra: the rule is on for this model
 ANSWER_TYPE_RULES_KEY = "answer_type_rules"  # RealmConfig.extra: answers of the asked kind (numbers, names)
-MEASURE_UNITS_KEY = "answer_measure_units"  # RealmConfig.extra: "how long/far/tall..." answers hold a unit
+MEASURE_UNITS_KEY = "answer_measure_units"  # RealmConfig.extra: "how long/far/tall..." answers end with a unit
 
 # Lower-cased questions asking for a quantity, a date or a duration, and those asking for a person or place.
 ASKS_FOR_A_NUMBER = (
