@@ -184,15 +184,16 @@ def check_timing_arguments(parser, args) -> None:
 
 def cpu_model() -> str:
     """The CPU's model name and its widest vector unit (hosts differ: an AVX2-only AMD EPYC ran the main command
-    about twice as slowly as an AVX-512 Sapphire Rapids, docs/main-command-runs.md); "" where /proc/cpuinfo is not
-    readable."""
+    1.7 times as long as an AVX-512 host, docs/main-command-runs.md); "" where /proc/cpuinfo is not readable."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            info = f.read()
+            first_cpu = f.read().split("\n\n")[0].splitlines()
+        fields = {
+            key.strip(): value.strip() for key, value in (line.split(":", 1) for line in first_cpu if ":" in line)
+        }
     except OSError:
         return ""
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    name, flags = fields.get("model name", ""), fields.get("flags", "").split()
     widest = next((unit for unit in ("amx_bf16", "avx512f", "avx2") if unit in flags), "")
     return f"{name} ({widest})" if widest else name
 
