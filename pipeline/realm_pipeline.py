@@ -62,7 +62,7 @@ PARAMETER_HELP = {
     "reader_seq_len": "wordpieces the reader reads per block (question and block)",
     "searcher_beam_size": "blocks retrieved per question during fine-tuning",
     "retrieval_lexical_weight": "BM25 weight beside the dense score when the fine-tuned model retrieves",
-    "jit_compile": "compile the ICT and pre-training steps with XLA",
+    "jit_compile": "compile the ICT and pre-training steps and the refresh sidecar's embedding with XLA",
     "questions": "question file (JSONL or TSV) for fine-tuning and evaluation, or `sample` (the sample's own set)",
     "min_exact_match": "exact match the model must reach to be blessed (and exported and pushed)",
     "baseline_metrics": "metrics.json the model must not fall below (empty: the last model pushed)",

@@ -841,6 +841,7 @@ def _add_refresh(subparsers) -> None:
         help="auto: exact search up to 100,000 blocks, ScaNN above",
     )
     parser.add_argument("--parent-pid", type=int, help="exit when this process (the trainer) is gone")
+    parser.add_argument("--jit-compile", action="store_true", help="embed with XLA (1.5x as fast on AVX2 CPUs)")
     parser.set_defaults(func=_run_refresh)
 
 
@@ -857,6 +858,7 @@ def _run_refresh(args: argparse.Namespace) -> int:
         keep=args.keep,
         parent_pid=args.parent_pid,
         method=None if args.index_method == "auto" else args.index_method,
+        jit_compile=args.jit_compile,
     )
     return 0
 

@@ -69,7 +69,7 @@ class Recipe:
     # The fine-tuned model retrieves by `dense + retrieval_lexical_weight * BM25` (realm.retrieval.lexical) when it
     # predicts (evaluation, export); fine-tuning searches dense (FinetuneConfig.lexical_training); 0: dense only.
     retrieval_lexical_weight: float
-    jit_compile: bool  # XLA for ICT and pre-training steps: pays off past the tiny test model
+    jit_compile: bool  # XLA for ICT and pre-training steps and the sidecar's corpus embedding (not tiny's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,11 +151,10 @@ PRESETS: dict[str, Preset] = {
         recipe=Recipe(
             block_max_tokens=128,
             block_lead_names=False,
-            # 150 ICT steps of 32 before REALM pre-training (about 7 minutes on 2 cores), paid for by refreshing
-            # the index every 50 steps instead of 25: over two pre-training runs of each recipe, dev exact match
-            # tied (25.8% both) and dev answer recall@5 rose 6.3 ± 4.1 points (benchmarks/results/
-            # reader_paired.json, ict150_refresh50_vs_none_2runs; docs/finetuning.md).
-            ict_steps=150,
+            # No ICT warm start (TRIAL, being measured): 150 ICT steps of 32 had raised dense-only dev answer
+            # recall@5 by 6.3 ± 4.1 with dev exact match tied (reader_paired.json, ict150_refresh50_vs_none_2runs),
+            # before retrieval added BM25; they cost 12.5 of the main command's 59 minutes on an AVX2-only CPU.
+            ict_steps=0,
             ict_batch_size=32,
             # ORQA's 1e-4 is for batches of 4096; MiniLM at batch 32 improved every recall at 5e-5 (the ICT
             # demonstration, docs).

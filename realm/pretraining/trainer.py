@@ -431,6 +431,7 @@ class Pretrainer:
                 str(max(100, 4 * cfg.model.num_candidates)),
                 "--index-method",
                 cfg.index_method,
+                *(["--jit-compile"] if cfg.jit_compile else []),
             ],
             log_path=os.path.join(self.out, "refresh.log"),
             max_restarts=cfg.max_sidecar_restarts,
