@@ -496,6 +496,27 @@ def xla(data: dict, name: str) -> list[Row]:
     return rows
 
 
+def inference_graphs(data: dict, name: str) -> list[Row]:
+    return row(
+        "corpus embedding, XLA",
+        "blocks/s traced -> XLA (the refresh sidecar's forward pass), speed-up",
+        "embed.blocks_per_second_at_median.traced",
+        "embed.blocks_per_second_at_median.xla",
+        "embed.xla_speedup",
+        lambda before, after, ratio: f"{before:.1f} -> {after:.1f} blocks/s, {ratio:.2f}x",
+        data=data,
+    ) + row(
+        "evaluation, traced",
+        "seconds a test question, eager -> one traced graph, speed-up, same answers",
+        "answer.seconds_per_question_at_median.eager",
+        "answer.seconds_per_question_at_median.traced",
+        "answer.tracing_speedup",
+        "answer.same_answers",
+        lambda before, after, ratio, same: f"{before:.2f} -> {after:.2f} s, {ratio:.2f}x, same answers: {same}",
+        data=data,
+    )
+
+
 def weight_averaging(data: dict, name: str) -> list[Row]:
     seeds = ", ".join(str(r.get("seed")) for r in data.get("runs", []))
     rows = []
@@ -728,6 +749,7 @@ EXTRACTORS: list[tuple[str, Callable[[dict, str], list[Row]], str]] = [
     ),
     ("half_precision.json", half_precision, "bench_half_precision"),
     ("xla.json", xla, "bench_xla"),
+    ("inference_graphs.json", inference_graphs, "bench_inference_graphs"),
     ("main_command.json", main_command, "bench_main_command"),
     ("models.json", models, "bench_models"),
     ("preprocess.json", preprocess, "bench_preprocess"),

@@ -151,9 +151,11 @@ PRESETS: dict[str, Preset] = {
         recipe=Recipe(
             block_max_tokens=128,
             block_lead_names=False,
-            # No ICT warm start (TRIAL, being measured): 150 ICT steps of 32 had raised dense-only dev answer
-            # recall@5 by 6.3 ± 4.1 with dev exact match tied (reader_paired.json, ict150_refresh50_vs_none_2runs),
-            # before retrieval added BM25; they cost 12.5 of the main command's 59 minutes on an AVX2-only CPU.
+            # No ICT warm start, for time: 150 ICT steps of 32 cost 12.5 of the main command's 59 minutes on an
+            # AVX2-only CPU, and without them the main command took 39.2. They pay in answers: against the fresh-clone
+            # model with them, dev exact match -6.3 ± 4.4 and dev answer recall@5 -8.4 ± 3.6, one model a side
+            # (reader_paired.json, ict0_vs_ict150_main_command_avx2; docs/finetuning.md). Where minutes allow (an
+            # AVX-512 host ran the whole job with them in 35), `--param ict_steps=150` puts them back.
             ict_steps=0,
             ict_batch_size=32,
             # ORQA's 1e-4 is for batches of 4096; MiniLM at batch 32 improved every recall at 5e-5 (the ICT

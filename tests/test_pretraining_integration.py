@@ -349,3 +349,21 @@ def test_one_real_training_step_gives_the_same_loss_and_gradients_on_one_and_two
     assert result["loss"][0] == pytest.approx(result["loss"][1], rel=1e-5)
     assert result["nonzero_gradients"] >= 0.9 * result["variables"]  # both towers and the MLM head get gradients
     assert result["largest_difference"] <= 1e-4 * result["largest_gradient"], result
+
+
+def test_embedding_the_corpus_with_xla_gives_every_block_its_own_embedding(slice_corpus):
+    """The sidecar's XLA path pads the last batch by repeating rows: each block must still get its own row."""
+    from realm.data.block_store import BlockStore
+    from realm.modeling.models import RealmEmbedder
+    from realm.presets import model_config
+    from realm.pretraining.refresh import embed_corpus
+
+    blocks = BlockStore.open(slice_corpus)
+    batch_size = 64
+    assert len(blocks) % batch_size, "the test needs a last batch shorter than the others"
+    embedder = RealmEmbedder(model_config("tiny")).build_for_inference()
+    traced = embed_corpus(embedder, blocks, batch_size, 64)
+    compiled = embed_corpus(embedder, blocks, batch_size, 64, jit_compile=True)
+    assert compiled.shape == (len(blocks), model_config("tiny").retriever_proj_size)
+    np.testing.assert_allclose(compiled, traced, atol=1e-5)
+    assert len(np.unique(compiled.round(4), axis=0)) > len(blocks) * 0.9  # rows differ from block to block
