@@ -2,7 +2,7 @@
 and the evaluate step answering questions.
 
 Training steps gained nothing from XLA on an AVX-512 host (`xla.json`), and on an AVX2-only one a fine-tuning step
-neither (probe, docs/main-command-runs.md); forward passes are another matter, measured here.
+neither (an uncommitted probe, docs/finetuning.md); forward passes are another matter, measured here.
 - embed: `realm.pretraining.refresh.embed_corpus` over the first `--blocks` blocks of a real corpus, the preset's
   embedder warm-started as the pipeline's is (MiniLM for `minilm`), at the preset's block length and the sidecar's
   batch, traced (`tf.function`) against compiled with XLA (`jit_compile=True`). Each side's first call (tracing,

@@ -95,7 +95,7 @@ def evaluate_model(model, titles: list[str], questions: list[Question], ks=(1, 5
     beam = model.config.reader_beam_size
     predictions, hits = [], []
     # One traced graph for every batch, as the exported model serves: op by op, eagerly, the same answers took
-    # 1.8 times as long (benchmarks/results/inference_graphs.json).
+    # twice as long (benchmarks/results/inference_graphs.json).
     predict = tf.function(lambda questions: model(questions), input_signature=[tf.TensorSpec([None], tf.string)])
 
     for start in tqdm(

@@ -33,9 +33,9 @@ def embed_corpus(
 ) -> np.ndarray:
     """Projected embeddings of every block, row i = block_id i.
 
-    `jit_compile`: the forward pass compiled by XLA. On an AVX2-only CPU it embedded MiniLM blocks 1.5 times as
-    fast (benchmarks/results/inference_graphs.json), where XLA gave training steps nothing; the last batch is
-    padded to a full one so that one compiled shape serves every batch.
+    `jit_compile`: the forward pass compiled by XLA. On an AVX2-only CPU it embedded MiniLM blocks 1.46 times as
+    fast (benchmarks/results/inference_graphs.json), where XLA had given ICT's training steps nothing on an
+    AVX-512 host (xla.json); the last batch is padded to a full one so that one compiled shape serves every batch.
     """
     import tensorflow as tf
 
