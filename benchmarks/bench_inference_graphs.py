@@ -24,28 +24,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+from benchmarks.bench_refresh import FirstBlocks
 from benchmarks.common import interleaved, ratio_of_medians, timing_record, write_results
 
 NAME = "inference_graphs"
-SIDECAR_BATCH = 128  # realm.pretraining.config.PretrainConfig.refresh_batch_size
-
-
-class _Head:
-    """The first `n` blocks of a block store, as embed_corpus reads one."""
-
-    def __init__(self, blocks, n: int):
-        self.blocks, self.n = blocks, min(n, len(blocks))
-
-    def __len__(self) -> int:
-        return self.n
-
-    def truncation_warning(self, max_length: int):
-        return None
-
-    def iter_batches(self, batch_size: int, max_length: int):
-        for start in range(0, self.n, batch_size):
-            ids = np.arange(start, min(start + batch_size, self.n), dtype=np.int64)
-            yield (ids, *self.blocks.padded_token_ids(ids, max_length))
 
 
 def time_embedding(corpus: str, preset: str, blocks_wanted: int, rounds: int) -> dict:
@@ -54,30 +36,34 @@ def time_embedding(corpus: str, preset: str, blocks_wanted: int, rounds: int) ->
     from realm.data.block_store import BlockStore
     from realm.modeling.models import RealmEmbedder
     from realm.presets import get, model_config, resolve_warm_start
+    from realm.pretraining.config import PretrainConfig
     from realm.pretraining.refresh import embed_corpus
 
+    batch = PretrainConfig.refresh_batch_size  # what the sidecar embeds at
     seq_len = get(preset).recipe.block_max_tokens
-    blocks = _Head(BlockStore.open(corpus), blocks_wanted)
+    store = BlockStore.open(corpus)
+    blocks = FirstBlocks(store, min(blocks_wanted, len(store)))
     embedder = RealmEmbedder(model_config(preset)).build_for_inference()
-    warm = resolve_warm_start(preset, "", tempfile.mkdtemp(prefix="bench-inference-"))
-    if warm:
-        from realm.checkpoints.bert import warm_start_from_bert
+    with tempfile.TemporaryDirectory(prefix="bench-inference-") as workdir:  # where a checkpoint would convert
+        warm = resolve_warm_start(preset, "", workdir)
+        if warm:
+            from realm.checkpoints.bert import warm_start_from_bert
 
-        warm_start_from_bert(embedder, warm)
+            warm_start_from_bert(embedder, warm)
     first, outputs = {}, {}
     for side, jit in (("traced", False), ("xla", True)):
         started = time.perf_counter()
-        outputs[side] = embed_corpus(embedder, blocks, SIDECAR_BATCH, seq_len, jit_compile=jit)
+        outputs[side] = embed_corpus(embedder, blocks, batch, seq_len, jit_compile=jit)
         first[side] = time.perf_counter() - started
     calls = {
-        side: (lambda jit=jit: embed_corpus(embedder, blocks, SIDECAR_BATCH, seq_len, jit_compile=jit))
+        side: (lambda jit=jit: embed_corpus(embedder, blocks, batch, seq_len, jit_compile=jit))
         for side, jit in (("traced", False), ("xla", True))
     }
     durations = interleaved(calls, rounds=rounds, warmup=0)
     return {
         "blocks": len(blocks),
         "block_seq_len": seq_len,
-        "batch_size": SIDECAR_BATCH,
+        "batch_size": batch,
         "first_call_seconds": {k: round(v, 2) for k, v in first.items()},
         "blocks_per_second_at_median": {k: round(len(blocks) / float(np.median(v)), 2) for k, v in durations.items()},
         "xla_speedup": round(ratio_of_medians(durations, "traced", "xla"), 3),

@@ -61,8 +61,8 @@ def embed_rate(preset: str, blocks_wanted: int, batch_size: int) -> tuple[float,
         from realm.checkpoints.bert import warm_start_from_bert
 
         warm_start_from_bert(embedder, warm)
-    embed_corpus(embedder, _Subset(blocks, batch_size), batch_size, seq_len)  # trace and warm up
-    subset = _Subset(blocks, min(blocks_wanted, len(blocks)))
+    embed_corpus(embedder, FirstBlocks(blocks, batch_size), batch_size, seq_len)  # trace and warm up
+    subset = FirstBlocks(blocks, min(blocks_wanted, len(blocks)))
     started = time.perf_counter()
     embed_corpus(embedder, subset, batch_size, seq_len)
     rate = len(subset) / (time.perf_counter() - started)
@@ -71,7 +71,7 @@ def embed_rate(preset: str, blocks_wanted: int, batch_size: int) -> tuple[float,
     return rate, everything, seq_len
 
 
-class _Subset:
+class FirstBlocks:
     """The first `n` blocks of a block store, as embed_corpus reads a store."""
 
     def __init__(self, blocks, n: int):
