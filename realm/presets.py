@@ -151,12 +151,8 @@ PRESETS: dict[str, Preset] = {
         recipe=Recipe(
             block_max_tokens=128,
             block_lead_names=False,
-            # No ICT warm start, for time: 150 ICT steps of 32 cost 12.5 of the main command's 59 minutes on an
-            # AVX2-only CPU, and without them the main command took 39.2. They pay in answers: against the fresh-clone
-            # model with them, dev exact match -6.3 ± 4.4 and dev answer recall@5 -8.4 ± 3.6, one model a side
-            # (reader_paired.json, ict0_vs_ict150_main_command_avx2; docs/finetuning.md). Where minutes allow (an
-            # AVX-512 host ran the whole job with them in 35), `--param ict_steps=150` puts them back.
-            ict_steps=0,
+            # EXPERIMENT (branch exp/ict50): 50 ICT steps, a third of the 150 that cost 12.5 minutes on an AVX2-only CPU.
+            ict_steps=50,
             ict_batch_size=32,
             # ORQA's 1e-4 is for batches of 4096; MiniLM at batch 32 improved every recall at 5e-5 (the ICT
             # demonstration, docs).
