@@ -151,7 +151,11 @@ PRESETS: dict[str, Preset] = {
         recipe=Recipe(
             block_max_tokens=128,
             block_lead_names=False,
-            # EXPERIMENT (branch exp/ict50): 50 ICT steps, a third of the 150 that cost 12.5 minutes on an AVX2-only CPU.
+            # 50 ICT steps, a third of the 150 before ff5c9a4 (which had none): on an AVX2-only CPU 150 cost 12.5 of
+            # the main command's 59 minutes, 50 cost 4.0 of its 39.4. Against no ICT (the main command's model at
+            # ff5c9a4), dev exact match +8.4 ± 4.1 and dev answer recall@5 +9.5 ± 3.4; against 150 steps +2.1 ± 3.7
+            # and +1.1 ± 2.4, one model a side (reader_paired.json, ict50_vs_ict0_main_command_avx2,
+            # ict50_vs_ict150_main_command_avx2; docs/finetuning.md).
             ict_steps=50,
             ict_batch_size=32,
             # ORQA's 1e-4 is for batches of 4096; MiniLM at batch 32 improved every recall at 5e-5 (the ICT
