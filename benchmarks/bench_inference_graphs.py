@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from benchmarks.bench_refresh import FirstBlocks
+from benchmarks.bench_refresh import FirstBlocks, warm_started_embedder
 from benchmarks.common import interleaved, ratio_of_medians, timing_record, write_results
 
 NAME = "inference_graphs"
@@ -34,8 +34,7 @@ def time_embedding(corpus: str, preset: str, blocks_wanted: int, rounds: int) ->
     import tempfile
 
     from realm.data.block_store import BlockStore
-    from realm.modeling.models import RealmEmbedder
-    from realm.presets import get, model_config, resolve_warm_start
+    from realm.presets import get
     from realm.pretraining.config import PretrainConfig
     from realm.pretraining.refresh import embed_corpus
 
@@ -43,22 +42,17 @@ def time_embedding(corpus: str, preset: str, blocks_wanted: int, rounds: int) ->
     seq_len = get(preset).recipe.block_max_tokens
     store = BlockStore.open(corpus)
     blocks = FirstBlocks(store, min(blocks_wanted, len(store)))
-    embedder = RealmEmbedder(model_config(preset)).build_for_inference()
-    with tempfile.TemporaryDirectory(prefix="bench-inference-") as workdir:  # where a checkpoint would convert
-        warm = resolve_warm_start(preset, "", workdir)
-        if warm:
-            from realm.checkpoints.bert import warm_start_from_bert
-
-            warm_start_from_bert(embedder, warm)
-    first, outputs = {}, {}
-    for side, jit in (("traced", False), ("xla", True)):
-        started = time.perf_counter()
-        outputs[side] = embed_corpus(embedder, blocks, batch, seq_len, jit_compile=jit)
-        first[side] = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="bench-inference-") as workdir:
+        embedder = warm_started_embedder(preset, workdir)
     calls = {
         side: (lambda jit=jit: embed_corpus(embedder, blocks, batch, seq_len, jit_compile=jit))
         for side, jit in (("traced", False), ("xla", True))
     }
+    first, outputs = {}, {}
+    for side, call in calls.items():
+        started = time.perf_counter()
+        outputs[side] = call()
+        first[side] = time.perf_counter() - started
     durations = interleaved(calls, rounds=rounds, warmup=0)
     return {
         "blocks": len(blocks),

@@ -40,8 +40,7 @@ def embed_rate(preset: str, blocks_wanted: int, batch_size: int) -> tuple[float,
     from realm.data.block_store import BlockStore
     from realm.data.preprocess import PreprocessOptions, run_preprocess
     from realm.data.process import ProcessConfig
-    from realm.modeling.models import RealmEmbedder
-    from realm.presets import get, model_config, resolve_warm_start
+    from realm.presets import get
     from realm.pretraining.refresh import embed_corpus
     from realm.resources import sample_wikipedia_dump
 
@@ -55,12 +54,7 @@ def embed_rate(preset: str, blocks_wanted: int, batch_size: int) -> tuple[float,
         ["--direct_num_workers=1"],
     )
     blocks = BlockStore.open(corpus)
-    embedder = RealmEmbedder(model_config(preset)).build_for_inference()
-    warm = resolve_warm_start(preset, "", workdir)
-    if warm:
-        from realm.checkpoints.bert import warm_start_from_bert
-
-        warm_start_from_bert(embedder, warm)
+    embedder = warm_started_embedder(preset, workdir)
     embed_corpus(embedder, FirstBlocks(blocks, batch_size), batch_size, seq_len)  # trace and warm up
     subset = FirstBlocks(blocks, min(blocks_wanted, len(blocks)))
     started = time.perf_counter()
@@ -69,6 +63,21 @@ def embed_rate(preset: str, blocks_wanted: int, batch_size: int) -> tuple[float,
     everything = embed_corpus(embedder, blocks, batch_size, seq_len)
     shutil.rmtree(workdir, ignore_errors=True)
     return rate, everything, seq_len
+
+
+def warm_started_embedder(preset: str, workdir: str):
+    """The preset's embedder, warm-started as the pipeline's warm-start step starts it (MiniLM for `minilm`); a
+    checkpoint would be converted under `workdir`."""
+    from realm.modeling.models import RealmEmbedder
+    from realm.presets import model_config, resolve_warm_start
+
+    embedder = RealmEmbedder(model_config(preset)).build_for_inference()
+    warm = resolve_warm_start(preset, "", workdir)
+    if warm:
+        from realm.checkpoints.bert import warm_start_from_bert
+
+        warm_start_from_bert(embedder, warm)
+    return embedder
 
 
 class FirstBlocks:
