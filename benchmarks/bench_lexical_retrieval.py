@@ -8,6 +8,8 @@ question with its standard error. Only retrieval: what the reader then makes of 
 (`--key retrieval_lexical_weight`). Results go to benchmarks/results/lexical_retrieval.json.
 
 Run: python -m benchmarks.bench_lexical_retrieval --runs DIR [DIR ...] [--weights 0.1 0.3 1] [--split dev]
+[--against W] [--label NAME]   (--against 0.3: every side paired with dense + 0.3 * BM25 instead of dense alone;
+--label: the key the result is stored under, the split's name by default)
 """
 
 from __future__ import annotations
@@ -61,16 +63,22 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="`realm finetune` run directories")
     parser.add_argument("--weights", nargs="+", type=float, default=[0.1, 0.3, 1.0])
     parser.add_argument("--split", default="dev")
+    parser.add_argument("--against", type=float, help="the weight every side is paired with (default: dense alone)")
+    parser.add_argument("--label", help="the key the result is stored under (default: the split)")
     args = parser.parse_args()
+    if args.against is not None and args.against not in args.weights:
+        parser.error(f"--against {args.against} must be one of --weights {args.weights}")
 
     per_model = [model_outcomes(run, args.split, args.weights) for run in args.runs]
     sides = list(per_model[0])
     averaged = {side: average_outcomes([m[side] for m in per_model]) for side in sides}
+    baseline = "dense" if args.against is None else f"dense + {args.against} * bm25"
     result = {
         "command": " ".join(["python -m benchmarks.bench_lexical_retrieval", *sys.argv[1:]]),
         "models": run_labels(args.runs),
+        "paired_with": baseline,
         "recall": {
-            side: {f"recall@{k}": paired_difference(averaged["dense"], averaged[side], i) for i, k in enumerate(KS)}
+            side: {f"recall@{k}": paired_difference(averaged[baseline], averaged[side], i) for i, k in enumerate(KS)}
             for side in sides
         },
     }
@@ -80,7 +88,7 @@ def main() -> None:
             {k: f"{v['b']:.3f} ({v['b_minus_a']:+.3f} ± {v['se']:.3f})" for k, v in result["recall"][side].items()},
         )
     results = read_results(NAME)
-    results[args.split] = result
+    results[args.label or args.split] = result
     print("written to", write_results(NAME, results))
 
 

@@ -353,7 +353,7 @@ def lexical_retrieval(data: dict, name: str) -> list[Row]:
                 (
                     "hybrid retrieval",
                     f"{split}, `{side}` over {len(measured.get('models', []))} models: answer recall@5 (paired "
-                    "difference from dense ± se), @20",
+                    f"difference from {measured.get('paired_with', 'dense')} ± se), @20",
                     f"{pct(at5['b'])} ({pct(at5['b_minus_a'])} ± {pct(at5['se'])}), {pct(at20['b'])}",
                 )
             )
