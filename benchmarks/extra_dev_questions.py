@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import os
 
+from realm.finetuning.questions import SAMPLE_QUESTIONS
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MORE_TRAIN = os.path.join(HERE, "data", "sample_questions_more_train.jsonl")
-SAMPLE = os.path.join(HERE, os.pardir, "realm", "data", "sample_qa", "questions.jsonl")
+SAMPLE = SAMPLE_QUESTIONS  # the sample's question set, where `--questions sample` reads it
 OUT = os.path.join(HERE, "data", "extra_dev_questions.jsonl")
 
 
